@@ -1,0 +1,77 @@
+"""``create_app()``: the Litestar application around one ``Gateway``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import swagger_ui_bundle
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+
+from notigate.api.callbacks import receive_callback
+from notigate.api.errors import HANDLERS
+from notigate.api.notifications import NotificationsController
+from notigate.api.system import list_plugins, live, metrics, ready
+from notigate.gateway import Gateway
+
+ASSETS = "/api/docs/assets"
+_SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def _gateway(state: State) -> Gateway:
+    return state.gateway  # type: ignore[no-any-return]
+
+
+def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_migrate: bool = False) -> Litestar:
+    """The API around ``gateway``; it starts and stops with the app's lifespan.
+
+    ``run_deliveries`` defaults to True on the in-process queue (the embedded default):
+    the API process then also delivers, with the outbox sweep.
+    """
+    deliver = gateway.in_process if run_deliveries is None else run_deliveries
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await gateway.start(run_deliveries=deliver, auto_migrate=auto_migrate)
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    openapi = OpenAPIConfig(
+        title="Notigate",
+        version="0.1.0",
+        description="Notification gateway for payment platforms.",
+        path="/api",
+        render_plugins=[SwaggerRenderPlugin(
+            path="/docs", js_url=f"{ASSETS}/swagger-ui-bundle.js", css_url=f"{ASSETS}/swagger-ui.css",
+            standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+        )],
+        components=Components(security_schemes={
+            "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key as a bearer token"),
+            "HeaderKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+        }),
+    )
+    prometheus = PrometheusConfig(app_name="notigate", prefix="notigate_http", group_path=True,
+                                  exclude=["/metrics", "/health"])
+    return Litestar(
+        route_handlers=[
+            receive_callback, NotificationsController, list_plugins, live, ready, metrics,
+            create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
+        ],
+        dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
+        state=State({"gateway": gateway}),
+        lifespan=[lifespan],
+        openapi_config=openapi,
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        middleware=[prometheus.middleware],
+        request_max_body_size=gateway.settings.server.max_body_size,
+    )

@@ -1,0 +1,66 @@
+"""``GET /api/v1/notifications`` and ``GET /api/v1/notifications/{id}``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+
+from notigate.api.auth import SECURITY, require_api_key
+from notigate.events import Notification, NotificationStatus, Severity
+from notigate.gateway import Gateway
+from notigate.repository import DeliveryView
+
+
+class NotificationDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """A notification with its deliveries."""
+
+    notification: Notification
+    deliveries: list[DeliveryView]
+
+
+class NotificationPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page, newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[Notification]
+    next_cursor: str | None
+
+
+class NotificationsController(Controller):
+    path = "/api/v1/notifications"
+    tags = ["notifications"]
+    guards = [require_api_key]
+    security = SECURITY
+
+    @get("/", summary="List notifications, newest first")
+    async def list_notifications(
+        self,
+        gateway: Gateway,
+        platform: str | None = None,
+        code: str | None = None,
+        severity: Severity | None = None,
+        status: NotificationStatus | None = None,
+        since: Annotated[datetime | None, Parameter(description="received at or after (RFC 3339)")] = None,
+        until: Annotated[datetime | None, Parameter(description="received before (RFC 3339)")] = None,
+        cursor: Annotated[str | None, Parameter(pattern=r"^ntf_[0-9A-Z]{26}$")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> NotificationPage:
+        items = await gateway.repo.list_notifications(
+            limit=limit + 1, before=cursor, platform=platform.lower() if platform else None, code=code,
+            severity=severity, status=status, since=since, until=until,
+        )
+        more = len(items) > limit
+        items = items[:limit]
+        return NotificationPage(items=items, next_cursor=items[-1].id if more else None)
+
+    @get("/{notification_id:str}", summary="One notification with its deliveries")
+    async def get_notification(self, gateway: Gateway, notification_id: str) -> NotificationDetail:
+        notification = await gateway.repo.notification(notification_id)
+        if notification is None:
+            raise NotFoundException(f"no notification {notification_id!r}")
+        return NotificationDetail(notification=notification,
+                                  deliveries=await gateway.repo.deliveries_of(notification_id))

@@ -1,0 +1,98 @@
+"""What a channel plugin implements: render a message and deliver it, with a typed outcome."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import msgspec
+
+from notigate.events import Notification
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    """One message to one recipient, built by the engine for a delivery.
+
+    ``id`` is the delivery id and stays the same on every attempt (webhooks send it as
+    ``webhook-id`` so receivers can deduplicate). ``address`` is where to send (URL,
+    email address, phone number); ``secret`` is a signing secret where the destination
+    has one. Never log a Message: it may carry secrets and personal data.
+    """
+
+    id: str
+    channel: str
+    recipient: str
+    address: str
+    notification: Notification
+    locale: str = "en"
+    timezone: str = "Asia/Jakarta"
+    subject: str = ""
+    text: str = ""
+    secret: str | None = msgspec.field(default=None)
+
+    def __repr__(self) -> str:  # keep secrets and personal data out of tracebacks
+        return f"Message(id={self.id!r}, channel={self.channel!r}, recipient={self.recipient!r})"
+
+
+class Rendered(msgspec.Struct, frozen=True, kw_only=True):
+    """What would go on the wire; stored as the captured message in sandbox mode."""
+
+    body: str
+    content_type: str = "text/plain"
+    subject: str | None = None
+    headers: dict[str, str] = {}
+
+
+class Delivered(msgspec.Struct, frozen=True, kw_only=True, tag="delivered"):
+    """The destination accepted the message."""
+
+    detail: str = ""
+    status_code: int | None = None
+
+
+class TransientFailure(msgspec.Struct, frozen=True, kw_only=True, tag="transient"):
+    """Worth retrying later; ``retry_after`` (seconds) is the destination's own request."""
+
+    error: str
+    status_code: int | None = None
+    retry_after: float | None = None
+
+
+class PermanentFailure(msgspec.Struct, frozen=True, kw_only=True, tag="permanent"):
+    """Retrying cannot help: the delivery fails at once."""
+
+    error: str
+    status_code: int | None = None
+
+
+Outcome = Delivered | TransientFailure | PermanentFailure
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A delivery channel. Registered as a class; the engine instantiates it with its config.
+
+    Class attributes:
+        name: channel name used in rules (``webhook``, ``email``, ``sms``).
+        config_type: msgspec Struct that ``[channels.<name>]`` is decoded into.
+    """
+
+    name: ClassVar[str]
+    config_type: ClassVar[type[msgspec.Struct]]
+
+    def __init__(self, config: Any) -> None: ...
+
+    def render(self, message: Message) -> Rendered:
+        """Build what would be sent, without sending it (sandbox mode stores this)."""
+        ...
+
+    async def send(self, message: Message, rendered: Rendered) -> Outcome:
+        """Deliver once. Return an outcome; do not raise for delivery problems.
+
+        Called at least once per attempt: a send may be repeated after a crash, so it
+        must be safe to repeat (webhooks carry the same ``webhook-id``).
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release pooled connections; called once at shutdown."""
+        ...

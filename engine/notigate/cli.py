@@ -1,0 +1,221 @@
+"""The ``notigate`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+import httpx
+import msgspec
+
+from notigate.config import ApiKey, Settings, load_settings
+from notigate.errors import ConfigError
+from notigate.gateway import Gateway
+
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                             help="notigate.toml (default ./notigate.toml, else NOTIGATE_CONFIG, else the embedded default)")
+
+
+def _settings(config_path: str | None) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        _fail(exc)
+
+
+def _fail(exc: ConfigError) -> None:
+    click.echo("configuration error:", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(2)
+
+
+def _key_file(settings: Settings) -> Path:
+    """The embedded default keeps its generated admin key beside the SQLite database."""
+    db = Path(settings.database.url.removeprefix("sqlite:///")) if settings.database.url.startswith("sqlite:///") else Path("notigate.db")
+    return db.with_name(db.name + ".api-key")
+
+
+def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
+    """``NOTIGATE_API_KEY``, else the key kept beside the database (created once by ``serve``)."""
+    if env := os.environ.get("NOTIGATE_API_KEY"):
+        return env
+    path = _key_file(settings)
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        return None
+    key = "ngk_" + secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    click.echo(f"Generated admin API key (shown once, kept in {path}):\n  {key}")
+    return key
+
+
+def _gateway(settings: Settings, *, create_key: bool = False) -> Gateway:
+    extra: list[ApiKey] = []
+    if settings.embedded and (key := embedded_api_key(settings, create=create_key)):
+        extra.append(ApiKey(name="embedded-admin", key=key, scopes=["admin"]))
+    try:
+        gateway = Gateway.from_settings(settings, extra_api_keys=extra)
+    except ConfigError as exc:
+        _fail(exc)
+    for warning in gateway.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return gateway
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """Notigate: the notification gateway for payment platforms."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "piccolo"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="overrides [server] host")
+@click.option("--port", type=int, default=None, help="overrides [server] port")
+def serve(config_path: str | None, host: str | None, port: int | None) -> None:
+    """Run the HTTP API (and, on the embedded queue, delivery in the same process)."""
+    import uvicorn
+
+    from notigate.api import create_app
+
+    settings = _settings(config_path)
+    gateway = _gateway(settings, create_key=settings.embedded)
+    app = create_app(gateway, auto_migrate=gateway.db.is_sqlite)
+    mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
+    click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
+               f"({settings.database.url.split('@')[-1]}; {mode}; sandbox {'on' if settings.sandbox.enabled else 'off'})")
+    uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="warning",
+                access_log=False)
+
+
+@main.command()
+@config_option
+def worker(config_path: str | None) -> None:
+    """Run an arq worker delivering from the Redis queue."""
+    from notigate.worker import run_worker
+
+    gateway = _gateway(_settings(config_path))
+    if gateway.in_process:
+        click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
+        sys.exit(2)
+    run_worker(gateway)
+
+
+@main.command()
+@config_option
+def migrate(config_path: str | None) -> None:
+    """Create or upgrade the database schema."""
+    from notigate.database import Database
+    from notigate.migrations import migrate as run
+
+    settings = _settings(config_path)
+
+    async def go() -> list[int]:
+        db = Database(settings.database.url)
+        await db.start()
+        try:
+            return await run(db)
+        finally:
+            await db.close()
+
+    applied = asyncio.run(go())
+    click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(config_path: str | None, as_json: bool) -> None:
+    """List discovered plugins, their kind, version and whether enabled."""
+    from notigate.plugins import load_plugins
+
+    loaded = load_plugins(_settings(config_path).plugins.disabled)
+    if as_json:
+        click.echo(msgspec.json.encode(loaded.infos).decode())
+        return
+    for info in loaded.infos:
+        state = "enabled" if info.enabled else ("broken" if info.error else "disabled")
+        click.echo(f"{info.name:24} {info.kind:9} {info.distribution or '-'} {info.version or '-':8} {state}"
+                   f"  {', '.join(info.provides)}{'  ' + info.error if info.error else ''}")
+    for problem in loaded.problems():
+        click.echo(f"warning: {problem}", err=True)
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_path: str | None) -> None:
+    """Validate the configuration and print what is wrong, line by line."""
+    settings = _settings(config_path)
+    gateway = _gateway(settings)
+    click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
+               f"{len(settings.rules)} rules")
+
+
+@main.command("send-test")
+@click.argument("platform")
+@config_option
+@click.option("--code", default=None, help="normalized code to simulate (default: the platform's sample error)")
+@click.option("--url", default=None, help="gateway base URL (default from [server])")
+@click.option("--wait", default=15.0, show_default=True, help="seconds to follow the deliveries")
+def send_test(platform: str, config_path: str | None, code: str | None, url: str | None, wait: float) -> None:
+    """Send a correctly signed sample callback to a running gateway and follow it."""
+    settings = _settings(config_path)
+    gateway = _gateway(settings)
+    plugin = gateway.platforms.get(platform.lower())
+    if plugin is None:
+        raise click.ClickException(f"no enabled, configured platform named {platform!r}")
+    try:
+        sample = plugin.sample_request(code)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    base = url or f"http://{settings.server.host}:{settings.server.port}"
+    key = next(iter(gateway.api_keys), None) or embedded_api_key(settings, create=False)
+    with httpx.Client(base_url=base, timeout=10) as client:
+        try:
+            response = client.post(f"/api/v1/platforms/{plugin.name}/callbacks", content=sample.body,
+                                   headers=sample.headers)
+        except httpx.TransportError as exc:
+            raise click.ClickException(f"cannot reach the gateway at {base}: {exc}") from None
+        click.echo(f"POST /api/v1/platforms/{plugin.name}/callbacks → {response.status_code} {response.text}")
+        ids = [i for i in response.headers.get("notigate-notification-ids", "").split(",") if i]
+        if not ids or not key:
+            if not key:
+                click.echo("(no API key known: set NOTIGATE_API_KEY to follow the notification)")
+            sys.exit(0 if response.is_success else 1)
+        _follow(client, ids, key, wait)
+
+
+def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None:
+    """Print each notification and its deliveries whenever they change, until settled."""
+    deadline = time.monotonic() + wait
+    last: dict[str, str] = {}
+    while True:
+        settled = True
+        for notification_id in ids:
+            detail = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key}).json()
+            n = detail["notification"]
+            line = f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}"
+            for d in detail["deliveries"]:
+                line += (f"\n  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
+                         + (f", last error: {d['last_error']}" if d["last_error"] else "")
+                         + (" [captured in sandbox]" if d.get("captured") else ""))
+            if last.get(notification_id) != line:
+                click.echo(line)
+                last[notification_id] = line
+            settled &= n["status"] not in ("received", "delivering")
+        if settled or time.monotonic() > deadline:
+            return
+        time.sleep(0.3)

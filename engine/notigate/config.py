@@ -1,0 +1,231 @@
+"""Configuration: ``notigate.toml`` decoded with msgspec into typed structs.
+
+``${VAR}`` and ``${VAR:-default}`` are replaced from the environment in every string;
+``NOTIGATE_DATABASE_URL`` and ``NOTIGATE_QUEUE_URL`` override the two URLs. Every
+error names the key it is about (``delivery.max_attempts: Expected `int`…``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from notigate.errors import ConfigError
+from notigate.events import Severity
+
+Duration = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?(ms|s|m|h|d)$", examples=["2s", "30m"])]
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+T = TypeVar("T")
+
+
+def seconds(duration: str) -> float:
+    """``"30m"`` → ``1800.0``."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration)
+    if match is None:
+        raise ValueError(f"not a duration: {duration!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    max_body_size: Annotated[int, msgspec.Meta(ge=1024)] = 1_048_576
+    public_metrics: bool = True
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///notigate.db"
+    pool_min_size: Annotated[int, msgspec.Meta(ge=1)] = 2
+    pool_max_size: Annotated[int, msgspec.Meta(ge=1)] = 20
+
+
+class QueueConfig(_Section):
+    url: str = ""
+    name: str = "notigate:deliveries"
+    max_jobs: Annotated[int, msgspec.Meta(ge=1)] = 200
+
+
+class PluginsConfig(_Section):
+    disabled: list[str] = []
+
+
+class SandboxConfig(_Section):
+    enabled: bool = False
+
+
+class ApiKey(_Section):
+    name: str
+    key: Annotated[str, msgspec.Meta(min_length=16)]
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["read"])
+
+
+class SecurityConfig(_Section):
+    api_keys: list[ApiKey] = []
+
+
+class DeliveryConfig(_Section):
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 8
+    backoff_initial: Duration = "2s"
+    backoff_max: Duration = "30m"
+    max_age: Duration = "24h"
+    send_timeout: Duration = "30s"
+    sweep_interval: Duration = "10s"
+    concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
+
+
+class WebhookEndpoint(_Section):
+    name: str
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
+    secret: Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/=]+$")]
+    events: list[str] = msgspec.field(default_factory=lambda: ["payment.*"])
+    enabled: bool = True
+
+
+class Match(_Section):
+    codes: list[str] = []
+    platforms: list[str] = []
+    merchants: list[str] = []
+    min_severity: Severity | None = None
+    min_amount: Decimal | None = None
+
+
+class Target(_Section):
+    channel: str
+    to: Annotated[list[str], msgspec.Meta(min_length=1)]
+    locale: str = "en"
+    timezone: str = "Asia/Jakarta"
+
+
+class Rule(_Section):
+    name: str
+    send: list[Target]
+    match: Match = Match()
+    stop: bool = False
+
+
+class Settings(_Section):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    queue: QueueConfig = QueueConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    security: SecurityConfig = SecurityConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    platforms: dict[str, dict[str, Any]] = {}
+    channels: dict[str, dict[str, Any]] = {}
+    webhooks: list[WebhookEndpoint] = []
+    rules: list[Rule] = []
+    embedded: bool = False
+    """True only for the built-in default (no file): platforms fall back to sample credentials."""
+
+
+SAMPLE_WEBHOOK = WebhookEndpoint(
+    name="sample",
+    url="https://merchant.example.com/hooks/payments",
+    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+)
+
+
+def embedded_settings() -> Settings:
+    """The default of product.md: SQLite, in-process queue, sandbox, a sample rule."""
+    return Settings(
+        database=DatabaseConfig(url="sqlite:///notigate.db"),
+        sandbox=SandboxConfig(enabled=True),
+        webhooks=[SAMPLE_WEBHOOK],
+        rules=[
+            Rule(
+                name="warnings and worse to the sample webhook",
+                match=Match(min_severity="warning"),
+                send=[Target(channel="webhook", to=["sample"])],
+            )
+        ],
+        embedded=True,
+    )
+
+
+def config_path(explicit: str | None = None) -> Path | None:
+    """``--config``, else ``NOTIGATE_CONFIG``, else ``./notigate.toml`` if it exists."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get("NOTIGATE_CONFIG"):
+        return Path(env)
+    default = Path("notigate.toml")
+    return default if default.exists() else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read, interpolate, override and validate the configuration (or the embedded default)."""
+    resolved = config_path(str(path) if path else None)
+    if resolved is None:
+        settings = embedded_settings()
+        data: dict[str, Any] = msgspec.to_builtins(settings)
+    else:
+        try:
+            data = tomllib.loads(resolved.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{resolved}: no such file"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{resolved}: {exc}"]) from None
+        problems: list[str] = []
+        data = _interpolate(data, "", problems)
+        if problems:
+            raise ConfigError(problems)
+        data.pop("embedded", None)
+    for var, section in (("NOTIGATE_DATABASE_URL", "database"), ("NOTIGATE_QUEUE_URL", "queue")):
+        if (value := os.environ.get(var)) is not None:
+            data.setdefault(section, {})["url"] = value
+    return convert(data, Settings, "")
+
+
+def convert(data: Any, type_: type[T], key: str) -> T:
+    """``msgspec.convert`` with errors that name the key (``platforms.arindo.server_key``)."""
+    try:
+        return msgspec.convert(data, type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError([_name_key(str(exc), key)]) from None
+
+
+def _name_key(message: str, prefix: str) -> str:
+    text, _, where = message.rpartition(" - at `$")
+    if not _:
+        return f"{prefix or 'config'}: {message}"
+    path = where.rstrip("`")
+    field = re.sub(r"^\.", "", path)
+    full = ".".join(p for p in (prefix, field) if p).replace(".[", "[")
+    if m := re.search(r"unknown field `([^`]+)`", text):
+        full = ".".join(p for p in (full, m.group(1)) if p)
+        text = "unknown key"
+    return f"{full or 'config'}: {text}"
+
+
+def _interpolate(value: Any, key: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{key}.{k}" if key else k, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            env = os.environ.get(name)
+            if env is not None and (env or default is None):
+                return env
+            if default is not None:
+                return default
+            problems.append(f"{key}: environment variable {name} is not set")
+            return ""
+
+        return _VAR.sub(replace, value)
+    return value

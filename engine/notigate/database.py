@@ -1,0 +1,86 @@
+"""The database connection: Piccolo on PostgreSQL (pooled) or SQLite (the embedded default).
+
+One ``Database`` per process binds Notigate's tables to its engine. Every write goes
+through ``write()``: a transaction, and on SQLite an in-process lock plus an
+``IMMEDIATE`` transaction so concurrent writers queue instead of failing with
+"database is locked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+
+from notigate.errors import ConfigError
+from notigate.tables import TABLES
+
+
+class Database:
+    """Owns the Piccolo engine (and the asyncpg pool) for the process."""
+
+    def __init__(self, url: str, *, pool_min_size: int = 2, pool_max_size: int = 20) -> None:
+        self.url = url
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite":
+            path = url.split("sqlite:///", 1)[-1] if url.startswith("sqlite:///") else ""
+            if not path:
+                raise ConfigError([f"database.url: expected sqlite:///path/file.db, got {url!r}"])
+            self.is_sqlite = True
+            self.path = Path(path)
+            self.engine: PostgresEngine | SQLiteEngine = SQLiteEngine(path=str(self.path), timeout=30)
+        elif scheme in ("postgres", "postgresql"):
+            self.is_sqlite = False
+            self.engine = PostgresEngine(config={"dsn": url})
+        else:
+            raise ConfigError([f"database.url: unsupported scheme {scheme!r} (use postgresql:// or sqlite:///)"])
+        self._pool = (pool_min_size, pool_max_size)
+        self._write_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Bind the tables and open the pool (PostgreSQL) or switch on WAL (SQLite)."""
+        for table in TABLES:
+            table._meta.db = self.engine
+        if isinstance(self.engine, PostgresEngine):
+            min_size, max_size = self._pool
+            await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            await self.engine.run_ddl("PRAGMA journal_mode=WAL")
+
+    async def close(self) -> None:
+        if isinstance(self.engine, PostgresEngine):
+            await self.engine.close_connection_pool()
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[None]:
+        """A write transaction; on SQLite, serialised within the process and IMMEDIATE."""
+        if isinstance(self.engine, SQLiteEngine):
+            async with self._write_lock:
+                async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                    yield
+        else:
+            async with self.engine.transaction():
+                yield
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        """Run one statement (``{}`` placeholders); joins the current transaction if any."""
+        await self._run(sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts (``{}`` placeholders)."""
+        return await self._run(sql, args)
+
+    async def _run(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return await self.engine.run_querystring(QueryString(sql, *args))  # type: ignore[no-any-return]
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+        await self.fetch("SELECT 1 AS ok")

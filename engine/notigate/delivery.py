@@ -1,0 +1,104 @@
+"""One delivery attempt: claim, render, send (or capture in sandbox), record, schedule.
+
+The same function runs in arq workers and in the in-process queue. It takes a
+delivery id and loads everything else, so a job that runs twice or late is harmless:
+the claim in the database lets exactly one run send each attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+
+from notigate.backoff import next_attempt_at
+from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
+from notigate.config import seconds
+from notigate.gateway import Gateway
+from notigate.repository import Claimed, DeliveryView, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def build_message(gw: Gateway, delivery: DeliveryView, notification: object) -> Message:
+    """Resolve the recipient (a ``[[webhooks]]`` endpoint for webhooks) into a Message."""
+    address, secret = delivery.recipient, None
+    if delivery.channel == "webhook":
+        endpoint = gw.webhooks.get(delivery.recipient)
+        if endpoint is None:
+            raise LookupError(f"webhook endpoint {delivery.recipient!r} is no longer configured")
+        address, secret = endpoint.url, endpoint.secret
+    n = notification
+    return Message(
+        id=delivery.id, channel=delivery.channel, recipient=delivery.recipient, address=address, secret=secret,
+        notification=n, locale=delivery.locale, timezone=delivery.timezone,  # type: ignore[arg-type]
+        subject=f"[{n.severity}] {n.platform}: {n.code}",  # type: ignore[attr-defined]
+        text=f"{n.message} — {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),  # type: ignore[attr-defined]
+    )
+
+
+async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
+    """Run one attempt; return its outcome and, in sandbox mode, the captured message."""
+    d = claimed.delivery
+    channel = gw.channels.get(d.channel)
+    if channel is None:
+        return TransientFailure(error=f"channel {d.channel!r} is not enabled"), None
+    notification = await gw.repo.notification(d.notification_id)
+    if notification is None:
+        return PermanentFailure(error=f"notification {d.notification_id} does not exist"), None
+    try:
+        message = build_message(gw, d, notification)
+    except LookupError as exc:
+        return TransientFailure(error=str(exc)), None
+    rendered = channel.render(message)
+    if gw.settings.sandbox.enabled:
+        return Delivered(detail="captured (sandbox)"), msgspec.json.encode(rendered).decode()
+    timeout = seconds(gw.settings.delivery.send_timeout)
+    try:
+        return await asyncio.wait_for(channel.send(message, rendered), timeout), None
+    except TimeoutError:
+        return TransientFailure(error=f"no answer within {timeout:g}s"), None
+
+
+async def deliver(gw: Gateway, delivery_id: str) -> None:
+    """Make one attempt at ``delivery_id`` if it is due; schedule the next one if needed."""
+    claimed = await gw.repo.claim(delivery_id, lease=gw.lease_seconds)
+    if claimed is None:
+        return
+    started = utcnow()
+    try:
+        outcome, captured = await _attempt(gw, claimed)
+    except asyncio.CancelledError:
+        # Shutting down (SIGTERM during a deploy): give the attempt back, unburnt.
+        await asyncio.shield(gw.repo.release(claimed))
+        raise
+    except Exception as exc:
+        log.exception("delivery %s: unexpected error in attempt %s", delivery_id, claimed.attempt)
+        outcome, captured = TransientFailure(error=f"internal error: {type(exc).__name__}: {exc}"), None
+    await _record(gw, claimed, outcome, captured, started)
+
+
+async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: object) -> None:
+    d = claimed.delivery
+    now = utcnow()
+    if isinstance(outcome, Delivered):
+        await gw.repo.finish(claimed, outcome="captured" if captured else "delivered", status="delivered",
+                             started_at=started, status_code=outcome.status_code, captured=captured)  # type: ignore[arg-type]
+        return
+    if isinstance(outcome, PermanentFailure):
+        await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,  # type: ignore[arg-type]
+                             error=outcome.error, status_code=outcome.status_code)
+        return
+    at = next_attempt_at(claimed.attempt, d.created_at, now, gw.settings.delivery, outcome.retry_after)
+    if at is None:
+        error = f"gave up after {claimed.attempt} attempts: {outcome.error}"
+        await gw.repo.finish(claimed, outcome="transient", status="failed", started_at=started,  # type: ignore[arg-type]
+                             error=error, status_code=outcome.status_code)
+        return
+    if await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,  # type: ignore[arg-type]
+                            error=outcome.error, status_code=outcome.status_code, next_attempt_at=at):
+        try:
+            await gw.queue.enqueue(d.id, claimed.attempt, at)
+        except Exception as exc:  # stored already: the sweep re-enqueues it when due
+            log.warning("enqueue of retry %s failed (%s); the sweep will pick it up", d.id, type(exc).__name__)

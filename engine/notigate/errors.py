@@ -1,0 +1,41 @@
+"""One root exception and its families; the API maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class NotigateError(Exception):
+    """Root of every error Notigate raises on purpose."""
+
+
+class ConfigError(NotigateError):
+    """The configuration is invalid; each problem names the key it is about."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class PlatformInputError(NotigateError):
+    """A platform's callback is unusable: the platform gets a 4xx and nothing is stored."""
+
+    status_code = 400
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class SignatureError(PlatformInputError):
+    """The callback's signature or credentials do not verify."""
+
+    status_code = 401
+
+
+class UnsupportedMediaType(PlatformInputError):
+    """The callback's content type is not the one the platform sends."""
+
+    status_code = 415
+
+
+class TemplateError(NotigateError):
+    """A message template failed to load or render."""

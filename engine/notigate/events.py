@@ -1,0 +1,89 @@
+"""The normalized event and the taxonomy every platform maps into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import msgspec
+
+Severity = Literal["info", "warning", "error", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error", "critical")
+
+TAXONOMY: dict[str, Severity] = {
+    "payment_succeeded": "info",
+    "payment_pending": "info",
+    "payment_cancelled": "info",
+    "payment_refunded": "info",
+    "payment_expired": "warning",
+    "payment_reversed": "warning",
+    "card_declined": "warning",
+    "insufficient_funds": "warning",
+    "expired_card": "warning",
+    "invalid_card": "warning",
+    "authentication_failed": "warning",
+    "fraud_review": "warning",
+    "duplicate_transaction": "error",
+    "invalid_request": "error",
+    "timeout": "error",
+    "provider_error": "error",
+    "refund_failed": "error",
+    "unknown_error": "error",
+    "fraud_suspected": "critical",
+    "provider_unavailable": "critical",
+}
+
+NotificationStatus = Literal[
+    "received", "no_route", "grouped", "delivering", "delivered", "partially_delivered", "failed"
+]
+
+
+def severity_rank(severity: Severity) -> int:
+    """Position of ``severity`` in the order info < warning < error < critical."""
+    return SEVERITIES.index(severity)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """One payment outcome as a platform plugin reports it, before it is stored.
+
+    ``key`` is the platform's own identity of the notification (for ARINDO the pair
+    transaction id + status); the engine stores at most one notification per
+    (platform, key), so a repeated callback never notifies anyone twice.
+    """
+
+    platform: str
+    key: str
+    code: str
+    message: str
+    platform_code: str
+    occurred_at: datetime
+    severity: Severity | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    reference: str | None = None
+    merchant_id: str | None = None
+    metadata: dict[str, Any] = {}
+
+    def resolved_severity(self) -> Severity:
+        """The event's own severity, else the taxonomy default (unknown codes: error)."""
+        return self.severity or TAXONOMY.get(self.code, "error")
+
+
+class Notification(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored, normalized event: what rules, templates, webhooks and the API see."""
+
+    id: str
+    platform: str
+    code: str
+    severity: Severity
+    message: str
+    platform_code: str
+    occurred_at: datetime
+    received_at: datetime
+    status: NotificationStatus = "received"
+    amount: Decimal | None = None
+    currency: str | None = None
+    reference: str | None = None
+    merchant_id: str | None = None
+    metadata: dict[str, Any] = {}

@@ -1,0 +1,142 @@
+"""Delivery queues: arq on Redis, or in-process on the embedded default.
+
+Both carry only a delivery id and run the same job function. Job ids are
+``<delivery id>:<attempt>``, so enqueueing the same step twice is (best effort)
+deduplicated; the database decides what actually runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[str], Awaitable[None]]
+JOB_NAME = "deliver"
+
+
+def serialize(data: dict[str, object]) -> bytes:
+    """arq job serializer: msgpack via msgspec, never pickle."""
+    return msgspec.msgpack.encode(data)
+
+
+def deserialize(data: bytes) -> dict[str, object]:
+    return msgspec.msgpack.decode(data)  # type: ignore[no-any-return]
+
+
+def job_id(delivery_id: str, attempts: int) -> str:
+    return f"{delivery_id}:{attempts}"
+
+
+class Queue(Protocol):
+    """Where due deliveries wait for a worker."""
+
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
+        """Schedule a delivery step (``attempts`` already made) at ``at`` (None: now)."""
+        ...
+
+    async def depth(self) -> int:
+        """Jobs waiting (scheduled or due)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the queue cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ArqQueue:
+    """Producer side of the arq queue; ``notigate worker`` runs the consumer."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.settings = RedisSettings.from_dsn(url)
+        self.name = name
+        self._pool: ArqRedis | None = None
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self.settings, job_serializer=serialize, job_deserializer=deserialize,
+                                       default_queue_name=self.name)
+
+    @property
+    def pool(self) -> ArqRedis:
+        if self._pool is None:
+            raise RuntimeError("ArqQueue.start() was not awaited")
+        return self._pool
+
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
+        await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts), _defer_until=at,
+                                    _queue_name=self.name)
+
+    async def depth(self) -> int:
+        return int(await self.pool.zcard(self.name))
+
+    async def ping(self) -> None:
+        await self.pool.ping()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+class InProcessQueue:
+    """Timers in this event loop; at most ``concurrency`` jobs run at once.
+
+    Nothing here is durable, and nothing needs to be: on start the sweep finds every
+    pending delivery in the database and schedules it again.
+    """
+
+    def __init__(self, concurrency: int = 100) -> None:
+        self._handler: JobHandler | None = None
+        self._limit = asyncio.Semaphore(concurrency)
+        self._scheduled: dict[str, asyncio.TimerHandle | asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, handler: JobHandler) -> None:
+        self._handler = handler
+
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
+        key = job_id(delivery_id, attempts)
+        if key in self._scheduled or self._handler is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, at.timestamp() - time.time()) if at else 0.0
+        self._scheduled[key] = loop.call_later(delay, self._spawn, key, delivery_id)
+
+    def _spawn(self, key: str, delivery_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(key, delivery_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: str, delivery_id: str) -> None:
+        assert self._handler is not None
+        try:
+            async with self._limit:
+                await self._handler(delivery_id)
+        except Exception:
+            log.exception("delivery %s failed in the in-process queue", delivery_id)
+        finally:
+            self._scheduled.pop(key, None)
+
+    async def depth(self) -> int:
+        return len(self._scheduled)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for handle in self._scheduled.values():
+            handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._scheduled.clear()

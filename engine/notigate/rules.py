@@ -1,0 +1,67 @@
+"""The built-in rule evaluator: ``[[rules]]`` of the configuration, as a plugin.
+
+Rules are compiled once when the gateway starts; evaluation is a few comparisons per
+rule. Registered ``tryfirst`` so that installed plugins see (and may change) its routes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fnmatch import fnmatchcase
+
+from notigate import hookimpl
+from notigate.config import Rule, WebhookEndpoint
+from notigate.events import Notification, severity_rank
+from notigate.routing import Route
+
+
+class _Compiled:
+    __slots__ = ("codes", "merchants", "min_amount", "min_rank", "platforms", "rule")
+
+    def __init__(self, rule: Rule) -> None:
+        m = rule.match
+        self.rule = rule
+        self.codes = tuple(m.codes)
+        self.platforms = frozenset(p.lower() for p in m.platforms)
+        self.merchants = frozenset(m.merchants)
+        self.min_rank = severity_rank(m.min_severity) if m.min_severity else None
+        self.min_amount: Decimal | None = m.min_amount
+
+    def matches(self, n: Notification) -> bool:
+        if self.codes and not any(fnmatchcase(n.code, c) for c in self.codes):
+            return False
+        if self.platforms and n.platform not in self.platforms:
+            return False
+        if self.merchants and n.merchant_id not in self.merchants:
+            return False
+        if self.min_rank is not None and severity_rank(n.severity) < self.min_rank:
+            return False
+        return self.min_amount is None or (n.amount is not None and n.amount >= self.min_amount)
+
+
+class RuleEvaluator:
+    """Appends a route per recipient of every matching rule, until a ``stop`` rule matches."""
+
+    def __init__(self, rules: list[Rule], webhooks: list[WebhookEndpoint]) -> None:
+        self._rules = [_Compiled(r) for r in rules]
+        self._webhooks = {w.name: w for w in webhooks}
+
+    def _accepts(self, channel: str, recipient: str, n: Notification) -> bool:
+        if channel != "webhook":
+            return True
+        endpoint = self._webhooks.get(recipient)
+        event_type = f"payment.{n.code}"
+        return endpoint is not None and endpoint.enabled and any(fnmatchcase(event_type, p) for p in endpoint.events)
+
+    @hookimpl(tryfirst=True)
+    def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
+        for compiled in self._rules:
+            if not compiled.matches(notification):
+                continue
+            for target in compiled.rule.send:
+                for recipient in target.to:
+                    if self._accepts(target.channel, recipient, notification):
+                        routes.append(Route(channel=target.channel, recipient=recipient, rule=compiled.rule.name,
+                                            locale=target.locale, timezone=target.timezone))
+            if compiled.rule.stop:
+                break

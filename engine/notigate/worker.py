@@ -1,0 +1,60 @@
+"""``notigate worker``: the arq consumer that runs deliveries from Redis.
+
+Job arguments are delivery ids; the serializer is msgpack; results are not kept, so
+a job id can be reused as soon as its job is done. ``max_tries`` is high because the
+attempt count that matters is the one in the database: a SIGTERM cancels a running
+job, which gives its attempt back (see ``delivery.deliver``) and runs again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import func
+from arq.worker import Worker
+
+from notigate.config import seconds
+from notigate.delivery import deliver
+from notigate.gateway import Gateway
+from notigate.queue import JOB_NAME, ArqQueue, deserialize, serialize
+
+
+async def _deliver_job(ctx: dict[str, Any], delivery_id: str) -> None:
+    await deliver(ctx["gateway"], delivery_id)
+
+
+def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool = True) -> Worker:
+    """An arq Worker bound to ``gateway`` (whose queue must be Redis)."""
+    if not isinstance(gateway.queue, ArqQueue):
+        raise ValueError("notigate worker needs [queue] url = redis://…; the embedded queue delivers inside `serve`")
+    queue = gateway.queue
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        await gateway.start(run_deliveries=True)
+        ctx["gateway"] = gateway
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await gateway.close()
+
+    return Worker(
+        functions=[func(_deliver_job, name=JOB_NAME, max_tries=1000,
+                        timeout=seconds(gateway.settings.delivery.send_timeout) + 10)],
+        queue_name=queue.name,
+        redis_settings=queue.settings,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        max_jobs=gateway.settings.queue.max_jobs,
+        keep_result=0,
+        burst=burst,
+        handle_signals=handle_signals,
+        health_check_interval=30,
+        poll_delay=0.05,
+    )
+
+
+def run_worker(gateway: Gateway) -> None:
+    """Run until SIGINT/SIGTERM."""
+    worker = build_worker(gateway)
+    worker.run()
