@@ -99,7 +99,7 @@ class Gateway:
     @property
     def lease_seconds(self) -> float:
         """How long a claimed attempt may take before the sweep presumes its worker dead."""
-        return seconds(self.settings.delivery.send_timeout) + 15.0
+        return 2 * seconds(self.settings.delivery.send_timeout)
 
     async def start(self, *, run_deliveries: bool, auto_migrate: bool = False) -> None:
         """Open the database and queue; with ``run_deliveries`` also deliver in this process."""
@@ -122,10 +122,12 @@ class Gateway:
         from notigate.repository import utcnow
 
         recovered = await self.repo.recover_expired_leases()
-        due = await self.repo.due(horizon=utcnow())
-        for delivery_id, attempts in [*recovered, *((d, a) for d, a, _ in due)]:
+        for delivery_id, attempts in recovered:
             await self.queue.enqueue(delivery_id, attempts)
-        return len(recovered) + len(due)
+        lost = 0
+        for delivery_id, attempts, _ in await self.repo.due(horizon=utcnow()):
+            lost += await self.queue.requeue(delivery_id, attempts)
+        return len(recovered) + lost
 
     async def _sweep_forever(self) -> None:
         interval = seconds(self.settings.delivery.sweep_interval)

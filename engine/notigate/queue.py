@@ -17,6 +17,7 @@ from typing import Protocol
 import msgspec
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ class Queue(Protocol):
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
         """Schedule a delivery step (``attempts`` already made) at ``at`` (None: now)."""
+        ...
+
+    async def requeue(self, delivery_id: str, attempts: int) -> bool:
+        """Enqueue again unless the step is queued or running; True if it was lost."""
         ...
 
     async def depth(self) -> int:
@@ -76,6 +81,19 @@ class ArqQueue:
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
         await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts), _defer_until=at,
                                     _queue_name=self.name)
+
+    async def requeue(self, delivery_id: str, attempts: int) -> bool:
+        """A job key can outlive its queue entry (a partial flush, a lost write): drop it and enqueue."""
+        jid = job_id(delivery_id, attempts)
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.zscore(self.name, jid)
+            pipe.exists(in_progress_key_prefix + jid)
+            queued, running = await pipe.execute()
+        if queued is not None or running:
+            return False
+        await self.pool.delete(job_key_prefix + jid)
+        await self.enqueue(delivery_id, attempts)
+        return True
 
     async def depth(self) -> int:
         return int(await self.pool.zcard(self.name))
@@ -126,6 +144,11 @@ class InProcessQueue:
             log.exception("delivery %s failed in the in-process queue", delivery_id)
         finally:
             self._scheduled.pop(key, None)
+
+    async def requeue(self, delivery_id: str, attempts: int) -> bool:
+        lost = job_id(delivery_id, attempts) not in self._scheduled
+        await self.enqueue(delivery_id, attempts)
+        return lost
 
     async def depth(self) -> int:
         return len(self._scheduled)

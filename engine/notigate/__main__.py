@@ -1,0 +1,5 @@
+"""``python -m notigate`` is the ``notigate`` command."""
+
+from notigate.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""Nothing accepted is lost when the worker is killed (SIGKILL) mid-run and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import AUTH, JSON, WEBHOOK_SECRET, api_client, arindo_body, make_settings, migrated_gateway, wait_for
+from receiver import Receiver
+
+COUNT = 20
+
+
+def _config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str) -> Path:
+    path = tmp_path / "notigate.toml"
+    path.write_text(f"""
+[database]
+url = "{postgres_url}"
+pool_min_size = 1
+pool_max_size = 5
+
+[queue]
+url = "{redis_url}"
+name = "{queue_name}"
+
+[delivery]
+backoff_initial = "100ms"
+backoff_max = "300ms"
+send_timeout = "2s"
+sweep_interval = "200ms"
+
+[platforms.arindo]
+server_key = "unused-in-the-worker"
+
+[[webhooks]]
+name = "receiver"
+url = "{receiver_url}"
+secret = "{WEBHOOK_SECRET}"
+
+[[rules]]
+name = "all to the receiver"
+send = [{{ channel = "webhook", to = ["receiver"] }}]
+""")
+    return path
+
+
+def _start_worker(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
+
+
+async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str,
+                                           receiver: Receiver) -> None:
+    """Deliveries in flight and mid-backoff at SIGKILL all end delivered after a restart."""
+    receiver.script = [(500, {})] * 6 + [(200, {})]
+    receiver.delay = 0.3
+    config = _config(tmp_path, postgres_url, redis_url, queue_name, receiver.url)
+    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        ids = [(await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON))
+               .headers["notigate-notification-ids"] for _ in range(COUNT)]
+        first = _start_worker(config)
+        try:
+            await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 8), timeout=30)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        killed_at = len(receiver.requests)
+        in_flight = [d for i in ids for d in await gateway.repo.deliveries_of(i) if d.status in ("sending", "retrying")]
+        assert in_flight, "the kill must catch deliveries in flight or mid-backoff"
+        second = _start_worker(config)
+        try:
+            async def all_delivered() -> bool:
+                page = (await client.get("/api/v1/notifications", params={"limit": 100}, headers=AUTH)).json()
+                return sum(n["status"] == "delivered" for n in page["items"]) == COUNT
+
+            await wait_for(all_delivered, timeout=60, interval=0.2)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+        deliveries = [d for i in ids for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]]
+    assert killed_at < len(receiver.requests), "the second worker did the rest"
+    delivered_ids = {r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}
+    assert delivered_ids == {d["id"] for d in deliveries}
+    assert all(d["status"] == "delivered" for d in deliveries)
