@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
-from arq import create_pool
+from redis.asyncio import ConnectionPool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
@@ -64,13 +64,16 @@ class ArqQueue:
     """Producer side of the arq queue; ``notigate worker`` runs the consumer."""
 
     def __init__(self, url: str, name: str) -> None:
+        self.url = url
         self.settings = RedisSettings.from_dsn(url)
         self.name = name
         self._pool: ArqRedis | None = None
 
     async def start(self) -> None:
-        self._pool = await create_pool(self.settings, job_serializer=serialize, job_deserializer=deserialize,
-                                       default_queue_name=self.name)
+        """Set up the client without connecting: a dead Redis must not stop the API from
+        accepting callbacks (they are stored; the sweep enqueues them once Redis is back)."""
+        self._pool = ArqRedis(connection_pool=ConnectionPool.from_url(self.url), job_serializer=serialize,
+                              job_deserializer=deserialize, default_queue_name=self.name)
 
     @property
     def pool(self) -> ArqRedis:

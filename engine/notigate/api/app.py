@@ -17,6 +17,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from notigate.api.callbacks import receive_callback
+from notigate.api.deps import provide_gateway
 from notigate.api.errors import HANDLERS
 from notigate.api.notifications import NotificationsController
 from notigate.api.system import list_plugins, live, metrics, ready
@@ -24,10 +25,6 @@ from notigate.gateway import Gateway
 
 ASSETS = "/api/docs/assets"
 _SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-
-
-def _gateway(state: State) -> Gateway:
-    return state.gateway  # type: ignore[no-any-return]
 
 
 def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_migrate: bool = False) -> Litestar:
@@ -54,6 +51,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
         render_plugins=[SwaggerRenderPlugin(
             path="/docs", js_url=f"{ASSETS}/swagger-ui-bundle.js", css_url=f"{ASSETS}/swagger-ui.css",
             standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{ASSETS}/favicon-32x32.png'>",
         )],
         components=Components(security_schemes={
             "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key as a bearer token"),
@@ -67,7 +65,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
             receive_callback, NotificationsController, list_plugins, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
-        dependencies={"gateway": Provide(_gateway, sync_to_thread=False)},
+        dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
         state=State({"gateway": gateway}),
         lifespan=[lifespan],
         openapi_config=openapi,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Request, Response, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
-from notigate.gateway import Gateway
+from notigate.api.deps import GatewayDep
 from notigate.pipeline import handle_callback
 from notigate.platform import CallbackRequest
 
@@ -18,7 +19,7 @@ from notigate.platform import CallbackRequest
     description="Authenticated by the platform's own signature; answered in the form the platform expects. "
     "The `Notigate-Notification-Ids` header lists the notifications the callback became.",
 )
-async def receive_callback(platform: str, request: Request, gateway: Gateway) -> Response[bytes]:
+async def receive_callback(platform: FromPath[str], request: Request, gateway: GatewayDep) -> Response[bytes]:
     plugin = gateway.platforms.get(platform.lower())
     if plugin is None:
         raise NotFoundException(f"no enabled platform named {platform!r}")

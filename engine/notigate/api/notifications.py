@@ -8,11 +8,11 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.events import Notification, NotificationStatus, Severity
-from notigate.gateway import Gateway
+from notigate.api.deps import GatewayDep
 from notigate.repository import DeliveryView
 
 
@@ -39,15 +39,15 @@ class NotificationsController(Controller):
     @get("/", summary="List notifications, newest first")
     async def list_notifications(
         self,
-        gateway: Gateway,
-        platform: str | None = None,
-        code: str | None = None,
-        severity: Severity | None = None,
-        status: NotificationStatus | None = None,
-        since: Annotated[datetime | None, Parameter(description="received at or after (RFC 3339)")] = None,
-        until: Annotated[datetime | None, Parameter(description="received before (RFC 3339)")] = None,
-        cursor: Annotated[str | None, Parameter(pattern=r"^ntf_[0-9A-Z]{26}$")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        gateway: GatewayDep,
+        platform: FromQuery[str | None] = None,
+        code: FromQuery[str | None] = None,
+        severity: FromQuery[Severity | None] = None,
+        status: FromQuery[NotificationStatus | None] = None,
+        since: Annotated[datetime | None, QueryParameter(description="received at or after (RFC 3339)")] = None,
+        until: Annotated[datetime | None, QueryParameter(description="received before (RFC 3339)")] = None,
+        cursor: Annotated[str | None, QueryParameter(pattern=r"^ntf_[0-9A-Z]{26}$")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> NotificationPage:
         items = await gateway.repo.list_notifications(
             limit=limit + 1, before=cursor, platform=platform.lower() if platform else None, code=code,
@@ -58,7 +58,7 @@ class NotificationsController(Controller):
         return NotificationPage(items=items, next_cursor=items[-1].id if more else None)
 
     @get("/{notification_id:str}", summary="One notification with its deliveries")
-    async def get_notification(self, gateway: Gateway, notification_id: str) -> NotificationDetail:
+    async def get_notification(self, gateway: GatewayDep, notification_id: FromPath[str]) -> NotificationDetail:
         notification = await gateway.repo.notification(notification_id)
         if notification is None:
             raise NotFoundException(f"no notification {notification_id!r}")

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
-from notigate.gateway import Gateway
+from notigate.api.deps import GatewayDep
 from notigate.plugins import PluginInfo
 
 
@@ -19,7 +19,7 @@ from notigate.plugins import PluginInfo
 
 @get("/api/v1/plugins", tags=["plugins"], guards=[require_api_key], security=SECURITY,
      summary="Every discovered plugin, enabled or not")
-async def list_plugins(gateway: Gateway) -> list[PluginInfo]:
+async def list_plugins(gateway: GatewayDep) -> list[PluginInfo]:
     return gateway.plugins.infos
 
 
@@ -34,7 +34,7 @@ async def live() -> Health:
 
 
 @get("/health/ready", tags=["health"], summary="The database and the queue answer")
-async def ready(gateway: Gateway) -> Response[Health]:
+async def ready(gateway: GatewayDep) -> Response[Health]:
     checks: dict[str, str] = {}
     for name, probe in (("database", gateway.db.ping), ("queue", gateway.queue.ping)):
         try:
@@ -67,7 +67,7 @@ class _Snapshot:
 
 
 @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
-async def metrics(gateway: Gateway, request: Request) -> Response[bytes]:
+async def metrics(gateway: GatewayDep, request: Request) -> Response[bytes]:
     """Counts come from the database and queue (the same from every process); request
     latency is per process, aggregated across processes when PROMETHEUS_MULTIPROC_DIR is set."""
     if not gateway.settings.server.public_metrics:

@@ -1,0 +1,214 @@
+"""The webhook channel: render the Standard Webhooks envelope, POST it signed, classify the answer.
+
+A send is one HTTP attempt. Retries belong to the engine's durable schedule (one retry
+layer per failure kind), so nothing here retries or sleeps; it only says whether a retry
+can help and, for 429/503, when the subscriber asked to be called again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import httpx
+import msgspec
+
+from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
+from notigate.config import seconds
+
+from . import _signing
+from ._config import WebhookConfig
+
+_SNIPPET_CHARS = 200  # of a subscriber's answer kept in an error: enough to diagnose, no more
+_READ_LIMIT = 4096  # bytes of an answer read at most, so a huge or endless body costs nothing
+
+
+class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """The body of product.md, fields in this order: ``type``, ``timestamp``, ``data``."""
+
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class WebhookChannel:
+    """Delivers one message as a signed ``POST`` to a subscriber's URL.
+
+    One pooled ``httpx.AsyncClient`` serves every send. It is opened lazily in the event
+    loop that first sends (a pool's connections belong to one loop), and reopened if the
+    channel is later used from another loop. Redirects are never followed: a signed
+    payload must go only where the admin pointed it.
+    """
+
+    name: ClassVar[str] = "webhook"
+    config_type: ClassVar[type[msgspec.Struct]] = WebhookConfig
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self._timeout = httpx.Timeout(seconds(config.timeout), connect=seconds(config.connect_timeout))
+        self._deadline = seconds(config.timeout) + seconds(config.connect_timeout)
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def render(self, message: Message) -> Rendered:
+        """The exact JSON body, unsigned: the signature depends on the time of sending.
+
+        ``status`` is left out because it changes while the message is being delivered;
+        keys are sorted so that the same message always renders to the same bytes, even
+        after its metadata went through a database that reorders keys.
+        """
+        n = message.notification
+        data = msgspec.structs.asdict(n)
+        del data["status"]
+        data["occurred_at"] = _utc(n.occurred_at)
+        data["received_at"] = _utc(n.received_at)
+        envelope = _Envelope(type=f"payment.{n.code}", timestamp=_utc(n.occurred_at), data=data)
+        body = msgspec.json.encode(envelope, order="deterministic").decode()
+        return Rendered(body=body, content_type="application/json", headers={})
+
+    async def send(self, message: Message, rendered: Rendered) -> Outcome:
+        """POST ``rendered`` once, signed now, and classify what happened; never raises for it."""
+        if message.secret is None:
+            return PermanentFailure(error="endpoint has no signing secret")
+        if problem := _address_problem(message.address):
+            return PermanentFailure(error=f"cannot send to this address: {problem}")
+        try:
+            signed = _signing.headers(message.secret, message.id, int(time.time()), rendered.body)
+        except ValueError as exc:
+            return PermanentFailure(error=f"endpoint signing secret is invalid: {exc}")
+        headers = {**rendered.headers, "content-type": rendered.content_type, **signed}
+        signature = signed["webhook-signature"]
+        hidden = (message.secret, message.secret.removeprefix("whsec_"),
+                  signature, signature.removeprefix("v1,"))
+        try:
+            return await self._post(message.address, rendered.body, headers, hidden)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            return TransientFailure(error=self._timeout_error(exc))
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            return PermanentFailure(error=_scrub(f"cannot send to this address: {_describe(exc)}", hidden))
+        except httpx.TransportError as exc:
+            return TransientFailure(error=_scrub(f"connection failed: {_describe(exc)}", hidden))
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = self._loop = None
+
+    async def _post(self, url: str, body: str, headers: dict[str, str], hidden: tuple[str, ...]) -> Outcome:
+        """The status decides the outcome; the body only explains it, so it may come up short.
+
+        Until the status arrives the whole exchange is bounded by ``connect_timeout +
+        timeout`` (httpx bounds each step, not a subscriber that trickles); what is left of
+        that budget is spent reading at most ``_READ_LIMIT`` bytes of the answer.
+        """
+        client = self._http()
+        request = client.build_request("POST", url, content=body.encode(), headers=headers)
+        async with asyncio.timeout(self._deadline) as budget:
+            response = await client.send(request, stream=True)
+        answer = bytearray()
+        try:
+            async with asyncio.timeout_at(budget.when()):
+                async for chunk in response.aiter_raw():
+                    answer += chunk
+                    if len(answer) >= _READ_LIMIT:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # a partial explanation is still worth quoting
+        finally:
+            await response.aclose()
+        snippet = " ".join(answer[:_READ_LIMIT].decode("utf-8", errors="replace").split())
+        return _classify(response.status_code, response.headers, _scrub(snippet, hidden), hidden)
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=self.config.max_connections),
+                follow_redirects=False,
+                headers={"user-agent": self.config.user_agent, "accept-encoding": "identity"},
+            )
+            self._loop = loop
+        return self._client
+
+    def _timeout_error(self, exc: Exception) -> str:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"timed out connecting (connect_timeout {self.config.connect_timeout})"
+        if isinstance(exc, httpx.PoolTimeout):
+            return f"timed out waiting for a free connection (timeout {self.config.timeout})"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"timed out waiting for the endpoint (timeout {self.config.timeout})"
+        return f"no answer from the endpoint within {self._deadline:g}s"
+
+
+def _classify(status: int, headers: httpx.Headers, snippet: str, hidden: tuple[str, ...]) -> Outcome:
+    """product.md: 2xx delivered; 408, 429, 5xx transient; everything else permanent."""
+    what = f"HTTP {status}: {snippet[:_SNIPPET_CHARS]}" if snippet else f"HTTP {status}"
+    if 200 <= status < 300:
+        return Delivered(detail=f"HTTP {status}", status_code=status)
+    if status in (429, 503):
+        wait = retry_after(headers.get("retry-after"))
+        return TransientFailure(error=what, status_code=status, retry_after=wait)
+    if status == 408 or 500 <= status < 600:
+        return TransientFailure(error=what, status_code=status)
+    if status == 410:
+        return PermanentFailure(error=f"endpoint is gone; remove or update it ({what})", status_code=status)
+    if 300 <= status < 400:
+        location = _scrub(headers.get("location", "(none)"), hidden)[:_SNIPPET_CHARS]
+        error = f"redirect to {location} not followed; update the endpoint URL ({what})"
+        return PermanentFailure(error=error, status_code=status)
+    return PermanentFailure(error=what, status_code=status)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from now that a ``Retry-After`` value asks for (delay or HTTP-date); None if invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _address_problem(address: str) -> str | None:
+    """Why ``address`` can never be sent to, checked before httpx fails on it less clearly.
+
+    The address itself stays out of the answer: webhook URLs often carry tokens.
+    """
+    try:
+        url = httpx.URL(address)
+    except httpx.InvalidURL as exc:
+        return f"not a valid URL ({exc})"
+    if url.scheme not in ("http", "https") or not url.host:
+        return "not an http(s) URL with a host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"port {url.port} is out of range"
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    """RFC 3339 UTC on the wire; a naive time is taken to be UTC already, as the engine keeps it."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _scrub(text: str, hidden: tuple[str, ...]) -> str:
+    """Errors are stored and shown to operators: never let a secret or signature into one."""
+    for secret in hidden:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text

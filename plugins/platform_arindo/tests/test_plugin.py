@@ -1,0 +1,80 @@
+"""Discovery through the entry point, the Platform protocol, config and answers."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import msgspec
+import pytest
+from notigate import CallbackResult, ConfigError, Platform
+from notigate.config import convert
+from notigate.plugins import load_plugins
+
+from notigate_platform_arindo._config import ArindoConfig
+from notigate_platform_arindo._platform import ArindoPlatform
+
+
+def test_entry_point_is_declared_by_the_distribution() -> None:
+    """Group notigate has platform_arindo, from distribution notigate-platform-arindo."""
+    [ep] = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "platform_arindo"]
+    assert ep.value == "notigate_platform_arindo"
+    assert ep.dist is not None and ep.dist.name == "notigate-platform-arindo"
+
+
+def test_load_plugins_discovers_arindo() -> None:
+    """The engine's plugin manager registers ArindoPlatform under its name."""
+    plugins = load_plugins()
+    assert plugins.platforms["arindo"] is ArindoPlatform
+    [info] = [i for i in plugins.infos if i.name == "platform_arindo"]
+    assert (info.kind, info.enabled, info.provides) == ("platform", True, ["arindo"])
+
+
+def test_disabled_plugin_registers_no_platform() -> None:
+    """[plugins] disabled = ["platform_arindo"] keeps arindo out of the platforms."""
+    plugins = load_plugins(disabled=["platform_arindo"])
+    assert "arindo" not in plugins.platforms
+    assert not plugins.problems()
+
+
+def test_platform_satisfies_the_protocol(platform: ArindoPlatform) -> None:
+    """ArindoPlatform has the name, config type, sample config and methods the engine needs."""
+    assert isinstance(platform, Platform)
+    assert ArindoPlatform.name == "arindo"
+    assert ArindoPlatform.config_type is ArindoConfig
+    assert ArindoPlatform.sample_config == {"server_key": "SB-Mid-server-EXAMPLE"}
+
+
+def test_sample_config_decodes_into_the_config_type() -> None:
+    """The embedded default's section is a valid ArindoConfig."""
+    config = convert(ArindoPlatform.sample_config, ArindoPlatform.config_type, "platforms.arindo")
+    assert config == ArindoConfig(server_key="SB-Mid-server-EXAMPLE")
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ({}, "server_key"),
+        ({"server_key": ""}, "server_key"),
+        ({"server_key": "k", "serverkey": "typo"}, "serverkey"),
+    ],
+)
+def test_bad_config_names_the_key(section: dict[str, str], key: str) -> None:
+    """A missing, empty or misspelled key is a ConfigError naming the section and the key."""
+    with pytest.raises(ConfigError) as info:
+        convert(section, ArindoConfig, "platforms.arindo")
+    assert str(info.value).startswith("platforms.arindo") and key in str(info.value)
+
+
+def test_config_repr_hides_the_server_key() -> None:
+    """The secret never shows in a repr (logs, tracebacks)."""
+    assert "SECRET" not in repr(ArindoConfig(server_key="SB-Mid-server-SECRET"))
+
+
+@pytest.mark.parametrize("status", [200, 400, 401, 415, 503])
+def test_answer_keeps_the_proposed_status(platform: ArindoPlatform, status: int) -> None:
+    """ARINDO acknowledges any 2xx and retries on anything else, so the proposal stands."""
+    answer = platform.answer(CallbackResult(status_code=status, notification_ids=["ntf_1"]))
+    assert answer.status_code == status
+    body = msgspec.json.decode(answer.body)
+    assert body["status_code"] == status
+    assert ("notification_ids" in body) == (200 <= status < 300)
