@@ -602,6 +602,9 @@ class Bench:
                             'SELECT COUNT(*) FROM "deliveries" WHERE "status" = \'pending\''),
                         "queued_jobs": await r.zcard(self.queue),
                     }
+                    c = out["notigate"]
+                    c["ok"] = (c["notifications"] == sent and c["deliveries"] == routed
+                               and c["deliveries_pending"] == routed and c["queued_jobs"] == routed)
                 finally:
                     await conn.close()
             if "baseline" in self.db_urls:
@@ -610,6 +613,8 @@ class Bench:
                     out["baseline"] = {"requests_sent": sent,
                                        "rows": await conn.fetchval("SELECT COUNT(*) FROM baseline_events"),
                                        "list_length": await r.llen(self.list_key)}
+                    c = out["baseline"]
+                    c["ok"] = c["rows"] == sent and c["list_length"] == sent
                 finally:
                     await conn.close()
         finally:
@@ -627,7 +632,7 @@ class Bench:
               f"({routed} deny/202 → routed to the webhook, {total - routed} settlement/pending → no route)",
               flush=True)
         await self.setup()
-        print(f"servers ready: " + ", ".join(f"{n} pid {s.pid} on 127.0.0.1:{s.port}" for n, s in self.servers.items()))
+        print("servers ready: " + ", ".join(f"{n} pid {s.pid} on 127.0.0.1:{s.port}" for n, s in self.servers.items()))
         print(f"client: {CLIENTS[a.client].name}, {a.concurrency} connections; "
               f"{a.rounds} rounds of {a.warmup} warm-up + {a.requests} timed requests per target\n"
               f"note: no Notigate worker runs; deliveries stay queued in Redis ({self.queue})", flush=True)
@@ -648,7 +653,8 @@ def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
     summaries: dict[str, Summary] = outcome["summaries"]
     print(f"\nmedian of {args.rounds} rounds, {args.requests} requests each, {args.concurrency} connections "
           f"({CLIENTS[args.client].name})")
-    header = f"{'target':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'rounds req/s':28} cpu ms/req (server/pg/redis/client)"
+    header = (f"{'target':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'rounds req/s':28} "
+              "cpu ms/req (server/pg/redis/client)")
     print(header)
     print("-" * len(header))
     for s in summaries.values():
@@ -658,15 +664,26 @@ def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
     if "notigate" in summaries and "baseline" in summaries:
         n, b = summaries["notigate"], summaries["baseline"]
         ratio = n.rps / b.rps
-        per_round = [nr.rps / br.rps for nr, br in zip(outcome["rounds"]["notigate"], outcome["rounds"]["baseline"])]
+        pairs = zip(outcome["rounds"]["notigate"], outcome["rounds"]["baseline"], strict=True)
+        per_round = [nr.rps / br.rps for nr, br in pairs]
         verdict = {"ratio": round(ratio, 3), "ratio_per_round": [round(x, 3) for x in per_round],
                    "target_ratio": 0.5, "target_p99_ms": 25.0,
                    "ratio_ok": ratio >= 0.5, "p99_ok": n.p99_ms < 25.0}
         print(f"\nNotigate/baseline throughput ratio: {ratio:.2f} (per round: "
               f"{', '.join(f'{x:.2f}' for x in per_round)})   target ≥ 0.50: {'MET' if ratio >= 0.5 else 'NOT MET'}")
         print(f"Notigate p99: {n.p99_ms:.2f} ms   target < 25 ms: {'MET' if n.p99_ms < 25 else 'NOT MET'}")
+    if "noop" in summaries and "baseline" in summaries:
+        ceiling = summaries["noop"].rps / summaries["baseline"].rps
+        verdict["client_ceiling_vs_baseline"] = round(ceiling, 2)
+        print(f"client/server ceiling (noop endpoint): {summaries['noop'].rps:.0f} req/s = {ceiling:.1f}× the baseline"
+              f"{'' if ceiling >= 2 else '  WARNING: the load generator may be limiting the results'}")
+    if "notigate" in summaries:
+        floor = args.concurrency / 0.025
+        print(f"(closed loop: mean latency ≈ {args.concurrency} / throughput, so p99 < 25 ms needs well over "
+              f"{floor:.0f} req/s)")
     for target, check in outcome["checks"].items():
-        print(f"check {target}: " + ", ".join(f"{k}={v}" for k, v in check.items()))
+        print(f"check {target}: " + ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
+              + ("" if check["ok"] else "  MISMATCH: see the server log (--keep-logs)"))
     print("(no worker ran: the deliveries above stay pending/queued by design)")
     return {
         "benchmark": "notigate ingest vs baseline",
@@ -681,16 +698,18 @@ def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=5000, help="timed requests per target per round (default 5000)")
     p.add_argument("--warmup", type=int, default=500, help="warm-up requests before each timed run (default 500)")
     p.add_argument("--concurrency", type=int, default=32, help="keep-alive connections / workers (default 32)")
     p.add_argument("--rounds", type=int, default=3, help="rounds, alternating baseline then notigate (default 3)")
     p.add_argument("--client", choices=sorted(CLIENTS), default="raw",
                    help="load generator: raw asyncio HTTP/1.1 (default) or httpx.AsyncClient")
-    p.add_argument("--targets", default="baseline,notigate",
-                   help="comma list of baseline, notigate, noop (noop: the baseline server's /noop endpoint, "
-                        "the ceiling of uvicorn + Litestar + this client)")
+    p.add_argument("--targets", default="noop,baseline,notigate",
+                   help="comma list of noop, baseline, notigate (default all three). noop is the baseline server's "
+                        "/noop endpoint (read the body, answer): the ceiling of uvicorn + Litestar + this client, "
+                        "showing whether the load generator could limit the other two")
     p.add_argument("--pool-min", type=int, default=5, help="database pool_min_size for both servers (default 5)")
     p.add_argument("--pool-max", type=int, default=20, help="database pool_max_size for both servers (default 20)")
     p.add_argument("--postgres", default=os.environ.get("NOTIGATE_BENCH_POSTGRES_URL",
@@ -724,6 +743,9 @@ async def amain(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         print("\ninterrupted: stopping servers, dropping databases", file=sys.stderr)
         return 130
+    except RuntimeError as exc:  # a server that did not start, or answered non-2xx
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        return 1
     finally:
         # Shielded so that a second Ctrl-C during clean-up does not leave databases behind.
         await asyncio.shield(bench.cleanup())

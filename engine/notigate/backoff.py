@@ -19,7 +19,7 @@ def next_delay(attempt: int, config: DeliveryConfig, retry_after: float | None =
     initial, ceiling = seconds(config.backoff_initial), seconds(config.backoff_max)
     if retry_after is not None:
         return min(max(retry_after, 0.0), ceiling)
-    cap = min(ceiling, initial * 2 ** (attempt - 1))
+    cap = min(ceiling, initial * 2 ** min(attempt - 1, 64))
     return random.uniform(initial, max(initial, cap))
 
 

@@ -84,6 +84,10 @@ class DeliveryConfig(_Section):
     sweep_interval: Duration = "10s"
     concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
 
+    def __post_init__(self) -> None:
+        if seconds(self.backoff_initial) > seconds(self.backoff_max):
+            raise ValueError("backoff_initial must not exceed backoff_max")
+
 
 class WebhookEndpoint(_Section):
     name: str
@@ -198,15 +202,15 @@ def convert(data: Any, type_: type[T], key: str) -> T:
 
 
 def _name_key(message: str, prefix: str) -> str:
-    text, _, where = message.rpartition(" - at `$")
-    if not _:
-        return f"{prefix or 'config'}: {message}"
-    path = where.rstrip("`")
-    field = re.sub(r"^\.", "", path)
-    full = ".".join(p for p in (prefix, field) if p).replace(".[", "[")
-    if m := re.search(r"unknown field `([^`]+)`", text):
-        full = ".".join(p for p in (full, m.group(1)) if p)
-        text = "unknown key"
+    """Turn msgspec's ``… - at `$.a[0].b``` into ``prefix.a[0].b: …``, naming missing and unknown fields too."""
+    text, sep, where = message.rpartition(" - at `$")
+    if not sep:
+        text, where = message, ""
+    parts = [prefix, where.rstrip("`").lstrip(".")]
+    if m := re.search(r"(unknown|missing required) field `([^`]+)`", text):
+        parts.append(m.group(2))
+        text = "unknown key" if m.group(1) == "unknown" else "required key is missing"
+    full = ".".join(p for p in parts if p).replace(".[", "[")
     return f"{full or 'config'}: {text}"
 
 

@@ -11,11 +11,19 @@ from typing import Any
 
 _PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_SECRET_KEYS = ("password", "secret", "token", "signature", "server_key", "cvv", "cvc", "pin")
-_EMAIL_KEYS = ("email", "mail")
-_PHONE_KEYS = ("phone", "mobile", "msisdn", "telephone")
-_NAME_KEYS = ("name",)
-_CARD_KEYS = ("card", "pan")
+_SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "signature", "cvv", "cvv2", "cvc", "pin", "otp"})
+_SECRET_PAIRS = frozenset({("server", "key"), ("api", "key"), ("private", "key"), ("auth", "key")})
+_EMAIL_WORDS = frozenset({"email", "mail"})
+_PHONE_WORDS = frozenset({"phone", "mobile", "msisdn", "telephone", "tel"})
+_CARD_WORDS = frozenset({"card", "pan"})
+_NOT_PERSONAL_NAME = frozenset({"merchant", "bank", "product", "item", "file", "host", "event", "channel"})
+_REDACTED = "[redacted]"
+
+
+def _words(key: str) -> list[str]:
+    """``cardHolder_names`` → ``["card", "holder", "name"]``: keys match by whole (singular) words."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)]
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -65,17 +73,21 @@ def _mask_free_text(value: str) -> str:
     return _EMAIL.sub(lambda m: mask_email(m.group(0)), value)
 
 
+def _is_secret(words: list[str]) -> bool:
+    return any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
+
+
 def _mask_value(key: str, value: str) -> str:
-    k = key.lower()
-    if any(s in k for s in _SECRET_KEYS):
-        return "[redacted]"
-    if any(s in k for s in _EMAIL_KEYS):
+    words = _words(key)
+    if _is_secret(words):
+        return _REDACTED
+    if _EMAIL_WORDS.intersection(words):
         return mask_email(value)
-    if any(s in k for s in _PHONE_KEYS):
+    if _PHONE_WORDS.intersection(words):
         return mask_phone(value)
-    if any(s in k for s in _CARD_KEYS):
+    if _CARD_WORDS.intersection(words) and len(re.sub(r"\D", "", value)) >= 12:
         return mask_card(value)
-    if any(s in k for s in _NAME_KEYS) and "merchant" not in k and "bank" not in k:
+    if "name" in words and not _NOT_PERSONAL_NAME.intersection(words):
         return mask_name(value)
     return _mask_free_text(value)
 
@@ -83,13 +95,20 @@ def _mask_value(key: str, value: str) -> str:
 def mask_metadata(data: Any, key: str = "") -> Any:
     """Return a copy of ``data`` with personal data and card numbers masked.
 
-    Keys decide first (``email``, ``phone``, ``*name``, ``*card*``, secrets); any other
-    string is still scanned for Luhn-valid card numbers and email addresses.
+    Keys decide first, word by word (``email``, ``phone``, ``*_name``, ``card*``,
+    secrets: everything under a secret key is redacted, even an object); any other
+    string or integer is still scanned for Luhn-valid card numbers and email addresses.
     """
+    if key and _is_secret(_words(key)) and data is not None:
+        return _REDACTED
     if isinstance(data, dict):
         return {k: mask_metadata(v, str(k)) for k, v in data.items()}
     if isinstance(data, list):
         return [mask_metadata(v, key) for v in data]
     if isinstance(data, str):
         return _mask_value(key, data)
+    if isinstance(data, int) and not isinstance(data, bool):
+        text = str(data)
+        masked = _mask_value(key, text)
+        return data if masked == text else masked
     return data

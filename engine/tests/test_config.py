@@ -348,8 +348,6 @@ def test_unknown_key_inside_a_table_array_names_its_index(clean_env: Path) -> No
     assert excinfo.value.problems == ["webhooks[1].event: unknown key"]
 
 
-@pytest.mark.xfail(strict=True, reason="config._name_key: messages without a ' - at `$…`' path (top-level unknown "
-                                        "field, any missing required field) are not rewritten to name the key")
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
