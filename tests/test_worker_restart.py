@@ -88,3 +88,37 @@ async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, re
     delivered_ids = {r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}
     assert delivered_ids == {d["id"] for d in deliveries}
     assert all(d["status"] == "delivered" for d in deliveries)
+
+
+async def test_sigterm_gives_the_running_attempt_back(tmp_path: Path, postgres_url: str, redis_url: str,
+                                                      queue_name: str, receiver: Receiver) -> None:
+    """A deploy's SIGTERM mid-send burns no attempt: the delivery waits, then succeeds as attempt 1."""
+    receiver.delay = 3.0
+    config = _config(tmp_path, postgres_url, redis_url, queue_name, receiver.url)
+    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
+                                             headers=JSON)).headers["notigate-notification-ids"]
+        worker = _start_worker(config)
+        try:
+            await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 1), timeout=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) is not None
+        [delivery] = await gateway.repo.deliveries_of(notification_id)
+        assert (delivery.status, delivery.attempts) == ("pending", 0)
+        assert await gateway.repo.attempts_of(delivery.id) == []
+        receiver.delay = 0.0
+        worker = _start_worker(config)
+        try:
+            async def delivered() -> bool:
+                [d] = await gateway.repo.deliveries_of(notification_id)
+                return d.status == "delivered"
+
+            await wait_for(delivered, timeout=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        [delivery] = await gateway.repo.deliveries_of(notification_id)
+    assert delivery.attempts == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -34,6 +34,9 @@ TAXONOMY: dict[str, Severity] = {
     "provider_unavailable": "critical",
 }
 
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""Timezone-aware only: a naive time would be stored as if it were UTC."""
+
 NotificationStatus = Literal[
     "received", "no_route", "grouped", "delivering", "delivered", "partially_delivered", "failed"
 ]
@@ -57,13 +60,17 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     message: str
     platform_code: str
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     severity: Severity | None = None
     amount: Decimal | None = None
     currency: str | None = None
     reference: str | None = None
     merchant_id: str | None = None
     metadata: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
 
     def resolved_severity(self) -> Severity:
         """The event's own severity, else the taxonomy default (unknown codes: error)."""
@@ -79,8 +86,8 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     severity: Severity
     message: str
     platform_code: str
-    occurred_at: datetime
-    received_at: datetime
+    occurred_at: UtcDatetime
+    received_at: UtcDatetime
     status: NotificationStatus = "received"
     amount: Decimal | None = None
     currency: str | None = None
