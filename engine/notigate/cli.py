@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import httpx
@@ -29,7 +30,7 @@ def _settings(config_path: str | None) -> Settings:
         _fail(exc)
 
 
-def _fail(exc: ConfigError) -> None:
+def _fail(exc: ConfigError) -> NoReturn:
     click.echo("configuration error:", err=True)
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)

@@ -38,44 +38,44 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     pass
 
 
-class ServerConfig(_Section):
+class ServerConfig(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     max_body_size: Annotated[int, msgspec.Meta(ge=1024)] = 1_048_576
     public_metrics: bool = True
 
 
-class DatabaseConfig(_Section):
+class DatabaseConfig(_Section, frozen=True):
     url: str = "sqlite:///notigate.db"
     pool_min_size: Annotated[int, msgspec.Meta(ge=1)] = 2
     pool_max_size: Annotated[int, msgspec.Meta(ge=1)] = 20
 
 
-class QueueConfig(_Section):
+class QueueConfig(_Section, frozen=True):
     url: str = ""
     name: str = "notigate:deliveries"
     max_jobs: Annotated[int, msgspec.Meta(ge=1)] = 200
 
 
-class PluginsConfig(_Section):
+class PluginsConfig(_Section, frozen=True):
     disabled: list[str] = []
 
 
-class SandboxConfig(_Section):
+class SandboxConfig(_Section, frozen=True):
     enabled: bool = False
 
 
-class ApiKey(_Section):
+class ApiKey(_Section, frozen=True):
     name: str
     key: Annotated[str, msgspec.Meta(min_length=16)]
     scopes: list[str] = msgspec.field(default_factory=lambda: ["read"])
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(_Section, frozen=True):
     api_keys: list[ApiKey] = []
 
 
-class DeliveryConfig(_Section):
+class DeliveryConfig(_Section, frozen=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 8
     backoff_initial: Duration = "2s"
     backoff_max: Duration = "30m"
@@ -89,7 +89,7 @@ class DeliveryConfig(_Section):
             raise ValueError("backoff_initial must not exceed backoff_max")
 
 
-class WebhookEndpoint(_Section):
+class WebhookEndpoint(_Section, frozen=True):
     name: str
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
     secret: Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/=]+$")]
@@ -97,7 +97,7 @@ class WebhookEndpoint(_Section):
     enabled: bool = True
 
 
-class Match(_Section):
+class Match(_Section, frozen=True):
     codes: list[str] = []
     platforms: list[str] = []
     merchants: list[str] = []
@@ -105,21 +105,21 @@ class Match(_Section):
     min_amount: Decimal | None = None
 
 
-class Target(_Section):
+class Target(_Section, frozen=True):
     channel: str
     to: Annotated[list[str], msgspec.Meta(min_length=1)]
     locale: str = "en"
     timezone: str = "Asia/Jakarta"
 
 
-class Rule(_Section):
+class Rule(_Section, frozen=True):
     name: str
     send: list[Target]
     match: Match = Match()
     stop: bool = False
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     queue: QueueConfig = QueueConfig()

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 import msgspec
 
 from notigate.backoff import next_attempt_at
 from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
 from notigate.config import seconds
+from notigate.events import Notification
 from notigate.gateway import Gateway
 from notigate.repository import Claimed, DeliveryView, utcnow
 
 log = logging.getLogger(__name__)
 
 
-def build_message(gw: Gateway, delivery: DeliveryView, notification: object) -> Message:
+def build_message(gw: Gateway, delivery: DeliveryView, n: Notification) -> Message:
     """Resolve the recipient (a ``[[webhooks]]`` endpoint for webhooks) into a Message."""
     address, secret = delivery.recipient, None
     if delivery.channel == "webhook":
@@ -29,12 +31,11 @@ def build_message(gw: Gateway, delivery: DeliveryView, notification: object) -> 
         if endpoint is None:
             raise LookupError(f"webhook endpoint {delivery.recipient!r} is no longer configured")
         address, secret = endpoint.url, endpoint.secret
-    n = notification
     return Message(
         id=delivery.id, channel=delivery.channel, recipient=delivery.recipient, address=address, secret=secret,
-        notification=n, locale=delivery.locale, timezone=delivery.timezone,  # type: ignore[arg-type]
-        subject=f"[{n.severity}] {n.platform}: {n.code}",  # type: ignore[attr-defined]
-        text=f"{n.message} — {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),  # type: ignore[attr-defined]
+        notification=n, locale=delivery.locale, timezone=delivery.timezone,
+        subject=f"[{n.severity}] {n.platform}: {n.code}",
+        text=f"{n.message} — {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),
     )
 
 
@@ -79,24 +80,24 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
     await _record(gw, claimed, outcome, captured, started)
 
 
-async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: object) -> None:
+async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: datetime) -> None:
     d = claimed.delivery
     now = utcnow()
     if isinstance(outcome, Delivered):
         await gw.repo.finish(claimed, outcome="captured" if captured else "delivered", status="delivered",
-                             started_at=started, status_code=outcome.status_code, captured=captured)  # type: ignore[arg-type]
+                             started_at=started, status_code=outcome.status_code, captured=captured)
         return
     if isinstance(outcome, PermanentFailure):
-        await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,  # type: ignore[arg-type]
+        await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,
                              error=outcome.error, status_code=outcome.status_code)
         return
     at = next_attempt_at(claimed.attempt, d.created_at, now, gw.settings.delivery, outcome.retry_after)
     if at is None:
         error = f"gave up after {claimed.attempt} attempts: {outcome.error}"
-        await gw.repo.finish(claimed, outcome="transient", status="failed", started_at=started,  # type: ignore[arg-type]
+        await gw.repo.finish(claimed, outcome="transient", status="failed", started_at=started,
                              error=error, status_code=outcome.status_code)
         return
-    if await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,  # type: ignore[arg-type]
+    if await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
                             error=outcome.error, status_code=outcome.status_code, next_attempt_at=at):
         try:
             await gw.queue.enqueue(d.id, claimed.attempt, at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from notigate.channel import Channel
@@ -69,7 +70,7 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, extra_api_keys: list[ApiKey] = (), **plugin_options: Any) -> Gateway:  # type: ignore[assignment]
+    def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
         evaluator = RuleEvaluator(settings.rules, settings.webhooks)
         plugins = load_plugins(settings.plugins.disabled, builtins=[("rules", evaluator)], **plugin_options)

@@ -6,6 +6,7 @@ already did, so a plugin that forgets a field still cannot leak a card number.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -20,10 +21,11 @@ _NOT_PERSONAL_NAME = frozenset({"merchant", "bank", "product", "item", "file", "
 _REDACTED = "[redacted]"
 
 
-def _words(key: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _words(key: str) -> tuple[str, ...]:
     """``cardHolder_names`` → ``["card", "holder", "name"]``: keys match by whole (singular) words."""
     words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", key)]
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+    return tuple(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -73,7 +75,7 @@ def _mask_free_text(value: str) -> str:
     return _EMAIL.sub(lambda m: mask_email(m.group(0)), value)
 
 
-def _is_secret(words: list[str]) -> bool:
+def _is_secret(words: tuple[str, ...]) -> bool:
     return any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
 
 

@@ -40,11 +40,11 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     notification = msgspec.structs.replace(notification, status="delivering" if routes else "no_route")
     matched = list(dict.fromkeys(r.rule for r in routes))
     notification_id, delivery_ids, created = await gw.repo.store_event(event, notification, routes, matched)
-    for delivery_id in delivery_ids:
+    if delivery_ids:
         try:
-            await gw.queue.enqueue(delivery_id, 0)
-        except Exception as exc:  # committed already: the sweep will enqueue it
-            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", delivery_id, type(exc).__name__)
+            await gw.queue.enqueue_new(delivery_ids)
+        except Exception as exc:  # committed already: the sweep will enqueue them
+            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", delivery_ids, type(exc).__name__)
     return notification_id, created
 
 

@@ -18,6 +18,7 @@ import msgspec
 from redis.asyncio import ConnectionPool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.jobs import serialize_job
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class Queue(Protocol):
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
         """Schedule a delivery step (``attempts`` already made) at ``at`` (None: now)."""
+        ...
+
+    async def enqueue_new(self, delivery_ids: list[str]) -> None:
+        """Enqueue the first attempt of deliveries just created (their job ids cannot exist yet)."""
         ...
 
     async def requeue(self, delivery_id: str, attempts: int) -> bool:
@@ -84,6 +89,22 @@ class ArqQueue:
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
         await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts), _defer_until=at,
                                     _queue_name=self.name)
+
+    async def enqueue_new(self, delivery_ids: list[str]) -> None:
+        """The first jobs of new deliveries in one round trip (one MULTI of arq's own job format).
+
+        arq's ``enqueue_job`` WATCHes and checks the job key first (three round trips);
+        a brand-new delivery id cannot have a job yet, and if this write is lost anyway
+        the outbox sweep re-enqueues it.
+        """
+        now = int(time.time() * 1000)
+        async with self.pool.pipeline(transaction=True) as pipe:
+            for delivery_id in delivery_ids:
+                jid = job_id(delivery_id, 0)
+                job = serialize_job(JOB_NAME, (delivery_id,), {}, None, now, serializer=serialize)
+                pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
+                pipe.zadd(self.name, {jid: now})
+            await pipe.execute()
 
     async def requeue(self, delivery_id: str, attempts: int) -> bool:
         """A job key can outlive its queue entry (a partial flush, a lost write): drop it and enqueue."""
@@ -147,6 +168,10 @@ class InProcessQueue:
             log.exception("delivery %s failed in the in-process queue", delivery_id)
         finally:
             self._scheduled.pop(key, None)
+
+    async def enqueue_new(self, delivery_ids: list[str]) -> None:
+        for delivery_id in delivery_ids:
+            await self.enqueue(delivery_id, 0)
 
     async def requeue(self, delivery_id: str, attempts: int) -> bool:
         lost = job_id(delivery_id, attempts) not in self._scheduled

@@ -22,6 +22,25 @@ from notigate.tables import AttemptRow, DeliveryRow, NotificationRow
 
 ACTIVE = ("pending", "sending", "retrying")
 
+# The whole ingest write in one statement (PostgreSQL): the notification, and its
+# deliveries only if the notification was new. Atomic without BEGIN/COMMIT round trips.
+_INGEST_PG = """
+WITH n AS (
+    INSERT INTO notifications (id, dedupe_key, platform, code, severity, message, platform_code, amount,
+        currency, reference, merchant_id, occurred_at, received_at, status, metadata, matched_rules)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+), d AS (
+    INSERT INTO deliveries (id, notification_id, channel, recipient, rule, locale, timezone, status, attempts,
+        next_attempt_at, created_at, updated_at)
+    SELECT t.id, n.id, t.channel, t.recipient, t.rule, t.locale, t.timezone, 'pending', 0, $13, $13, $13
+    FROM n, unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+        AS t(id, channel, recipient, rule, locale, timezone)
+    RETURNING 1
+)
+SELECT (SELECT id FROM n) AS id, (SELECT count(*) FROM d) AS deliveries
+"""
+
 
 class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     """A delivery as the API shows it."""
@@ -101,35 +120,43 @@ class Repository:
         (platform, key) stores nothing and returns the existing id with ``created`` False;
         the database's unique key decides, not a read before the write.
         """
-        now = notification.received_at
-        deliveries = [
-            DeliveryRow(id=new_id("dlv"), notification_id=notification.id, channel=r.channel,
-                        recipient=r.recipient, rule=r.rule, locale=r.locale, timezone=r.timezone,
-                        status="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
-            for r in routes
-        ]
-        row = NotificationRow(
-            id=notification.id, dedupe_key=dedupe_key(event.platform, event.key), platform=notification.platform,
-            code=notification.code, severity=notification.severity, message=notification.message,
-            platform_code=notification.platform_code,
-            amount=str(notification.amount) if notification.amount is not None else None,
-            currency=notification.currency, reference=notification.reference, merchant_id=notification.merchant_id,
-            occurred_at=notification.occurred_at, received_at=now, status=notification.status,
-            metadata=msgspec.json.encode(notification.metadata).decode(),
-            matched_rules=msgspec.json.encode(matched_rules).decode(),
-        )
+        key = dedupe_key(event.platform, event.key)
+        n = notification
+        values: dict[str, Any] = {  # in the column order of _INGEST_PG
+            "id": n.id, "dedupe_key": key, "platform": n.platform, "code": n.code, "severity": n.severity,
+            "message": n.message, "platform_code": n.platform_code,
+            "amount": str(n.amount) if n.amount is not None else None, "currency": n.currency,
+            "reference": n.reference, "merchant_id": n.merchant_id, "occurred_at": n.occurred_at,
+            "received_at": n.received_at, "status": n.status, "metadata": msgspec.json.encode(n.metadata).decode(),
+            "matched_rules": msgspec.json.encode(matched_rules).decode(),
+        }
+        delivery_ids = [new_id("dlv") for _ in routes]
+        if self.db.is_sqlite:
+            inserted = await self._store_sqlite(values, delivery_ids, routes)
+        else:
+            row = await self.db.fetchrow_pg(
+                _INGEST_PG, *values.values(), delivery_ids, [r.channel for r in routes], [r.recipient for r in routes],
+                [r.rule for r in routes], [r.locale for r in routes], [r.timezone for r in routes])
+            inserted = row["id"] is not None
+        if inserted:
+            return notification.id, delivery_ids, True
+        existing = await NotificationRow.select(NotificationRow.id).where(NotificationRow.dedupe_key == key).first()
+        return (existing or {}).get("id", ""), [], False
+
+    async def _store_sqlite(self, values: dict[str, Any], delivery_ids: list[str], routes: list[Route]) -> bool:
+        now = values["received_at"]
         async with self.db.write():
-            inserted = await NotificationRow.insert(row).on_conflict(
+            inserted = await NotificationRow.insert(NotificationRow(**values)).on_conflict(
                 target=NotificationRow.dedupe_key, action="DO NOTHING"
             ).returning(NotificationRow.id)
-            if inserted and deliveries:
-                await DeliveryRow.insert(*deliveries)
-        if inserted:
-            return notification.id, [d.id for d in deliveries], True
-        existing = await NotificationRow.select(NotificationRow.id).where(
-            NotificationRow.dedupe_key == dedupe_key(event.platform, event.key)
-        ).first()
-        return (existing or {}).get("id", ""), [], False
+            if inserted and routes:
+                await DeliveryRow.insert(*(
+                    DeliveryRow(id=i, notification_id=values["id"], channel=r.channel, recipient=r.recipient,
+                                rule=r.rule, locale=r.locale, timezone=r.timezone, status="pending", attempts=0,
+                                next_attempt_at=now, created_at=now, updated_at=now)
+                    for i, r in zip(delivery_ids, routes)
+                ))
+        return bool(inserted)
 
     # -- reads ----------------------------------------------------------------
     async def notification(self, notification_id: str) -> Notification | None:
@@ -145,25 +172,23 @@ class Repository:
         return to_delivery(row) if row else None
 
     async def attempts_of(self, delivery_id: str) -> list[dict[str, Any]]:
-        return await AttemptRow.select().where(AttemptRow.delivery_id == delivery_id).order_by(AttemptRow.number)  # type: ignore[no-any-return]
+        return await AttemptRow.select().where(AttemptRow.delivery_id == delivery_id).order_by(AttemptRow.number)
 
     async def list_notifications(self, *, limit: int, before: str | None = None, platform: str | None = None,
                                  code: str | None = None, severity: str | None = None, status: str | None = None,
                                  since: datetime | None = None, until: datetime | None = None) -> list[Notification]:
         """Newest first; ``before`` is the cursor (an id: ids sort by time)."""
         query = NotificationRow.select().order_by(NotificationRow.id, ascending=False).limit(limit)
-        conditions = [
-            (before, NotificationRow.id < before if before else None),
-            (platform, NotificationRow.platform == platform),
-            (code, NotificationRow.code == code),
-            (severity, NotificationRow.severity == severity),
-            (status, NotificationRow.status == status),
-            (since, NotificationRow.received_at >= since),
-            (until, NotificationRow.received_at < until),
-        ]
-        for value, condition in conditions:
+        if before is not None:
+            query = query.where(NotificationRow.id < before)
+        for column, value in ((NotificationRow.platform, platform), (NotificationRow.code, code),
+                              (NotificationRow.severity, severity), (NotificationRow.status, status)):
             if value is not None:
-                query = query.where(condition)
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(NotificationRow.received_at >= since)
+        if until is not None:
+            query = query.where(NotificationRow.received_at < until)
         return [to_notification(r) for r in await query]
 
     # -- delivery state machine -----------------------------------------------

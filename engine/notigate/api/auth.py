@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from notigate.config import ApiKey
 from notigate.gateway import Gateway
 
-SECURITY = [{"BearerKey": []}, {"HeaderKey": []}]
+SECURITY: list[dict[str, list[str]]] = [{"BearerKey": []}, {"HeaderKey": []}]
 
 
 def presented_key(connection: ASGIConnection) -> str | None:  # type: ignore[type-arg]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -19,7 +21,7 @@ from notigate.platform import CallbackRequest
     description="Authenticated by the platform's own signature; answered in the form the platform expects. "
     "The `Notigate-Notification-Ids` header lists the notifications the callback became.",
 )
-async def receive_callback(platform: FromPath[str], request: Request, gateway: GatewayDep) -> Response[bytes]:
+async def receive_callback(platform: FromPath[str], request: Request[Any, Any, Any], gateway: GatewayDep) -> Response[bytes]:
     plugin = gateway.platforms.get(platform.lower())
     if plugin is None:
         raise NotFoundException(f"no enabled platform named {platform!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -20,22 +21,22 @@ def _json(status: int, detail: str, extra: object = None) -> Response[dict[str, 
     return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
-def validation_error(_: Request, exc: ValidationException) -> Response[dict[str, object]]:
+def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, object]]:
     """Name the offending field(s) in ``detail`` itself, not only in ``extra``."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     parts = [f"{e.get('key') or e.get('source') or 'body'}: {e.get('message')}" for e in extra if isinstance(e, dict)]
     return _json(exc.status_code, "; ".join(parts) or exc.detail, extra)
 
 
-def http_error(_: Request, exc: HTTPException) -> Response[dict[str, object]]:
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     return _json(exc.status_code, exc.detail, exc.extra)
 
 
-def input_error(_: Request, exc: PlatformInputError) -> Response[dict[str, object]]:
+def input_error(_: Request[Any, Any, Any], exc: PlatformInputError) -> Response[dict[str, object]]:
     return _json(exc.status_code, exc.detail)
 
 
-def internal_error(request: Request, exc: Exception) -> Response[dict[str, object]]:
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.error("unhandled %s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; the gateway logged it")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
@@ -67,7 +68,7 @@ class _Snapshot:
 
 
 @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
-async def metrics(gateway: GatewayDep, request: Request) -> Response[bytes]:
+async def metrics(gateway: GatewayDep, request: Request[Any, Any, Any]) -> Response[bytes]:
     """Counts come from the database and queue (the same from every process); request
     latency is per process, aggregated across processes when PROMETHEUS_MULTIPROC_DIR is set."""
     if not gateway.settings.server.public_metrics:
@@ -82,7 +83,7 @@ async def metrics(gateway: GatewayDep, request: Request) -> Response[bytes]:
     snapshot.register(_Snapshot(await gateway.repo.counts(), depth))
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         process = CollectorRegistry()
-        multiprocess.MultiProcessCollector(process)
+        multiprocess.MultiProcessCollector(process)  # type: ignore[no-untyped-call]
     else:
         process = REGISTRY
     body = generate_latest(process) + generate_latest(snapshot)
