@@ -23,6 +23,16 @@ from notigate.errors import ConfigError
 from notigate.tables import TABLES
 
 
+async def _rollback_if_needed(connection: Any) -> None:
+    """Pool release without asyncpg's default reset query (a round trip per checkout).
+
+    Notigate sets no session state: no LISTEN, no session advisory locks (only
+    transaction-scoped ones), no SET. Only an interrupted transaction needs undoing.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 class Database:
     """Owns the Piccolo engine (and the asyncpg pool) for the process."""
 
@@ -50,7 +60,8 @@ class Database:
             table._meta.db = self.engine
         if isinstance(self.engine, PostgresEngine):
             min_size, max_size = self._pool
-            await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size)
+            await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size,
+                                                    reset=_rollback_if_needed)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             await self.engine.run_ddl("PRAGMA journal_mode=WAL")

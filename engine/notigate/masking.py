@@ -67,31 +67,44 @@ def mask_name(value: str) -> str:
 
 
 def _mask_free_text(value: str) -> str:
-    def card(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return mask_card(digits) if _luhn_ok(digits) else match.group(0)
+    if len(value) >= 13 and sum(map(str.isdigit, value)) >= 13:
 
-    value = _PAN.sub(card, value)
-    return _EMAIL.sub(lambda m: mask_email(m.group(0)), value)
+        def card(match: re.Match[str]) -> str:
+            digits = re.sub(r"\D", "", match.group(0))
+            return mask_card(digits) if _luhn_ok(digits) else match.group(0)
+
+        value = _PAN.sub(card, value)
+    if "@" in value:
+        value = _EMAIL.sub(lambda m: mask_email(m.group(0)), value)
+    return value
 
 
-def _is_secret(words: tuple[str, ...]) -> bool:
-    return any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:]))
-
-
-def _mask_value(key: str, value: str) -> str:
+@functools.lru_cache(maxsize=4096)
+def _kind(key: str) -> str | None:
+    """What a key says its value is: secret, email, phone, card, name, or None (free text)."""
     words = _words(key)
-    if _is_secret(words):
-        return _REDACTED
-    if _EMAIL_WORDS.intersection(words):
-        return mask_email(value)
-    if _PHONE_WORDS.intersection(words):
-        return mask_phone(value)
-    if _CARD_WORDS.intersection(words) and len(re.sub(r"\D", "", value)) >= 12:
-        return mask_card(value)
+    if any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:])):
+        return "secret"
+    for kind, vocabulary in (("email", _EMAIL_WORDS), ("phone", _PHONE_WORDS), ("card", _CARD_WORDS)):
+        if vocabulary.intersection(words):
+            return kind
     if "name" in words and not _NOT_PERSONAL_NAME.intersection(words):
-        return mask_name(value)
-    return _mask_free_text(value)
+        return "name"
+    return None
+
+
+def _mask_value(kind: str | None, value: str) -> str:
+    if kind is None:
+        return _mask_free_text(value)
+    if kind == "secret":
+        return _REDACTED
+    if kind == "email":
+        return mask_email(value)
+    if kind == "phone":
+        return mask_phone(value)
+    if kind == "card":
+        return mask_card(value) if sum(map(str.isdigit, value)) >= 12 else value
+    return mask_name(value)
 
 
 def mask_metadata(data: Any, key: str = "") -> Any:
@@ -101,16 +114,20 @@ def mask_metadata(data: Any, key: str = "") -> Any:
     secrets: everything under a secret key is redacted, even an object); any other
     string or integer is still scanned for Luhn-valid card numbers and email addresses.
     """
-    if key and _is_secret(_words(key)) and data is not None:
+    return _mask(data, _kind(key) if key else None)
+
+
+def _mask(data: Any, kind: str | None) -> Any:
+    if kind == "secret" and data is not None:
         return _REDACTED
-    if isinstance(data, dict):
-        return {k: mask_metadata(v, str(k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [mask_metadata(v, key) for v in data]
     if isinstance(data, str):
-        return _mask_value(key, data)
+        return _mask_value(kind, data)
+    if isinstance(data, dict):
+        return {k: _mask(v, _kind(str(k))) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_mask(v, kind) for v in data]
     if isinstance(data, int) and not isinstance(data, bool):
         text = str(data)
-        masked = _mask_value(key, text)
+        masked = _mask_value(kind, text)
         return data if masked == text else masked
     return data

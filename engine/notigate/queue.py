@@ -98,7 +98,7 @@ class ArqQueue:
         the outbox sweep re-enqueues it.
         """
         now = int(time.time() * 1000)
-        async with self.pool.pipeline(transaction=True) as pipe:
+        async with self.pool.pipeline(transaction=False) as pipe:  # a job key left alone is requeued by the sweep
             for delivery_id in delivery_ids:
                 jid = job_id(delivery_id, 0)
                 job = serialize_job(JOB_NAME, (delivery_id,), {}, None, now, serializer=serialize)

@@ -158,7 +158,7 @@ def _jakarta_time(text: str) -> datetime | None:
     if not _TIME.fullmatch(text):
         return None
     try:
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=JAKARTA)
+        local = datetime.fromisoformat(text).replace(tzinfo=JAKARTA)
         return local.astimezone(UTC)
     except (ValueError, OverflowError):  # 2024-02-30; year 0001 cannot move back to UTC
         return None
