@@ -29,12 +29,15 @@ class Receiver:
                                               "status": status})
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):  # the sender was killed mid-request
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass

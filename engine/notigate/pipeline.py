@@ -54,7 +54,11 @@ async def handle_callback(gw: Gateway, platform: Platform, request: CallbackRequ
         events = await platform.parse(request)
     except PlatformInputError as exc:
         log.info("%s callback rejected (%s): %s", platform.name, exc.status_code, exc.detail)
-        return platform.answer(CallbackResult(status_code=exc.status_code, detail=exc.detail)), []
+        return platform.answer(CallbackResult(status_code=exc.status_code, detail=exc.detail), request), []
+    except Exception:
+        log.exception("%s plugin failed to parse a callback", platform.name)
+        return platform.answer(CallbackResult(status_code=500, detail="internal error; the gateway logged it"),
+                               request), []
     ids: list[str] = []
     duplicates = 0
     try:
@@ -65,7 +69,7 @@ async def handle_callback(gw: Gateway, platform: Platform, request: CallbackRequ
     except Exception as exc:
         log.error("%s callback could not be stored: %s: %s", platform.name, type(exc).__name__, exc)
         result = CallbackResult(status_code=503, detail="the gateway could not store the notification; retry later")
-        return platform.answer(result), []
+        return platform.answer(result, request), []
     detail = "accepted" if not duplicates else f"accepted ({duplicates} already known)"
     return platform.answer(CallbackResult(status_code=200, detail=detail, notification_ids=ids,
-                                          duplicates=duplicates)), ids
+                                          duplicates=duplicates), request), ids

@@ -90,8 +90,22 @@ class Platform(Protocol):
         """
         ...
 
-    def answer(self, result: CallbackResult) -> CallbackAnswer:
-        """Shape the HTTP answer the platform expects for ``result``."""
+    def answer(self, result: CallbackResult, request: CallbackRequest) -> CallbackAnswer:
+        """Shape the HTTP answer the platform expects for ``result``.
+
+        Called for every callback to this platform's URL, rejected ones included (bad
+        input, a body over the size limit — then ``request.body`` is empty — and the
+        gateway's own failures: 500, or 503 when it could not store). ``request`` lets
+        platforms that echo fields of the callback in their answer do so. Must not raise.
+        """
+        ...
+
+    def map_code(self, code: str) -> str | None:
+        """The taxonomy code for one of this platform's native error codes, or None.
+
+        Used by ``POST /api/v1/notifications/error`` when an application reports an
+        error in the platform's own words (``CC_DECLINED`` → ``card_declined``).
+        """
         ...
 
     def sample_request(self, code: str | None = None) -> CallbackRequest:

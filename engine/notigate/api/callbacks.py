@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
 from notigate.api.deps import GatewayDep
 from notigate.pipeline import handle_callback
-from notigate.platform import CallbackRequest
+from notigate.platform import CallbackRequest, CallbackResult
 
 
 @post(
@@ -25,14 +25,17 @@ async def receive_callback(platform: FromPath[str], request: Request[Any, Any, A
     plugin = gateway.platforms.get(platform.lower())
     if plugin is None:
         raise NotFoundException(f"no enabled platform named {platform!r}")
-    native = CallbackRequest(
-        body=await request.body(),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        path=request.url.path,
-        query=request.url.query or "",
-    )
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        body = await request.body()
+    except HTTPException as exc:  # over [server] max_body_size: still answered in the platform's form
+        empty = CallbackRequest(body=b"", headers=headers, path=request.url.path)
+        answer = plugin.answer(CallbackResult(status_code=exc.status_code, detail=exc.detail), empty)
+        return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
+                        headers=answer.headers)
+    native = CallbackRequest(body=body, headers=headers, path=request.url.path, query=request.url.query or "")
     answer, ids = await handle_callback(gateway, plugin, native)
-    headers = dict(answer.headers)
+    out = dict(answer.headers)
     if ids:
-        headers["Notigate-Notification-Ids"] = ",".join(ids)
-    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type, headers=headers)
+        out["Notigate-Notification-Ids"] = ",".join(ids)
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type, headers=out)

@@ -84,3 +84,12 @@ def examples() -> dict[str, Status]:
         out.setdefault(row.code, row.example())
     out[FALLBACK_CODE] = FALLBACK_EXAMPLE
     return out
+
+
+def map_platform_code(code: str) -> str | None:
+    """``deny/202/51`` → ``insufficient_funds``; None when no row of the table matches."""
+    parts = code.strip().lower().split("/")
+    if len(parts) not in (2, 3):
+        return None
+    status = Status(parts[0], parts[1], None, parts[2] if len(parts) == 3 else None)
+    return next((row.code for row in TABLE if row.fraud_status is None and row.matches(status)), None)

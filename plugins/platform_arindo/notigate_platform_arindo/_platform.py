@@ -14,7 +14,7 @@ from notigate import (
     json_answer,
 )
 
-from notigate_platform_arindo import _sample
+from notigate_platform_arindo import _codes, _sample
 from notigate_platform_arindo._body import decode, to_event
 from notigate_platform_arindo._config import ArindoConfig
 
@@ -41,9 +41,17 @@ class ArindoPlatform:
             raise UnsupportedMediaType(f"content type must be application/json, got {received}")
         return [to_event(decode(request.body), self.config.server_key)]
 
-    def answer(self, result: CallbackResult) -> CallbackAnswer:
+    def answer(self, result: CallbackResult, request: CallbackRequest) -> CallbackAnswer:
         """ARINDO acknowledges on any 2xx and retries on anything else: the default fits."""
         return json_answer(result)
+
+    def map_code(self, code: str) -> str | None:
+        """ARINDO's native codes are status pairs, not error names: ``deny/202``, ``failure/504``.
+
+        Accepts ``<transaction_status>/<status_code>`` (optionally ``/<channel_response_code>``)
+        as stored in ``platform_code``; the fraud rows need ``fraud_status`` and are not mapped.
+        """
+        return _codes.map_platform_code(code)
 
     def sample_request(self, code: str | None = None) -> CallbackRequest:
         """A signed sample notification for ``code`` (default ``card_declined``).

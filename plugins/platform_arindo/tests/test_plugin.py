@@ -6,7 +6,7 @@ import importlib.metadata
 
 import msgspec
 import pytest
-from notigate import CallbackResult, ConfigError, Platform
+from notigate import CallbackRequest, CallbackResult, ConfigError, Platform
 from notigate.config import convert
 from notigate.plugins import load_plugins
 
@@ -73,7 +73,7 @@ def test_config_repr_hides_the_server_key() -> None:
 @pytest.mark.parametrize("status", [200, 400, 401, 415, 503])
 def test_answer_keeps_the_proposed_status(platform: ArindoPlatform, status: int) -> None:
     """ARINDO acknowledges any 2xx and retries on anything else, so the proposal stands."""
-    answer = platform.answer(CallbackResult(status_code=status, notification_ids=["ntf_1"]))
+    answer = platform.answer(CallbackResult(status_code=status, notification_ids=["ntf_1"]), CallbackRequest(body=b""))
     assert answer.status_code == status
     body = msgspec.json.decode(answer.body)
     assert body["status_code"] == status
