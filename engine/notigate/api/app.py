@@ -20,6 +20,7 @@ from notigate.api.callbacks import receive_callback
 from notigate.api.deps import provide_gateway
 from notigate.api.errors import HANDLERS
 from notigate.api.notifications import NotificationsController
+from notigate.api.reports import report_error
 from notigate.api.system import list_plugins, live, metrics, ready
 from notigate.gateway import Gateway
 
@@ -62,7 +63,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
                                   exclude=["/metrics", "/health"])
     return Litestar(
         route_handlers=[
-            receive_callback, NotificationsController, list_plugins, live, ready, metrics,
+            receive_callback, report_error, NotificationsController, list_plugins, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},

@@ -1,0 +1,76 @@
+"""``POST /api/v1/notifications/error``: applications report an error in normalized form."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+from litestar import post
+from litestar.exceptions import ValidationException
+from litestar.params import HeaderParameter
+
+from notigate.api.auth import SECURITY, require_api_key
+from notigate.api.deps import GatewayDep
+from notigate.events import TAXONOMY, Event, NotificationStatus, Severity, UtcDatetime
+from notigate.pipeline import accept_event
+from notigate.repository import utcnow
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class ErrorReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An error in normalized form. ``error_code`` is a taxonomy code or the platform's own."""
+
+    platform: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["paprika"])]
+    error_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["CC_DECLINED"])]
+    message: Text
+    severity: Severity | None = None
+    amount: Annotated[str, msgspec.Meta(pattern=r"^\d{1,18}(\.\d{1,4})?$", examples=["150000.00"])] | None = None
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
+    reference: Short | None = None
+    merchant_id: Short | None = None
+    occurred_at: UtcDatetime | None = None
+    metadata: dict[str, Any] = {}
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    id: str
+    status: NotificationStatus
+
+
+def _invalid(key: str, message: str) -> ValidationException:
+    return ValidationException(detail=message, extra=[{"key": key, "message": message, "source": "body"}])
+
+
+@post("/api/v1/notifications/error", status_code=202, tags=["notifications"], guards=[require_api_key],
+      security=SECURITY, summary="Report an error in normalized form",
+      description="`error_code` is a taxonomy code, or the platform's own code which its plugin maps; unknown codes "
+      "are kept as `unknown_error` with the raw code in `platform_code`. A repeat with the same `Idempotency-Key` "
+      "(per platform) answers the same id and notifies nobody twice.")
+async def report_error(
+    data: ErrorReport,
+    gateway: GatewayDep,
+    idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
+) -> Accepted:
+    platform_name = data.platform.strip().lower()
+    platform = gateway.platforms.get(platform_name)
+    if platform is None:
+        raise _invalid("platform", f"no enabled platform named {data.platform!r}")
+    raw = data.error_code.strip()
+    code = raw.lower() if raw.lower() in TAXONOMY else None
+    if code is None and (mapper := getattr(platform, "map_code", None)) is not None:
+        code = mapper(raw)
+    key = f"api:{idempotency_key}" if idempotency_key else f"api:{uuid.uuid4()}"
+    occurred: datetime = data.occurred_at or utcnow()
+    event = Event(
+        platform=platform_name, key=key, code=code or "unknown_error", message=data.message, platform_code=raw,
+        occurred_at=occurred, severity=data.severity, amount=Decimal(data.amount) if data.amount else None,
+        currency=data.currency, reference=data.reference, merchant_id=data.merchant_id, metadata=data.metadata,
+    )
+    notification_id, created = await accept_event(gateway, event)
+    stored = await gateway.repo.notification(notification_id)
+    return Accepted(id=notification_id, status=stored.status if stored else "received")
