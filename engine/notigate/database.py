@@ -67,8 +67,14 @@ class Database:
             await self.engine.run_ddl("PRAGMA journal_mode=WAL")
 
     async def close(self) -> None:
-        if isinstance(self.engine, PostgresEngine):
-            await self.engine.close_connection_pool()
+        """Close the pool, waiting up to 10 s for connections still in use, then terminating them."""
+        if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
+            pool = self.engine.pool
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except TimeoutError:
+                pool.terminate()
+            self.engine.pool = None
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[None]:

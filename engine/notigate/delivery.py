@@ -64,7 +64,8 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
 
 async def deliver(gw: Gateway, delivery_id: str) -> None:
     """Make one attempt at ``delivery_id`` if it is due; schedule the next one if needed."""
-    claimed = await gw.repo.claim(delivery_id, lease=gw.lease_seconds)
+    # State changes are shielded: a shutdown may interrupt the send, never a transaction half-way.
+    claimed = await asyncio.shield(gw.repo.claim(delivery_id, lease=gw.lease_seconds))
     if claimed is None:
         return
     started = utcnow()
@@ -77,7 +78,7 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
     except Exception as exc:
         log.exception("delivery %s: unexpected error in attempt %s", delivery_id, claimed.attempt)
         outcome, captured = TransientFailure(error=f"internal error: {type(exc).__name__}: {exc}"), None
-    await _record(gw, claimed, outcome, captured, started)
+    await asyncio.shield(_record(gw, claimed, outcome, captured, started))
 
 
 async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: datetime) -> None:

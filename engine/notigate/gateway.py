@@ -68,6 +68,7 @@ class Gateway:
         self.route_event = plugins.hook("notigate_route_event")
         self.webhooks = {w.name: w for w in settings.webhooks}
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
@@ -132,18 +133,24 @@ class Gateway:
 
     async def _sweep_forever(self) -> None:
         interval = seconds(self.settings.delivery.sweep_interval)
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.sweep()
             except Exception as exc:  # a dead Redis or database delays delivery; it must not stop the sweep
                 log.warning("outbox sweep failed: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
 
     async def close(self) -> None:
+        """Stop the sweep between two passes (cancelling it mid-query can wedge the pool), then the rest."""
+        self._stopping.set()
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            try:
+                await asyncio.wait_for(asyncio.shield(self._sweeper), 10)
+            except TimeoutError:
+                self._sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sweeper
         await self.queue.close()
         for channel in self.channels.values():
             await channel.aclose()
