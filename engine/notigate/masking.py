@@ -114,18 +114,24 @@ def mask_metadata(data: Any, key: str = "") -> Any:
     secrets: everything under a secret key is redacted, even an object); any other
     string or integer is still scanned for Luhn-valid card numbers and email addresses.
     """
-    return _mask(data, _kind(key) if key else None)
+    return _mask(data, _kind(key) if key else None, 0)
 
 
-def _mask(data: Any, kind: str | None) -> Any:
+MAX_DEPTH = 32
+"""Deeper structures are replaced whole: no payment platform nests that far, and recursion must stay bounded."""
+
+
+def _mask(data: Any, kind: str | None, depth: int) -> Any:
     if kind == "secret" and data is not None:
         return _REDACTED
     if isinstance(data, str):
         return _mask_value(kind, data)
+    if isinstance(data, dict | list) and depth >= MAX_DEPTH:
+        return "[removed: nested too deep]"
     if isinstance(data, dict):
-        return {k: _mask(v, _kind(str(k))) for k, v in data.items()}
+        return {k: _mask(v, _kind(str(k)), depth + 1) for k, v in data.items()}
     if isinstance(data, list):
-        return [_mask(v, kind) for v in data]
+        return [_mask(v, kind, depth + 1) for v in data]
     if isinstance(data, int) and not isinstance(data, bool):
         text = str(data)
         masked = _mask_value(kind, text)

@@ -22,13 +22,21 @@ from notigate.routing import Route
 log = logging.getLogger(__name__)
 
 
+def _clip(value: str | None, size: int) -> str | None:
+    return value[:size] if value is not None else None
+
+
 def normalize(event: Event) -> Notification:
-    """The stored form of an event: an id, the time of acceptance, masked metadata."""
+    """The stored form of an event: an id, the time of acceptance, masked metadata.
+
+    Free-text identifiers are clipped to their column sizes (tables.py): an authentic
+    callback with an over-long reference is stored, not refused by the database forever.
+    """
     return Notification(
         id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
-        message=event.message, platform_code=event.platform_code, occurred_at=event.occurred_at,
-        received_at=utcnow(), amount=event.amount, currency=event.currency, reference=event.reference,
-        merchant_id=event.merchant_id, metadata=mask_metadata(event.metadata),
+        message=event.message, platform_code=_clip(event.platform_code, 128) or "", occurred_at=event.occurred_at,
+        received_at=utcnow(), amount=event.amount, currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
+        merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
     )
 
 

@@ -189,3 +189,13 @@ def test_everything_under_a_secret_key_is_redacted() -> None:
 def test_ordinary_keys_containing_a_fragment_are_not_masked(key: str) -> None:
     """Keys that merely contain ``pin``, ``pan`` or ``card`` inside another word keep their value."""
     assert mask_metadata({key: "JNE Express"}) == {key: "JNE Express"}
+
+
+def test_nesting_beyond_the_limit_is_replaced_not_a_recursion_error() -> None:
+    """Metadata nested 2,000 levels deep is masked without RecursionError; the deep part is dropped."""
+    nested: Any = "4811111111111114"
+    for _ in range(2000):
+        nested = {"a": nested}
+    masked = mask_metadata({"x": nested})
+    assert "4811111111111114" not in repr(masked)
+    assert "nested too deep" in repr(masked)
