@@ -70,7 +70,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
-    """On a fresh folder: `serve` generates a key, `send-test arindo` is stored and captured in sandbox."""
+    """On a fresh folder: `serve` generates a key; `send-test` for each platform is stored and captured in sandbox."""
     port = _free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
     server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=tmp_path, env=clean,
@@ -91,10 +91,16 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
         assert "card_declined" in result.stdout
         assert "status=delivered" in result.stdout
         assert "[captured in sandbox]" in result.stdout
+        for platform, code in (("paprika", "fraud_suspected"), ("assasta", "insufficient_funds")):
+            result = _run(["send-test", platform, "--code", code, "--url", f"http://127.0.0.1:{port}"], tmp_path)
+            assert result.returncode == 0, result.stderr
+            assert f"{platform} {code}" in result.stdout and "status=delivered" in result.stdout
+        unknown = _run(["send-test", "paprika", "--code", "no_such_code", "--url", f"http://127.0.0.1:{port}"], tmp_path)
+        assert unknown.returncode != 0 and "no_such_code" in unknown.stderr + unknown.stdout
         key = (tmp_path / "notigate.db.api-key").read_text().strip()
         assert oct((tmp_path / "notigate.db.api-key").stat().st_mode & 0o777) == "0o600"
         listing = httpx.get(f"http://127.0.0.1:{port}/api/v1/notifications", headers={"X-API-Key": key}).json()
-        assert len(listing["items"]) == 1
+        assert len(listing["items"]) == 3
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]

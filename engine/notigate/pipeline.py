@@ -15,7 +15,7 @@ from notigate.events import Event, Notification
 from notigate.gateway import Gateway
 from notigate.ids import new_id
 from notigate.masking import mask_metadata
-from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform
+from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform, json_answer
 from notigate.repository import utcnow
 from notigate.routing import Route
 
@@ -56,16 +56,25 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     return notification_id, created
 
 
+def platform_answer(platform: Platform, result: CallbackResult, request: CallbackRequest) -> CallbackAnswer:
+    """The platform's answer; a plugin whose ``answer`` raises still yields an HTTP answer."""
+    try:
+        return platform.answer(result, request)
+    except Exception:
+        log.exception("%s plugin failed to shape its answer", platform.name)
+        return json_answer(result)
+
+
 async def handle_callback(gw: Gateway, platform: Platform, request: CallbackRequest) -> tuple[CallbackAnswer, list[str]]:
     """Run one callback through the platform plugin and the engine; shape the platform's answer."""
     try:
         events = await platform.parse(request)
     except PlatformInputError as exc:
         log.info("%s callback rejected (%s): %s", platform.name, exc.status_code, exc.detail)
-        return platform.answer(CallbackResult(status_code=exc.status_code, detail=exc.detail), request), []
+        return platform_answer(platform, CallbackResult(status_code=exc.status_code, detail=exc.detail), request), []
     except Exception:
         log.exception("%s plugin failed to parse a callback", platform.name)
-        return platform.answer(CallbackResult(status_code=500, detail="internal error; the gateway logged it"),
+        return platform_answer(platform, CallbackResult(status_code=500, detail="internal error; the gateway logged it"),
                                request), []
     ids: list[str] = []
     duplicates = 0
@@ -77,7 +86,7 @@ async def handle_callback(gw: Gateway, platform: Platform, request: CallbackRequ
     except Exception as exc:
         log.error("%s callback could not be stored: %s: %s", platform.name, type(exc).__name__, exc)
         result = CallbackResult(status_code=503, detail="the gateway could not store the notification; retry later")
-        return platform.answer(result, request), []
+        return platform_answer(platform, result, request), []
     detail = "accepted" if not duplicates else f"accepted ({duplicates} already known)"
-    return platform.answer(CallbackResult(status_code=200, detail=detail, notification_ids=ids,
+    return platform_answer(platform, CallbackResult(status_code=200, detail=detail, notification_ids=ids,
                                           duplicates=duplicates), request), ids

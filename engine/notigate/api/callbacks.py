@@ -9,6 +9,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
 from notigate.api.deps import GatewayDep
+from notigate.pipeline import platform_answer
 from notigate.pipeline import handle_callback
 from notigate.platform import CallbackRequest, CallbackResult
 
@@ -30,7 +31,7 @@ async def receive_callback(platform: FromPath[str], request: Request[Any, Any, A
         body = await request.body()
     except HTTPException as exc:  # over [server] max_body_size: still answered in the platform's form
         empty = CallbackRequest(body=b"", headers=headers, path=request.url.path)
-        answer = plugin.answer(CallbackResult(status_code=exc.status_code, detail=exc.detail), empty)
+        answer = platform_answer(plugin, CallbackResult(status_code=exc.status_code, detail=exc.detail), empty)
         return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
                         headers=answer.headers)
     native = CallbackRequest(body=body, headers=headers, path=request.url.path, query=request.url.query or "")
