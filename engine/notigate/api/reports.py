@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import post
 from litestar.exceptions import ValidationException
-from litestar.params import HeaderParameter
+from litestar.params import HeaderParameter, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
@@ -52,7 +52,7 @@ def _invalid(key: str, message: str) -> ValidationException:
       "are kept as `unknown_error` with the raw code in `platform_code`. A repeat with the same `Idempotency-Key` "
       "(per platform) answers the same id and notifies nobody twice.")
 async def report_error(
-    data: ErrorReport,
+    data: JSONBody[ErrorReport],
     gateway: GatewayDep,
     idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
 ) -> Accepted:
