@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,12 +14,12 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
 from notigate.api.callbacks import receive_callback
 from notigate.api.deps import provide_gateway
 from notigate.api.errors import HANDLERS
+from notigate.api.latency import latency_middleware
 from notigate.api.notifications import NotificationsController
 from notigate.api.reports import report_error
 from notigate.api.system import list_plugins, live, metrics, ready
@@ -39,6 +40,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await gateway.start(run_deliveries=deliver, auto_migrate=auto_migrate)
+        gc.freeze()  # start-up objects never change: keep them out of every later collection
         try:
             yield
         finally:
@@ -59,8 +61,6 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
             "HeaderKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
         }),
     )
-    prometheus = PrometheusConfig(app_name="notigate", prefix="notigate_http", group_path=True,
-                                  exclude=["/metrics", "/health"])
     return Litestar(
         route_handlers=[
             receive_callback, report_error, NotificationsController, list_plugins, live, ready, metrics,
@@ -71,6 +71,6 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
         lifespan=[lifespan],
         openapi_config=openapi,
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
-        middleware=[prometheus.middleware],
+        middleware=[latency_middleware],
         request_max_body_size=gateway.settings.server.max_body_size,
     )

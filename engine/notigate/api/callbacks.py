@@ -8,9 +8,8 @@ from litestar import Request, Response, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
-from notigate.api.deps import GatewayDep
-from notigate.pipeline import platform_answer
-from notigate.pipeline import handle_callback
+from notigate.gateway import Gateway
+from notigate.pipeline import handle_callback, platform_answer
 from notigate.platform import CallbackRequest, CallbackResult
 
 
@@ -22,7 +21,8 @@ from notigate.platform import CallbackRequest, CallbackResult
     description="Authenticated by the platform's own signature; answered in the form the platform expects. "
     "The `Notigate-Notification-Ids` header lists the notifications the callback became.",
 )
-async def receive_callback(platform: FromPath[str], request: Request[Any, Any, Any], gateway: GatewayDep) -> Response[bytes]:
+async def receive_callback(platform: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+    gateway: Gateway = request.app.state.gateway  # not injected: the hot path skips dependency resolution
     plugin = gateway.platforms.get(platform.lower())
     if plugin is None:
         raise NotFoundException(f"no enabled platform named {platform!r}")
