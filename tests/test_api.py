@@ -210,3 +210,17 @@ async def test_internal_errors_are_json_without_trace(sqlite_url: str, receiver:
         assert response.status_code == 503
         assert "Traceback" not in response.text and "disk on fire" not in response.text
         await asyncio.sleep(0)
+
+
+async def test_metrics_agree_across_processes(postgres_url: str, redis_url: str, queue_name: str) -> None:
+    """Two API processes on one database and queue report the same counts, whichever is scraped."""
+    settings = make_settings(postgres_url, queue={"url": redis_url, "name": queue_name})
+    first, second = await migrated_gateway(settings), await migrated_gateway(settings)
+    async with api_client(first) as a, api_client(second) as b:
+        for _ in range(3):
+            assert (await a.post(CALLBACK, content=arindo_body(), headers=JSON)).status_code == 200
+        texts = [(await c.get("/metrics")).text for c in (a, b)]
+    for text in texts:
+        assert 'notigate_notifications_total{code="card_declined",platform="arindo"} 3.0' in text
+        assert 'notigate_deliveries{channel="webhook",status="pending"} 3.0' in text
+        assert "notigate_queue_depth 3.0" in text
