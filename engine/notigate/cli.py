@@ -46,6 +46,8 @@ def _key_file(settings: Settings) -> Path:
 def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     """``NOTIGATE_API_KEY``, else the key kept beside the database (created once by ``serve``)."""
     if env := os.environ.get("NOTIGATE_API_KEY"):
+        if len(env) < 16:
+            raise click.ClickException("NOTIGATE_API_KEY must be at least 16 characters")
         return env
     path = _key_file(settings)
     if path.exists():

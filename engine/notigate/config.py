@@ -85,8 +85,11 @@ class DeliveryConfig(_Section, frozen=True):
     concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
 
     def __post_init__(self) -> None:
+        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval"):
+            if seconds(getattr(self, name)) <= 0:
+                raise ValueError(f"`{name}` must be longer than zero")
         if seconds(self.backoff_initial) > seconds(self.backoff_max):
-            raise ValueError("backoff_initial must not exceed backoff_max")
+            raise ValueError("`backoff_initial` must not exceed `backoff_max`")
 
 
 class WebhookEndpoint(_Section, frozen=True):
@@ -188,9 +191,24 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(problems)
         data.pop("embedded", None)
     for var, section in (("NOTIGATE_DATABASE_URL", "database"), ("NOTIGATE_QUEUE_URL", "queue")):
-        if (value := os.environ.get(var)) is not None:
-            data.setdefault(section, {})["url"] = value
+        if (value := os.environ.get(var)) is not None and isinstance(data.setdefault(section, {}), dict):
+            data[section]["url"] = value
+    _check_sections(data)
     return convert(data, Settings, "")
+
+
+def _check_sections(data: dict[str, Any]) -> None:
+    """Validate each top-level section on its own, so one run reports every broken section."""
+    fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    problems = [f"{key}: unknown key" for key in data if key not in fields]
+    for key, value in data.items():
+        if key in fields:
+            try:
+                convert(value, fields[key], key)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
 
 
 def convert(data: Any, type_: type[T], key: str) -> T:
@@ -231,5 +249,8 @@ def _interpolate(value: Any, key: str, problems: list[str]) -> Any:
             problems.append(f"{key}: environment variable {name} is not set")
             return ""
 
-        return _VAR.sub(replace, value)
+        result = _VAR.sub(replace, value)
+        if "${" in _VAR.sub("", value):
+            problems.append(f"{key}: malformed ${{…}} reference (write ${{NAME}} or ${{NAME:-default}})")
+        return result
     return value

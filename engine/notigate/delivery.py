@@ -18,6 +18,7 @@ from notigate.channel import Delivered, Message, Outcome, PermanentFailure, Tran
 from notigate.config import seconds
 from notigate.events import Notification
 from notigate.gateway import Gateway
+from notigate.masking import mask_text
 from notigate.repository import Claimed, DeliveryView, utcnow
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,13 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
 async def deliver(gw: Gateway, delivery_id: str) -> None:
     """Make one attempt at ``delivery_id`` if it is due; schedule the next one if needed."""
     # State changes are shielded: a shutdown may interrupt the send, never a transaction half-way.
-    claimed = await asyncio.shield(gw.repo.claim(delivery_id, lease=gw.lease_seconds))
+    claiming = asyncio.ensure_future(gw.repo.claim(delivery_id, lease=gw.lease_seconds))
+    try:
+        claimed = await asyncio.shield(claiming)
+    except asyncio.CancelledError:
+        if (claimed := await claiming) is not None:
+            await gw.repo.release(claimed)
+        raise
     if claimed is None:
         return
     started = utcnow()
@@ -84,6 +91,8 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
 async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: datetime) -> None:
     d = claimed.delivery
     now = utcnow()
+    if not isinstance(outcome, Delivered):  # a receiver's answer may echo personal data back
+        outcome = msgspec.structs.replace(outcome, error=mask_text(outcome.error))
     if isinstance(outcome, Delivered):
         await gw.repo.finish(claimed, outcome="captured" if captured else "delivered", status="delivered",
                              started_at=started, status_code=outcome.status_code, captured=captured)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -36,6 +36,18 @@ TAXONOMY: dict[str, Severity] = {
 
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 """Timezone-aware only: a naive time would be stored as if it were UTC."""
+
+def utc(value: datetime | None, key: str) -> datetime | None:
+    """``value`` in UTC; a ValueError naming ``key`` if it is naive or leaves years 1–9999 in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"{key}: must include a UTC offset (e.g. 2024-08-01T03:15:30Z)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{key}: out of range once converted to UTC") from None
+
 
 NotificationStatus = Literal[
     "received", "no_route", "grouped", "delivering", "delivered", "partially_delivered", "failed"

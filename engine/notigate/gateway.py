@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +70,7 @@ class Gateway:
         self.webhooks = {w.name: w for w in settings.webhooks}
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._counts: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
@@ -119,6 +121,13 @@ class Gateway:
                 self.queue.start(lambda delivery_id: deliver(self, delivery_id))
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
+    async def metric_counts(self) -> dict[str, list[dict[str, Any]]]:
+        """Database totals for /metrics, cached for 5 s: scrapes stay cheap on big tables."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counts[0] > 5:
+            self._counts = (now, await self.repo.counts())
+        return self._counts[1]
+
     async def sweep(self) -> int:
         """Re-enqueue what the queue may have lost (the outbox); return how many."""
         from notigate.repository import utcnow
@@ -135,7 +144,7 @@ class Gateway:
         interval = seconds(self.settings.delivery.sweep_interval)
         while not self._stopping.is_set():
             try:
-                await self.sweep()
+                await asyncio.wait_for(self.sweep(), max(30.0, 3 * interval))
             except Exception as exc:  # a dead Redis or database delays delivery; it must not stop the sweep
                 log.warning("outbox sweep failed: %s: %s", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):

@@ -12,6 +12,7 @@ from typing import Any
 
 _PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"(?<![\w+])\+\d[\d -]{7,16}\d(?!\d)")
 _SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "signature", "cvv", "cvv2", "cvc", "pin", "otp"})
 _SECRET_PAIRS = frozenset({("server", "key"), ("api", "key"), ("private", "key"), ("auth", "key")})
 _EMAIL_WORDS = frozenset({"email", "mail"})
@@ -66,7 +67,14 @@ def mask_name(value: str) -> str:
     return f"{value[:1]}***" if value else value
 
 
+def mask_text(value: str) -> str:
+    """Mask card numbers (Luhn-valid), email addresses and international phone numbers in free text."""
+    return _mask_free_text(value)
+
+
 def _mask_free_text(value: str) -> str:
+    if "+" in value:
+        value = _PHONE.sub(lambda m: mask_phone(re.sub(r"[ -]", "", m.group(0))), value)
     if len(value) >= 13 and sum(map(str.isdigit, value)) >= 13:
 
         def card(match: re.Match[str]) -> str:

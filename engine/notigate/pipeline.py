@@ -6,6 +6,7 @@ queue: if the enqueue fails, the outbox sweep finds the delivery later.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import msgspec
@@ -14,7 +15,7 @@ from notigate.errors import PlatformInputError
 from notigate.events import Event, Notification
 from notigate.gateway import Gateway
 from notigate.ids import new_id
-from notigate.masking import mask_metadata
+from notigate.masking import mask_metadata, mask_text
 from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform, json_answer
 from notigate.repository import utcnow
 from notigate.routing import Route
@@ -23,34 +24,49 @@ log = logging.getLogger(__name__)
 
 
 def _clip(value: str | None, size: int) -> str | None:
-    return value[:size] if value is not None else None
+    """Fit a column, drop NUL (PostgreSQL text cannot hold it), mask what free text may carry."""
+    return mask_text(value.replace("\x00", "")[:size]) if value is not None else None
 
 
 def normalize(event: Event) -> Notification:
     """The stored form of an event: an id, the time of acceptance, masked metadata.
 
-    Free-text identifiers are clipped to their column sizes (tables.py): an authentic
-    callback with an over-long reference is stored, not refused by the database forever.
+    Text is clipped to its column size (tables.py) and freed of NUL characters, so an
+    authentic callback is stored rather than refused by the database on every retry; the
+    message and identifiers are masked like metadata (platforms put card numbers anywhere).
     """
     return Notification(
         id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
-        message=event.message, platform_code=_clip(event.platform_code, 128) or "", occurred_at=event.occurred_at,
+        message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "", occurred_at=event.occurred_at,
         received_at=utcnow(), amount=event.amount, currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
         merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
     )
 
 
+def route(gw: Gateway, notification: Notification) -> list[Route]:
+    """Every enabled routing implementation in pluggy's order, each isolated: a plugin
+    that raises is logged and skipped, and the notification is still stored."""
+    routes: list[Route] = []
+    for impl in reversed(gw.route_event.get_hookimpls()):
+        trial = [msgspec.structs.replace(r) for r in routes]
+        try:
+            impl.function(notification=notification, routes=trial)
+            routes = trial
+        except Exception:
+            log.exception("routing plugin %s failed on %s; its changes are skipped", impl.plugin_name, notification.id)
+    return routes
+
+
 async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     """Store one event with its routes and enqueue its deliveries; return (id, created)."""
     notification = normalize(event)
-    routes: list[Route] = []
-    gw.route_event(notification=notification, routes=routes)
+    routes = route(gw, notification)
     notification = msgspec.structs.replace(notification, status="delivering" if routes else "no_route")
     matched = list(dict.fromkeys(r.rule for r in routes))
     notification_id, delivery_ids, created = await gw.repo.store_event(event, notification, routes, matched)
     if delivery_ids:
-        try:
-            await gw.queue.enqueue_new(delivery_ids)
+        try:  # bounded: a Redis that hangs must not hold the platform's callback
+            await asyncio.wait_for(gw.queue.enqueue_new(delivery_ids), 2)
         except Exception as exc:  # committed already: the sweep will enqueue them
             log.warning("enqueue of %s failed (%s); the outbox sweep will retry", delivery_ids, type(exc).__name__)
     return notification_id, created

@@ -112,7 +112,20 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
     for name, obj in builtins:
         pm.register(obj, name=name)
         loaded.append((name, obj, "notigate", _engine_version()))
-    pm.check_pending()
+    builtin_objects = {id(obj) for _, obj in builtins}
+    while True:  # a misspelled hook in one installed plugin marks that plugin broken, not the gateway
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            if id(exc.plugin) in builtin_objects:
+                raise
+            pm.unregister(exc.plugin)
+            for entry in [e for e in loaded if e[1] is exc.plugin]:
+                loaded.remove(entry)
+                log.error("plugin %s is invalid: %s", entry[0], exc)
+                infos.append(PluginInfo(name=entry[0], kind="broken", distribution=entry[2], version=entry[3],
+                                        enabled=False, error=f"PluginValidationError: {exc}"))
 
     all_objects = [obj for _, obj, _, _ in loaded]
     disabled_objects = [obj for name, obj, _, _ in loaded if name in disabled_names]

@@ -77,8 +77,10 @@ class ArqQueue:
     async def start(self) -> None:
         """Set up the client without connecting: a dead Redis must not stop the API from
         accepting callbacks (they are stored; the sweep enqueues them once Redis is back)."""
-        self._pool = ArqRedis(connection_pool=ConnectionPool.from_url(self.url), job_serializer=serialize,
-                              job_deserializer=deserialize, default_queue_name=self.name)
+        pool = ConnectionPool.from_url(self.url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+                                       health_check_interval=30)
+        self._pool = ArqRedis(connection_pool=pool, job_serializer=serialize, job_deserializer=deserialize,
+                              default_queue_name=self.name)
 
     @property
     def pool(self) -> ArqRedis:
@@ -123,7 +125,7 @@ class ArqQueue:
         return int(await self.pool.zcard(self.name))
 
     async def ping(self) -> None:
-        await self.pool.ping()
+        await asyncio.wait_for(self.pool.ping(), 2)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -139,6 +141,7 @@ class InProcessQueue:
 
     def __init__(self, concurrency: int = 100) -> None:
         self._handler: JobHandler | None = None
+        self._closed = False
         self._limit = asyncio.Semaphore(concurrency)
         self._scheduled: dict[str, asyncio.TimerHandle | asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -148,7 +151,7 @@ class InProcessQueue:
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
         key = job_id(delivery_id, attempts)
-        if key in self._scheduled or self._handler is None:
+        if key in self._scheduled or self._handler is None or self._closed:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, at.timestamp() - time.time()) if at else 0.0
@@ -185,6 +188,7 @@ class InProcessQueue:
         return None
 
     async def close(self) -> None:
+        self._closed = True
         for handle in self._scheduled.values():
             handle.cancel()
         for task in list(self._tasks):

@@ -224,6 +224,8 @@ class Repository:
         d = claimed.delivery
         now = utcnow()
         async with self.db.write():
+            if not self.db.is_sqlite:  # serialise sibling deliveries' status recount (SQLite writes are serial)
+                await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', d.notification_id)
             updated = await self.db.fetch(
                 'UPDATE "deliveries" SET "status" = {}, "lease_until" = NULL, "next_attempt_at" = {}, '
                 '"last_error" = {}, "captured" = COALESCE({}, "captured"), "updated_at" = {}, "delivered_at" = {} '

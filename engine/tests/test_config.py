@@ -475,3 +475,38 @@ def test_empty_file_gives_plain_defaults(clean_env: Path) -> None:
     s = load_settings(write(clean_env, ""))
     assert s == Settings()
     assert s.sandbox.enabled is False and s.rules == [] and s.embedded is False
+
+
+def test_every_broken_section_is_reported_in_one_run(clean_env: Path) -> None:
+    """Problems in several sections are all reported at once, each naming its key."""
+    (clean_env / "notigate.toml").write_text('bogus = 1\n[server]\nport = "a"\n[delivery]\nmax_attempts = "x"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert {p.split(":")[0] for p in error.value.problems} >= {"bogus", "server.port", "delivery.max_attempts"}
+
+
+@pytest.mark.parametrize("text", ["${NOTIGATE_API_KEY", "${ NOTIGATE_API_KEY }", "x${}"])
+def test_malformed_variable_references_are_errors(clean_env: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """A `${` that is not a valid reference is an error, never a literal (guessable) value."""
+    monkeypatch.setenv("NOTIGATE_API_KEY", "k" * 20)
+    (clean_env / "notigate.toml").write_text(f'[security]\napi_keys = [{{ name = "a", key = "{text}0123456789abcdef" }}]\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert error.value.problems[0].startswith("security.api_keys[0].key: malformed")
+
+
+@pytest.mark.parametrize("field", ["send_timeout", "sweep_interval", "max_age", "backoff_initial"])
+def test_zero_durations_are_refused(field: str) -> None:
+    """Durations the delivery loop divides or waits by must be longer than zero."""
+    with pytest.raises(ConfigError) as error:
+        convert({"delivery": {field: "0s"}}, Settings, "")
+    assert field in error.value.problems[0]
+
+
+def test_url_override_survives_a_malformed_section(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`database = "…"` plus NOTIGATE_DATABASE_URL is reported as a config error, not a crash."""
+    monkeypatch.setenv("NOTIGATE_DATABASE_URL", "sqlite:///x.db")
+    (clean_env / "notigate.toml").write_text('database = "sqlite:///y.db"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert error.value.problems[0].startswith("database:")

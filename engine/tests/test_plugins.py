@@ -205,3 +205,16 @@ def test_plugin_without_hooks_has_kind_none() -> None:
     """A plugin that implements no hook is listed with kind ``none``."""
     plugins = load_plugins(entry_points=lambda: [], builtins=[("empty", object())])
     assert info(plugins, "empty").kind == "none"
+
+
+def test_a_misspelled_hook_in_an_installed_plugin_marks_only_it_broken(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed plugin implementing an unknown hook is reported broken; the others still load."""
+    (tmp_path / "notigate_misspelled.py").write_text(
+        "from notigate import hookimpl\n\n@hookimpl\ndef notigate_register_platform(register):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = list(importlib.metadata.entry_points(group="notigate"))
+    bad = importlib.metadata.EntryPoint(name="misspelled", value="notigate_misspelled", group="notigate")
+    plugins = load_plugins(entry_points=lambda: [*real, bad])
+    info = {i.name: i for i in plugins.infos}["misspelled"]
+    assert (info.kind, info.enabled) == ("broken", False) and "notigate_register_platform" in (info.error or "")
+    assert "arindo" in plugins.platforms

@@ -36,6 +36,11 @@ def input_error(_: Request[Any, Any, Any], exc: PlatformInputError) -> Response[
     return _json(exc.status_code, exc.detail)
 
 
+def undecodable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    """Bodies that break the decoder (invalid UTF-8, absurd nesting, out-of-range dates) are the client's fault."""
+    return _json(400, f"the request could not be decoded: {type(exc).__name__}")
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.error("unhandled %s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; the gateway logged it")
@@ -45,5 +50,8 @@ HANDLERS = {
     ValidationException: validation_error,
     HTTPException: http_error,
     PlatformInputError: input_error,
+    UnicodeDecodeError: undecodable,
+    RecursionError: undecodable,
+    OverflowError: undecodable,
     Exception: internal_error,
 }

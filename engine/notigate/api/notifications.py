@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from notigate.api.auth import SECURITY, require_api_key
-from notigate.events import Notification, NotificationStatus, Severity
+from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.api.deps import GatewayDep
 from notigate.repository import DeliveryView
+
+
+ID = re.compile(r"ntf_[0-9A-Z]{26}")
 
 
 class NotificationDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,11 +47,18 @@ class NotificationsController(Controller):
         code: FromQuery[str | None] = None,
         severity: FromQuery[Severity | None] = None,
         status: FromQuery[NotificationStatus | None] = None,
-        since: Annotated[datetime | None, QueryParameter(description="received at or after (RFC 3339)")] = None,
-        until: Annotated[datetime | None, QueryParameter(description="received before (RFC 3339)")] = None,
-        cursor: Annotated[str | None, QueryParameter(pattern=r"^ntf_[0-9A-Z]{26}$")] = None,
+        since: Annotated[UtcDatetime | None, QueryParameter(description="received at or after (RFC 3339, with offset)")] = None,
+        until: Annotated[UtcDatetime | None, QueryParameter(description="received before (RFC 3339, with offset)")] = None,
+        cursor: Annotated[str | None, QueryParameter(pattern=f"^{ID.pattern}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> NotificationPage:
+        for name, value in (("platform", platform), ("code", code)):
+            if value is not None and ("\x00" in value or len(value) > 64):
+                raise ValidationException(f"{name}: must be at most 64 characters, without NUL")
+        try:
+            since, until = utc(since, "since"), utc(until, "until")
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
         items = await gateway.repo.list_notifications(
             limit=limit + 1, before=cursor, platform=platform.lower() if platform else None, code=code,
             severity=severity, status=status, since=since, until=until,
@@ -59,7 +69,7 @@ class NotificationsController(Controller):
 
     @get("/{notification_id:str}", summary="One notification with its deliveries")
     async def get_notification(self, gateway: GatewayDep, notification_id: FromPath[str]) -> NotificationDetail:
-        notification = await gateway.repo.notification(notification_id)
+        notification = await gateway.repo.notification(notification_id) if ID.fullmatch(notification_id) else None
         if notification is None:
             raise NotFoundException(f"no notification {notification_id!r}")
         return NotificationDetail(notification=notification,

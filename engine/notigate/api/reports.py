@@ -14,7 +14,7 @@ from litestar.params import HeaderParameter, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.events import TAXONOMY, Event, NotificationStatus, Severity, UtcDatetime
+from notigate.events import TAXONOMY, Event, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.pipeline import accept_event
 from notigate.repository import utcnow
 
@@ -65,7 +65,10 @@ async def report_error(
     if code is None and (mapper := getattr(platform, "map_code", None)) is not None:
         code = mapper(raw)
     key = f"api:{idempotency_key}" if idempotency_key else f"api:{uuid.uuid4()}"
-    occurred: datetime = data.occurred_at or utcnow()
+    try:
+        occurred: datetime = utc(data.occurred_at, "occurred_at") or utcnow()
+    except ValueError as exc:
+        raise _invalid("occurred_at", str(exc)) from None
     event = Event(
         platform=platform_name, key=key, code=code or "unknown_error", message=data.message, platform_code=raw,
         occurred_at=occurred, severity=data.severity, amount=Decimal(data.amount) if data.amount else None,

@@ -80,7 +80,7 @@ async def metrics(gateway: GatewayDep, request: Request[Any, Any, Any]) -> Respo
     except Exception:
         depth = -1
     snapshot = CollectorRegistry()
-    snapshot.register(_Snapshot(await gateway.repo.counts(), depth))
+    snapshot.register(_Snapshot(await gateway.metric_counts(), depth))
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         process = CollectorRegistry()
         multiprocess.MultiProcessCollector(process)  # type: ignore[no-untyped-call]

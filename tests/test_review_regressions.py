@@ -1,0 +1,128 @@
+"""Defects found in review, each pinned by the behaviour a user would notice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway
+
+from notigate import hookimpl
+from notigate.events import Event
+from notigate.pipeline import normalize
+from notigate.routing import Route
+
+
+async def test_sibling_deliveries_finishing_together_settle_the_notification(database_url: str) -> None:
+    """Two deliveries of one notification finishing at the same moment leave it 'delivered', every time."""
+    gateway = await migrated_gateway(make_settings(database_url))
+    await gateway.start(run_deliveries=False)
+    try:
+        for i in range(25):
+            event = Event(platform="arindo", key=f"k{i}", code="timeout", message="m", platform_code="x",
+                          occurred_at=datetime.now(UTC))
+            routes = [Route(channel="webhook", recipient=r, rule="r") for r in ("receiver", "other")]
+            notification_id, ids, _ = await gateway.repo.store_event(event, normalize(event), routes, ["r"])
+            claims = [await gateway.repo.claim(i, lease=60) for i in ids]
+            now = datetime.now(UTC)
+            await asyncio.gather(*(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)
+                                   for c in claims if c))
+            stored = await gateway.repo.notification(notification_id)
+            assert stored is not None and stored.status == "delivered", f"round {i}: {stored and stored.status}"
+    finally:
+        await gateway.close()
+
+
+async def test_card_numbers_and_contacts_in_messages_are_masked(sqlite_url: str) -> None:
+    """A platform message carrying a card number, email or phone is stored and shown masked."""
+    gateway = await migrated_gateway(make_settings(sqlite_url))
+    message = "Card 4111111111111111 declined for budi@example.co.id, call +6281234567890"
+    async with api_client(gateway) as client:
+        response = await client.post("/api/v1/platforms/arindo/callbacks", headers=JSON,
+                                     content=arindo_body(status_message=message))
+        detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
+                                   headers=AUTH)).text
+    for secret in ("4111111111111111", "budi@example.co.id", "+6281234567890"):
+        assert secret not in detail
+    assert "411111******1111" in detail
+
+
+async def test_a_hanging_redis_does_not_hold_callbacks(postgres_url: str) -> None:
+    """With a Redis that accepts connections but never answers, callbacks are still stored and answered quickly."""
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gateway = await migrated_gateway(make_settings(postgres_url, queue={"url": f"redis://127.0.0.1:{port}/0"}))
+    try:
+        async with api_client(gateway) as client:
+            started = time.monotonic()
+            response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+            elapsed = time.monotonic() - started
+            ready = await client.get("/health/ready")
+    finally:
+        server.close()
+    assert response.status_code == 200 and elapsed < 5
+    assert ready.status_code == 503
+
+
+async def test_nul_characters_are_stored_without_them_or_refused(database_url: str) -> None:
+    """NUL in a message is dropped (the event is kept); NUL in filters or ids is a 4xx, never a 500."""
+    gateway = await migrated_gateway(make_settings(database_url))
+    async with api_client(gateway) as client:
+        reported = await client.post("/api/v1/notifications/error", headers=AUTH, json={
+            "platform": "arindo", "error_code": "timeout", "message": "bank\u0000timeout", "reference": "R\u00001"})
+        assert reported.status_code == 202
+        stored = (await client.get(f"/api/v1/notifications/{reported.json()['id']}", headers=AUTH)).json()
+        assert stored["notification"]["message"] == "banktimeout"
+        assert (await client.get("/api/v1/notifications", params={"platform": "\x00"}, headers=AUTH)).status_code == 400
+        assert (await client.get("/api/v1/notifications/ntf_%00", headers=AUTH)).status_code == 404
+
+
+async def test_a_failing_routing_plugin_does_not_stop_storage(sqlite_url: str) -> None:
+    """A routing plugin that raises is skipped: the notification is stored with the built-in routes."""
+    class Broken:
+        @hookimpl
+        def notigate_route_event(self, notification: Any, routes: list[Route]) -> None:
+            routes.clear()
+            raise KeyError("merchant")
+
+    gateway = await migrated_gateway(make_settings(sqlite_url))
+    gateway.plugins.pm.register(Broken(), name="broken_rules")
+    gateway.route_event = gateway.plugins.hook("notigate_route_event")
+    async with api_client(gateway, run_deliveries=False) as client:
+        response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
+                                   headers=AUTH)).json()
+    assert response.status_code == 200
+    assert [d["recipient"] for d in detail["deliveries"]] == ["receiver"]
+
+
+@pytest.mark.parametrize(("content", "params"), [
+    (b'{"platform": "arindo", "error_code": "timeout", "message": "\xff\xfe"}', None),
+    (b'{"platform": "arindo", "error_code": "timeout", "message": "m", "metadata": ' + b'[' * 20000 + b']' * 20000 + b'}',
+     None),
+    (b'{"platform": "arindo", "error_code": "timeout", "message": "m", "occurred_at": "0001-01-01T00:00:00+01:00"}',
+     None),
+])
+async def test_undecodable_reports_are_400(database_url: str, content: bytes, params: Any) -> None:
+    """Invalid UTF-8, absurd nesting and dates outside the calendar in UTC are 400s, not 500s."""
+    gateway = await migrated_gateway(make_settings(database_url))
+    async with api_client(gateway) as client:
+        response = await client.post("/api/v1/notifications/error", content=content,
+                                     headers={**AUTH, "content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert (await client.get("/api/v1/notifications", headers=AUTH)).json()["items"] == []
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"])
+async def test_out_of_range_or_naive_filters_are_400(sqlite_url: str, since: str) -> None:
+    """A `since` outside the calendar in UTC, or without an offset, is a 400 naming it."""
+    gateway = await migrated_gateway(make_settings(sqlite_url))
+    async with api_client(gateway) as client:
+        response = await client.get("/api/v1/notifications", params={"since": since}, headers=AUTH)
+    assert response.status_code == 400 and "since" in response.json()["detail"]
