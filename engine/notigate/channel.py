@@ -96,3 +96,11 @@ class Channel(Protocol):
     async def aclose(self) -> None:
         """Release pooled connections; called once at shutdown."""
         ...
+
+    def validate_recipient(self, recipient: str) -> str | None:
+        """Optional: what is wrong with ``recipient`` (a rule's ``to`` entry), or None if it is usable.
+
+        Called for every recipient of every rule when the configuration is loaded, so a
+        malformed phone number or address is a start-up error naming its key.
+        """
+        ...

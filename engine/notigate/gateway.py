@@ -89,6 +89,9 @@ class Gateway:
                 key = f"rules[{i}].send[{j}]"
                 if target.channel not in channels:
                     problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
+                elif (validate := getattr(channels[target.channel], "validate_recipient", None)) is not None:
+                    problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
+                                 if (error := validate(to)) is not None]
                 if target.channel == "webhook":
                     problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
                                  if to not in {w.name for w in settings.webhooks}]
