@@ -103,8 +103,8 @@ def test_section_for_a_disabled_plugin_is_accepted(build: Callable[..., Gateway]
 
 def test_unknown_disabled_name_becomes_a_warning(build: Callable[..., Gateway]) -> None:
     """``[plugins] disabled`` naming nothing installed warns and still starts."""
-    gw = build(plugins={"disabled": ["channel_sms"]})
-    assert "plugins.disabled: no plugin named 'channel_sms' is installed" in gw.warnings
+    gw = build(plugins={"disabled": ["channel_pigeon"]})
+    assert "plugins.disabled: no plugin named 'channel_pigeon' is installed" in gw.warnings
 
 
 def test_unconfigured_platform_stays_inactive_with_a_warning(build: Callable[..., Gateway]) -> None:

@@ -154,9 +154,9 @@ def test_hook_skips_disabled_plugins(make_notification: Callable[..., Notificati
 
 def test_unknown_disabled_name_is_reported() -> None:
     """A disabled name that matches no plugin is reported as a problem, not an error."""
-    plugins = load_plugins(disabled=["channel_sms", "platform_arindo"])
-    assert plugins.unknown_disabled == ["channel_sms"]
-    assert plugins.problems() == ["plugins.disabled: no plugin named 'channel_sms' is installed"]
+    plugins = load_plugins(disabled=["channel_pigeon", "platform_arindo"])
+    assert plugins.unknown_disabled == ["channel_pigeon"]
+    assert plugins.problems() == ["plugins.disabled: no plugin named 'channel_pigeon' is installed"]
 
 
 # -- broken plugins --------------------------------------------------------------------
