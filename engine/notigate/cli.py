@@ -214,7 +214,7 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
             for d in detail["deliveries"]:
                 line += (f"\n  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
                          + (f", last error: {d['last_error']}" if d["last_error"] else "")
-                         + (" [captured in sandbox]" if d.get("captured") else ""))
+                         + (" [captured in sandbox]" if d.get("captured") and d["status"] == "delivered" else ""))
             if last.get(notification_id) != line:
                 click.echo(line)
                 last[notification_id] = line

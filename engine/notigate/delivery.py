@@ -41,7 +41,7 @@ def build_message(gw: Gateway, delivery: DeliveryView, n: Notification) -> Messa
 
 
 async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
-    """Run one attempt; return its outcome and, in sandbox mode, the captured message."""
+    """Run one attempt; return its outcome and the rendered message (JSON), when it got that far."""
     d = claimed.delivery
     channel = gw.channels.get(d.channel)
     if channel is None:
@@ -54,13 +54,14 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     except LookupError as exc:
         return TransientFailure(error=str(exc)), None
     rendered = channel.render(message)
+    copy = msgspec.json.encode(rendered).decode()
     if gw.settings.sandbox.enabled:
-        return Delivered(detail="captured (sandbox)"), msgspec.json.encode(rendered).decode()
+        return Delivered(detail="captured (sandbox)"), copy
     timeout = seconds(gw.settings.delivery.send_timeout)
     try:
-        return await asyncio.wait_for(channel.send(message, rendered), timeout), None
+        return await asyncio.wait_for(channel.send(message, rendered), timeout), copy
     except TimeoutError:
-        return TransientFailure(error=f"no answer within {timeout:g}s"), None
+        return TransientFailure(error=f"no answer within {timeout:g}s"), copy
 
 
 async def deliver(gw: Gateway, delivery_id: str) -> None:
@@ -88,24 +89,29 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
     await asyncio.shield(_record(gw, claimed, outcome, captured, started))
 
 
-async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, captured: str | None, started: datetime) -> None:
+async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, rendered: str | None, started: datetime) -> None:
+    """Store the attempt. The rendered message is kept for sandbox captures and for dead
+    letters (a failed delivery keeps what it tried to send, for inspection and replay)."""
     d = claimed.delivery
     now = utcnow()
     if not isinstance(outcome, Delivered):  # a receiver's answer may echo personal data back
         outcome = msgspec.structs.replace(outcome, error=mask_text(outcome.error))
+    sandbox = gw.settings.sandbox.enabled
     if isinstance(outcome, Delivered):
-        await gw.repo.finish(claimed, outcome="captured" if captured else "delivered", status="delivered",
-                             started_at=started, status_code=outcome.status_code, captured=captured)
+        await gw.repo.finish(claimed, outcome="captured" if sandbox else "delivered", status="delivered",
+                             started_at=started, status_code=outcome.status_code,
+                             captured=rendered if sandbox else None)
         return
     if isinstance(outcome, PermanentFailure):
         await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,
-                             error=outcome.error, status_code=outcome.status_code)
+                             error=outcome.error, status_code=outcome.status_code, captured=rendered)
         return
-    at = next_attempt_at(claimed.attempt, d.created_at, now, gw.settings.delivery, outcome.retry_after)
+    budget = claimed.attempt - d.budget_from
+    at = next_attempt_at(budget, d.budget_since or d.created_at, now, gw.settings.delivery, outcome.retry_after)
     if at is None:
-        error = f"gave up after {claimed.attempt} attempts: {outcome.error}"
+        error = f"gave up after {budget} attempts: {outcome.error}"
         await gw.repo.finish(claimed, outcome="transient", status="failed", started_at=started,
-                             error=error, status_code=outcome.status_code)
+                             error=error, status_code=outcome.status_code, captured=rendered)
         return
     if await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
                             error=outcome.error, status_code=outcome.status_code, next_attempt_at=at):

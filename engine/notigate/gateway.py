@@ -36,12 +36,13 @@ def _configure(kind: str, classes: dict[str, Any], sections: dict[str, dict[str,
             problems.append(f"{kind}.{name}: no enabled {kind[:-1]} plugin named {name!r} is installed")
     for name, cls in classes.items():
         section = sections.get(name)
+        from_file = section is not None
         if section is None and embedded:
             section = dict(getattr(cls, "sample_config", {}))
         try:
             config = convert(section or {}, cls.config_type, f"{kind}.{name}")
         except ConfigError as exc:
-            if section is None:
+            if not from_file:
                 warnings.append(f"{kind}.{name}: not configured ({exc.problems[0]}); it stays inactive")
             else:
                 problems.extend(exc.problems)

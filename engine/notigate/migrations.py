@@ -32,6 +32,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             'CREATE INDEX delivery_attempts_delivery_id ON "delivery_attempts" ("delivery_id")',
         ],
     ),
+    (
+        2,
+        "replay: a re-driven delivery gets a fresh attempt budget",
+        [
+            'ALTER TABLE "deliveries" ADD COLUMN "budget_from" INTEGER NOT NULL DEFAULT 0',
+            'ALTER TABLE "deliveries" ADD COLUMN "budget_since" TIMESTAMPTZ DEFAULT null',
+        ],
+    ),
 ]
 
 _LOCK_ID = 0x4E4F5449  # "NOTI": advisory lock key for migrations

@@ -59,6 +59,9 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     locale: str
     timezone: str
     captured: dict[str, Any] | None = None
+    budget_from: int = 0
+    """Attempts made before the last replay: the retry budget counts from here."""
+    budget_since: datetime | None = None
 
 
 class Claimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +105,7 @@ def to_delivery(row: dict[str, Any]) -> DeliveryView:
         delivered_at=_dt(row["delivered_at"]), created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
         locale=row["locale"], timezone=row["timezone"],
         captured=msgspec.json.decode(row["captured"]) if row["captured"] else None,
+        budget_from=row.get("budget_from", 0), budget_since=_dt(row.get("budget_since")),
     )
 
 
@@ -253,6 +257,26 @@ class Repository:
             'ELSE \'partially_delivered\' END WHERE "id" = {} AND "status" NOT IN (\'no_route\', \'grouped\')',
             notification_id, notification_id, notification_id, notification_id,
         )
+
+    async def replay(self, *, delivery_id: str | None = None, channel: str | None = None,
+                     recipient: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None) -> list[tuple[str, int]]:
+        """Re-drive failed deliveries (dead letters) with a fresh attempt budget; return (id, attempts)."""
+        now = utcnow()
+        conditions, args = ['"status" = \'failed\''], [now, now, now]
+        for column, op, value in (("id", "=", delivery_id), ("channel", "=", channel), ("recipient", "=", recipient),
+                                  ("created_at", ">=", since), ("created_at", "<", until)):
+            if value is not None:
+                conditions.append(f'"{column}" {op} {{}}')
+                args.append(value)
+        async with self.db.write():
+            rows = await self.db.fetch(
+                'UPDATE "deliveries" SET "status" = \'retrying\', "next_attempt_at" = {}, "budget_from" = "attempts", '
+                '"budget_since" = {}, "updated_at" = {}, "delivered_at" = NULL WHERE ' + " AND ".join(conditions)
+                + ' RETURNING "id", "attempts", "notification_id"', *args)
+            for notification_id in {r["notification_id"] for r in rows}:
+                await self.refresh_notification_status(notification_id)
+        return [(r["id"], r["attempts"]) for r in rows]
 
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:

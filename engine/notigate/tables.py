@@ -48,6 +48,8 @@ class DeliveryRow(Table, tablename="deliveries"):
     created_at = Timestamptz()
     updated_at = Timestamptz()
     delivered_at = Timestamptz(null=True, default=None)
+    budget_from = Integer(default=0)
+    budget_since = Timestamptz(null=True, default=None)
 
 
 class AttemptRow(Table, tablename="delivery_attempts"):

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from notigate.api.callbacks import receive_callback
+from notigate.api.deliveries import DeliveriesController
 from notigate.api.deps import provide_gateway
 from notigate.api.errors import HANDLERS
 from notigate.api.latency import latency_middleware
@@ -63,7 +64,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
     )
     return Litestar(
         route_handlers=[
-            receive_callback, report_error, NotificationsController, list_plugins, live, ready, metrics,
+            receive_callback, report_error, NotificationsController, DeliveriesController, list_plugins, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
