@@ -74,6 +74,11 @@ class Channel(Protocol):
     Class attributes:
         name: channel name used in rules (``webhook``, ``email``, ``sms``).
         config_type: msgspec Struct that ``[channels.<name>]`` is decoded into.
+
+    Optional (looked up with ``getattr``, so not part of the protocol):
+        sample_config: the section the embedded default uses (sandbox values).
+        validate_recipient(recipient) -> str | None: what is wrong with a rule's ``to``
+            entry, or None; called for every rule recipient when the configuration loads.
     """
 
     name: ClassVar[str]
@@ -95,12 +100,4 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Release pooled connections; called once at shutdown."""
-        ...
-
-    def validate_recipient(self, recipient: str) -> str | None:
-        """Optional: what is wrong with ``recipient`` (a rule's ``to`` entry), or None if it is usable.
-
-        Called for every recipient of every rule when the configuration is loaded, so a
-        malformed phone number or address is a start-up error naming its key.
-        """
         ...

@@ -53,7 +53,11 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         message = build_message(gw, d, notification)
     except LookupError as exc:
         return TransientFailure(error=str(exc)), None
-    rendered = channel.render(message)
+    try:
+        rendered = channel.render(message)
+    except Exception as exc:  # deterministic: rendering again would fail the same way
+        log.warning("delivery %s: %s could not render the message: %s", d.id, d.channel, type(exc).__name__)
+        return PermanentFailure(error=f"could not render the message: {type(exc).__name__}: {exc}"), None
     copy = msgspec.json.encode(rendered).decode()
     if gw.settings.sandbox.enabled:
         return Delivered(detail="captured (sandbox)"), copy

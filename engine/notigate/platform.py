@@ -73,6 +73,11 @@ class Platform(Protocol):
         name: lower-case platform name, used in URLs and stored events (``arindo``).
         config_type: msgspec Struct that ``[platforms.<name>]`` is decoded into.
         sample_config: the section used on the embedded default (sandbox credentials).
+
+    Optional (looked up with ``getattr``, so not part of the protocol):
+        map_code(code) -> str | None: the taxonomy code for one of the platform's native
+            error codes (``CC_DECLINED`` → ``card_declined``), used by
+            ``POST /api/v1/notifications/error``.
     """
 
     name: ClassVar[str]
@@ -97,14 +102,6 @@ class Platform(Protocol):
         input, a body over the size limit — then ``request.body`` is empty — and the
         gateway's own failures: 500, or 503 when it could not store). ``request`` lets
         platforms that echo fields of the callback in their answer do so. Must not raise.
-        """
-        ...
-
-    def map_code(self, code: str) -> str | None:
-        """The taxonomy code for one of this platform's native error codes, or None.
-
-        Used by ``POST /api/v1/notifications/error`` when an application reports an
-        error in the platform's own words (``CC_DECLINED`` → ``card_declined``).
         """
         ...
 

@@ -263,7 +263,8 @@ class Repository:
                      until: datetime | None = None) -> list[tuple[str, int]]:
         """Re-drive failed deliveries (dead letters) with a fresh attempt budget; return (id, attempts)."""
         now = utcnow()
-        conditions, args = ['"status" = \'failed\''], [now, now, now]
+        conditions: list[str] = ['"status" = \'failed\'']
+        args: list[Any] = [now, now, now]
         for column, op, value in (("id", "=", delivery_id), ("channel", "=", channel), ("recipient", "=", recipient),
                                   ("created_at", ">=", since), ("created_at", "<", until)):
             if value is not None:
