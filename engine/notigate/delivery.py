@@ -36,7 +36,7 @@ def build_message(gw: Gateway, delivery: DeliveryView, n: Notification) -> Messa
         id=delivery.id, channel=delivery.channel, recipient=delivery.recipient, address=address, secret=secret,
         notification=n, locale=delivery.locale, timezone=delivery.timezone,
         subject=f"[{n.severity}] {n.platform}: {n.code}",
-        text=f"{n.message} — {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),
+        text=f"{n.message} - {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),
     )
 
 
