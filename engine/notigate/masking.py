@@ -91,7 +91,7 @@ def _mask_free_text(value: str) -> str:
 def _kind(key: str) -> str | None:
     """What a key says its value is: secret, email, phone, card, name, or None (free text)."""
     words = _words(key)
-    if any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:])):
+    if any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:], strict=False)):
         return "secret"
     for kind, vocabulary in (("email", _EMAIL_WORDS), ("phone", _PHONE_WORDS), ("card", _CARD_WORDS)):
         if vocabulary.intersection(words):

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def _clip(value: str | None, size: int) -> str | None:
     """Fit a column, drop NUL (PostgreSQL text cannot hold it), mask what free text may carry."""
-    return mask_text(value.replace("\x00", "")[:size]) if value is not None else None
+    return mask_text(value.replace("\x00", ""))[:size] if value is not None else None
 
 
 def normalize(event: Event) -> Notification:
@@ -37,8 +37,9 @@ def normalize(event: Event) -> Notification:
     """
     return Notification(
         id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
-        message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "", occurred_at=event.occurred_at,
-        received_at=utcnow(), amount=event.amount, currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
+        message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "",
+        occurred_at=event.occurred_at, received_at=utcnow(), amount=event.amount,
+        currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
         merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
     )
 

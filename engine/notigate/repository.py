@@ -158,7 +158,7 @@ class Repository:
                     DeliveryRow(id=i, notification_id=values["id"], channel=r.channel, recipient=r.recipient,
                                 rule=r.rule, locale=r.locale, timezone=r.timezone, status="pending", attempts=0,
                                 next_attempt_at=now, created_at=now, updated_at=now)
-                    for i, r in zip(delivery_ids, routes)
+                    for i, r in zip(delivery_ids, routes, strict=True)
                 ))
         return bool(inserted)
 
