@@ -79,6 +79,8 @@ class Channel(Protocol):
         sample_config: the section the embedded default uses (sandbox values).
         validate_recipient(recipient) -> str | None: what is wrong with a rule's ``to``
             entry, or None; called for every rule recipient when the configuration loads.
+        destination(message) -> str: the circuit breaker's key (an SMTP server, an SMS
+            account); default ``"<channel>:<address>"``, one breaker per webhook URL.
     """
 
     name: ClassVar[str]

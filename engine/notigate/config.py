@@ -83,9 +83,13 @@ class DeliveryConfig(_Section, frozen=True):
     send_timeout: Duration = "30s"
     sweep_interval: Duration = "10s"
     concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
+    breaker_threshold: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Consecutive transient failures that open a destination's circuit breaker."""
+    breaker_cooldown: Duration = "30s"
+    """How long an open breaker holds deliveries back before one probe is let through."""
 
     def __post_init__(self) -> None:
-        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval"):
+        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "breaker_cooldown"):
             if seconds(getattr(self, name)) <= 0:
                 raise ValueError(f"`{name}` must be longer than zero")
         if seconds(self.backoff_initial) > seconds(self.backoff_max):

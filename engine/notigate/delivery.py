@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import random
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -61,11 +62,31 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     copy = msgspec.json.encode(rendered).decode()
     if gw.settings.sandbox.enabled:
         return Delivered(detail="captured (sandbox)"), copy
+    destination = destination_of(channel, message)
+    gate, until = await gw.breakers.gate(destination, utcnow())
+    if gate == "open":
+        raise BreakerOpen(destination, until or utcnow())
     timeout = seconds(gw.settings.delivery.send_timeout)
     try:
-        return await asyncio.wait_for(channel.send(message, rendered), timeout), copy
+        outcome: Outcome = await asyncio.wait_for(channel.send(message, rendered), timeout)
     except TimeoutError:
-        return TransientFailure(error=f"no answer within {timeout:g}s"), copy
+        outcome = TransientFailure(error=f"no answer within {timeout:g}s")
+    await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow())
+    return outcome, copy
+
+
+class BreakerOpen(Exception):
+    """The destination's breaker is open: the delivery waits, no attempt is spent."""
+
+    def __init__(self, destination: str, until: datetime) -> None:
+        self.destination, self.until = destination, until
+
+
+def destination_of(channel: object, message: Message) -> str:
+    """The breaker's key: the channel's own ``destination(message)`` (SMTP host, SMS account)
+    if it has one, else the channel and address (a webhook endpoint's URL)."""
+    custom = getattr(channel, "destination", None)
+    return str(custom(message)) if custom is not None else f"{message.channel}:{message.address}"
 
 
 async def deliver(gw: Gateway, delivery_id: str) -> None:
@@ -83,6 +104,14 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
     started = utcnow()
     try:
         outcome, captured = await _attempt(gw, claimed)
+    except BreakerOpen as open_:
+        until = open_.until + timedelta(seconds=random.uniform(0, 1))  # spread the wake-ups
+        if await gw.repo.defer(claimed, until=until, reason=f"circuit breaker open for {open_.destination}"):
+            try:
+                await gw.queue.enqueue(delivery_id, claimed.attempt - 1, until, tag=f"b{int(until.timestamp())}")
+            except Exception as exc:  # stored as due at `until`: the sweep enqueues it then
+                log.warning("enqueue of deferred %s failed (%s)", delivery_id, type(exc).__name__)
+        return
     except asyncio.CancelledError:
         # Shutting down (SIGTERM during a deploy): give the attempt back, unburnt.
         await asyncio.shield(gw.repo.release(claimed))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from notigate.breakers import Breakers
 from notigate.channel import Channel
 from notigate.config import ApiKey, Settings, convert, seconds
 from notigate.database import Database
@@ -65,6 +66,8 @@ class Gateway:
         self.db = Database(settings.database.url, pool_min_size=settings.database.pool_min_size,
                            pool_max_size=settings.database.pool_max_size)
         self.repo = Repository(self.db)
+        self.breakers = Breakers(self.db, threshold=settings.delivery.breaker_threshold,
+                                 cooldown=seconds(settings.delivery.breaker_cooldown))
         self.queue: Queue = (ArqQueue(settings.queue.url, settings.queue.name) if settings.queue.url
                              else InProcessQueue(settings.delivery.concurrency))
         self.route_event = plugins.hook("notigate_route_event")

@@ -40,6 +40,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             'ALTER TABLE "deliveries" ADD COLUMN "budget_since" TIMESTAMPTZ DEFAULT null',
         ],
     ),
+    (
+        3,
+        "circuit breakers per destination, shared by every worker",
+        [
+            'CREATE TABLE "breakers" ("destination" VARCHAR(400) PRIMARY KEY NOT NULL DEFAULT \'\', '
+            '"state" VARCHAR(16) NOT NULL DEFAULT \'closed\', "failures" INTEGER NOT NULL DEFAULT 0, '
+            '"opened_until" TIMESTAMPTZ DEFAULT null, "updated_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
+        ],
+    ),
 ]
 
 _LOCK_ID = 0x4E4F5449  # "NOTI": advisory lock key for migrations

@@ -35,14 +35,15 @@ def deserialize(data: bytes) -> dict[str, object]:
     return msgspec.msgpack.decode(data)  # type: ignore[no-any-return]
 
 
-def job_id(delivery_id: str, attempts: int) -> str:
-    return f"{delivery_id}:{attempts}"
+def job_id(delivery_id: str, attempts: int, tag: str = "") -> str:
+    """``<delivery>:<attempts>`` (plus a tag for a deferral, which reuses the attempt number)."""
+    return f"{delivery_id}:{attempts}:{tag}" if tag else f"{delivery_id}:{attempts}"
 
 
 class Queue(Protocol):
     """Where due deliveries wait for a worker."""
 
-    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
         """Schedule a delivery step (``attempts`` already made) at ``at`` (None: now)."""
         ...
 
@@ -88,9 +89,9 @@ class ArqQueue:
             raise RuntimeError("ArqQueue.start() was not awaited")
         return self._pool
 
-    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
-        await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts), _defer_until=at,
-                                    _queue_name=self.name)
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
+        await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts, tag),
+                                    _defer_until=at, _queue_name=self.name)
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
         """The first jobs of new deliveries in one round trip (one MULTI of arq's own job format).
@@ -149,8 +150,8 @@ class InProcessQueue:
     def start(self, handler: JobHandler) -> None:
         self._handler = handler
 
-    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None) -> None:
-        key = job_id(delivery_id, attempts)
+    async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
+        key = job_id(delivery_id, attempts, tag)
         if key in self._scheduled or self._handler is None or self._closed:
             return
         loop = asyncio.get_running_loop()

@@ -221,6 +221,18 @@ class Repository:
                 status, utcnow(), claimed.delivery.id, claimed.attempt,
             )
 
+    async def defer(self, claimed: Claimed, *, until: datetime, reason: str) -> bool:
+        """Put a claimed delivery back unattempted until ``until`` (its destination's breaker is open)."""
+        status = "pending" if claimed.attempt == 1 else "retrying"
+        async with self.db.write():
+            rows = await self.db.fetch(
+                'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
+                '"next_attempt_at" = {}, "last_error" = {}, "updated_at" = {} '
+                'WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} RETURNING "id"',
+                status, until, reason, utcnow(), claimed.delivery.id, claimed.attempt,
+            )
+        return bool(rows)
+
     async def finish(self, claimed: Claimed, *, outcome: str, status: str, started_at: datetime,
                      error: str | None = None, status_code: int | None = None,
                      next_attempt_at: datetime | None = None, captured: str | None = None) -> bool:
@@ -317,6 +329,7 @@ class Repository:
                 'SELECT "platform", "code", COUNT(*) AS n FROM "notifications" GROUP BY "platform", "code"'),
             "deliveries": await self.db.fetch(
                 'SELECT "channel", "status", COUNT(*) AS n FROM "deliveries" GROUP BY "channel", "status"'),
+            "breakers": await self.db.fetch('SELECT "destination", "state" FROM "breakers"'),
             "attempts": await self.db.fetch(
                 'SELECT d."channel", a."outcome", COUNT(*) AS n FROM "delivery_attempts" a '
                 'JOIN "deliveries" d ON d."id" = a."delivery_id" GROUP BY d."channel", a."outcome"'),

@@ -64,4 +64,14 @@ class AttemptRow(Table, tablename="delivery_attempts"):
     duration_ms = Real()
 
 
-TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow)
+class BreakerRow(Table, tablename="breakers"):
+    """One circuit breaker per destination (webhook URL, SMTP host, SMS account)."""
+
+    destination = Varchar(length=400, primary_key=True)
+    state = Varchar(length=16, default="closed")
+    failures = Integer(default=0)
+    opened_until = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow, BreakerRow)

@@ -23,7 +23,7 @@ from notigate.api.errors import HANDLERS
 from notigate.api.latency import latency_middleware
 from notigate.api.notifications import NotificationsController
 from notigate.api.reports import report_error
-from notigate.api.system import list_plugins, live, metrics, ready
+from notigate.api.system import list_destinations, list_plugins, live, metrics, ready
 from notigate.gateway import Gateway
 
 ASSETS = "/api/docs/assets"
@@ -64,7 +64,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
     )
     return Litestar(
         route_handlers=[
-            receive_callback, report_error, NotificationsController, DeliveriesController, list_plugins, live, ready, metrics,
+            receive_callback, report_error, NotificationsController, DeliveriesController, list_plugins, list_destinations, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},

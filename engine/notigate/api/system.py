@@ -13,9 +13,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
 from notigate.api.deps import GatewayDep
+from notigate.breakers import BreakerView
 from notigate.plugins import PluginInfo
 
 
+
+
+@get("/api/v1/destinations", tags=["deliveries"], guards=[require_api_key], security=SECURITY,
+     summary="Circuit breakers per destination (closed, open, half_open)")
+async def list_destinations(gateway: GatewayDep) -> list[BreakerView]:
+    return await gateway.breakers.all()
 
 
 @get("/api/v1/plugins", tags=["plugins"], guards=[require_api_key], security=SECURITY,
@@ -64,7 +71,12 @@ class _Snapshot:
                                 labels=["channel", "outcome"])
         for row in self.counts["attempts"]:
             a.add_metric([str(row["channel"]), str(row["outcome"])], float(row["n"]))  # type: ignore[arg-type]
-        yield from (n, d, a, GaugeMetricFamily("notigate_queue_depth", "Deliveries waiting in the queue", value=self.depth))
+        b = GaugeMetricFamily("notigate_breaker_open", "1 while a destination's circuit breaker holds deliveries back",
+                              labels=["destination"])
+        for row in self.counts.get("breakers", []):
+            b.add_metric([str(row["destination"])], 0.0 if row["state"] == "closed" else 1.0)
+        yield from (n, d, a, b, GaugeMetricFamily("notigate_queue_depth", "Deliveries waiting in the queue",
+                                                  value=self.depth))
 
 
 @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type="text/plain; version=0.0.4")

@@ -49,6 +49,10 @@ class EmailChannel:
         """A rule's ``to`` must be one plain ``local@domain`` address."""
         return _render.recipient_problem(recipient)
 
+    def destination(self, message: Message) -> str:
+        """The circuit breaker's key: every recipient goes through the same SMTP server."""
+        return f"smtp:{self.config.host}:{self.config.port}"
+
     def render(self, message: Message) -> Rendered:
         """The full message (headers and both parts) exactly as it will be sent."""
         return _render.render(message, self.config.sender, self._domain)

@@ -69,3 +69,14 @@ def test_password_not_in_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         convert({"password": "s3cr3t", "username": "u", "sender": "nobody"}, EmailConfig, "channels.email")
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_breaker_destination_is_the_smtp_server() -> None:
+    """All recipients share one circuit breaker: the SMTP host and port."""
+    from notigate.config import convert
+
+    from notigate_channel_email._channel import EmailChannel
+    from notigate_channel_email._config import EmailConfig
+
+    channel = EmailChannel(convert({"host": "smtp.example.com", "port": 587}, EmailConfig, "channels.email"))
+    assert channel.destination(None) == "smtp:smtp.example.com:587"  # type: ignore[arg-type]

@@ -61,6 +61,10 @@ class SmsChannel:
         """An E.164 number is required; anything else is named as a start-up error."""
         return e164_problem(recipient)
 
+    def destination(self, message: Message) -> str:
+        """The circuit breaker's key: every number goes through the same provider account."""
+        return f"sms:{self.config.base_url.rstrip('/')}/Accounts/{self.config.account_sid}"
+
     def render(self, message: Message) -> Rendered:
         """``"{subject}: {text}"`` cut to one segment; encoding and count go in the headers."""
         parts = (message.subject, message.text or message.notification.message)

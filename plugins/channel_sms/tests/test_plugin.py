@@ -146,3 +146,15 @@ def test_embedded_default_runs_on_the_sample(tmp_path: Path) -> None:
     channel = gw.channels["sms"]
     assert gw.settings.sandbox.enabled and isinstance(channel, SmsChannel)
     assert channel.config == SmsConfig(**SmsChannel.sample_config)
+
+
+def test_breaker_destination_is_the_provider_account() -> None:
+    """All numbers share one circuit breaker: the provider URL and account."""
+    from notigate.config import convert
+
+    from notigate_channel_sms._channel import SmsChannel
+    from notigate_channel_sms._config import SmsConfig
+
+    config = convert({"base_url": "https://api.example.com/", "account_sid": "AC1", "auth_token": "t",
+                      "sender": "+15005550006"}, SmsConfig, "channels.sms")
+    assert SmsChannel(config).destination(None) == "sms:https://api.example.com/Accounts/AC1"  # type: ignore[arg-type]

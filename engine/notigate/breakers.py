@@ -1,0 +1,78 @@
+"""Circuit breakers per destination, kept in the database so every worker shares them.
+
+closed → (``breaker_threshold`` consecutive transient failures) → open: deliveries to
+that destination wait, unattempted, until ``breaker_cooldown`` has passed → half-open:
+exactly one worker wins the right to probe → success closes it, failure opens it again.
+A destination that answers at all (even with a permanent 4xx) counts as reachable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from notigate.database import Database
+
+Gate = Literal["closed", "probe", "open"]
+
+
+class BreakerView(msgspec.Struct, frozen=True, kw_only=True):
+    destination: str
+    state: str
+    failures: int
+    opened_until: datetime | None
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment: datetime = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Breakers:
+    def __init__(self, db: Database, *, threshold: int, cooldown: float) -> None:
+        self.db = db
+        self.threshold = threshold
+        self.cooldown = timedelta(seconds=cooldown)
+
+    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None]:
+        """May a delivery go to ``destination`` now? ("open", until) means wait until then."""
+        rows = await self.db.fetch('SELECT "state", "opened_until" FROM "breakers" WHERE "destination" = {}',
+                                   destination)
+        if not rows or rows[0]["state"] == "closed":
+            return "closed", None
+        until = _dt(rows[0]["opened_until"])
+        if until is not None and until > now:
+            return "open", until
+        async with self.db.write():  # the cool-down is over: one caller becomes the probe
+            won = await self.db.fetch(
+                'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
+                'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
+                now + self.cooldown, now, destination, now)
+        return ("probe", None) if won else ("open", now + self.cooldown)
+
+    async def record(self, destination: str, *, reachable: bool, now: datetime) -> None:
+        """Count a transient failure (maybe opening the breaker), or reset after any answer."""
+        async with self.db.write():
+            if reachable:
+                await self.db.execute(
+                    'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
+                    '"updated_at" = {} WHERE "destination" = {} AND ("state" <> \'closed\' OR "failures" > 0)',
+                    now, destination)
+                return
+            await self.db.execute(
+                'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at") VALUES ({}, \'closed\', 1, {}) '
+                'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
+                '"updated_at" = excluded."updated_at"', destination, now)
+            await self.db.execute(
+                'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
+                'AND ("failures" >= {} OR "state" = \'half_open\')',
+                now + self.cooldown, destination, self.threshold)
+
+    async def all(self) -> list[BreakerView]:
+        rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')
+        return [BreakerView(destination=r["destination"], state=r["state"], failures=r["failures"],
+                            opened_until=_dt(r["opened_until"])) for r in rows]
