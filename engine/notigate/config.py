@@ -83,6 +83,8 @@ class DeliveryConfig(_Section, frozen=True):
     send_timeout: Duration = "30s"
     sweep_interval: Duration = "10s"
     concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
+    per_destination: Annotated[int, msgspec.Meta(ge=1)] = 4
+    """Sends in flight at once to one destination, across all workers."""
     breaker_threshold: Annotated[int, msgspec.Meta(ge=1)] = 5
     """Consecutive transient failures that open a destination's circuit breaker."""
     breaker_cooldown: Duration = "30s"

@@ -66,11 +66,16 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     gate, until = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
+    token = f"{d.id}:{claimed.attempt}"
+    if not await gw.limiter.acquire(destination, token, gw.lease_seconds):
+        raise DestinationBusy(destination, utcnow() + timedelta(seconds=random.uniform(0.2, 1.0)))
     timeout = seconds(gw.settings.delivery.send_timeout)
     try:
         outcome: Outcome = await asyncio.wait_for(channel.send(message, rendered), timeout)
     except TimeoutError:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
+    finally:
+        await asyncio.shield(gw.limiter.release(destination, token))
     await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow())
     return outcome, copy
 
@@ -78,8 +83,16 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
 class BreakerOpen(Exception):
     """The destination's breaker is open: the delivery waits, no attempt is spent."""
 
+    reason = "circuit breaker open"
+
     def __init__(self, destination: str, until: datetime) -> None:
         self.destination, self.until = destination, until
+
+
+class DestinationBusy(BreakerOpen):
+    """Every send slot of the destination is in use: wait a moment, no attempt is spent."""
+
+    reason = "all send slots in use"
 
 
 def destination_of(channel: object, message: Message) -> str:
@@ -104,11 +117,11 @@ async def deliver(gw: Gateway, delivery_id: str) -> None:
     started = utcnow()
     try:
         outcome, captured = await _attempt(gw, claimed)
-    except BreakerOpen as open_:
-        until = open_.until + timedelta(seconds=random.uniform(0, 1))  # spread the wake-ups
-        if await gw.repo.defer(claimed, until=until, reason=f"circuit breaker open for {open_.destination}"):
+    except BreakerOpen as wait:  # also DestinationBusy
+        until = wait.until + timedelta(seconds=random.uniform(0, 0.5))  # spread the wake-ups
+        if await gw.repo.defer(claimed, until=until, reason=f"{wait.reason} for {wait.destination}"):
             try:
-                await gw.queue.enqueue(delivery_id, claimed.attempt - 1, until, tag=f"b{int(until.timestamp())}")
+                await gw.queue.enqueue(delivery_id, claimed.attempt - 1, until, tag=f"w{int(until.timestamp() * 1000)}")
             except Exception as exc:  # stored as due at `until`: the sweep enqueues it then
                 log.warning("enqueue of deferred %s failed (%s)", delivery_id, type(exc).__name__)
         return

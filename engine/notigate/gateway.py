@@ -18,6 +18,7 @@ from notigate.channel import Channel
 from notigate.config import ApiKey, Settings, convert, seconds
 from notigate.database import Database
 from notigate.errors import ConfigError
+from notigate.limits import Limiter, MemoryLimiter, RedisLimiter
 from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
@@ -70,6 +71,10 @@ class Gateway:
                                  cooldown=seconds(settings.delivery.breaker_cooldown))
         self.queue: Queue = (ArqQueue(settings.queue.url, settings.queue.name) if settings.queue.url
                              else InProcessQueue(settings.delivery.concurrency))
+        limit = settings.delivery.per_destination
+        queue = self.queue
+        self.limiter: Limiter = (RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
+                                 if isinstance(queue, ArqQueue) else MemoryLimiter(limit))
         self.route_event = plugins.hook("notigate_route_event")
         self.webhooks = {w.name: w for w in settings.webhooks}
         self._sweeper: asyncio.Task[None] | None = None
