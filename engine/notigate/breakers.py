@@ -38,31 +38,37 @@ class Breakers:
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
 
-    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None]:
-        """May a delivery go to ``destination`` now? ("open", until) means wait until then."""
-        rows = await self.db.fetch('SELECT "state", "opened_until" FROM "breakers" WHERE "destination" = {}',
-                                   destination)
-        if not rows or rows[0]["state"] == "closed":
-            return "closed", None
+    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None, bool]:
+        """May a delivery go to ``destination`` now? ("open", until) means wait until then.
+
+        The third value says whether the breaker has anything to reset after a success
+        (failures counted or not closed), so a healthy destination costs one read, no write.
+        """
+        rows = await self.db.fetch(
+            'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination)
+        if not rows:
+            return "closed", None, False
+        dirty = rows[0]["state"] != "closed" or rows[0]["failures"] > 0
+        if rows[0]["state"] == "closed":
+            return "closed", None, dirty
         until = _dt(rows[0]["opened_until"])
         if until is not None and until > now:
-            return "open", until
-        async with self.db.write():  # the cool-down is over: one caller becomes the probe
-            won = await self.db.fetch(
-                'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
-                'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
-                now + self.cooldown, now, destination, now)
-        return ("probe", None) if won else ("open", now + self.cooldown)
+            return "open", until, dirty
+        won = await self.db.write_one(  # the cool-down is over: one caller becomes the probe
+            'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
+            'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
+            now + self.cooldown, now, destination, now)
+        return ("probe", None, True) if won else ("open", now + self.cooldown, True)
 
-    async def record(self, destination: str, *, reachable: bool, now: datetime) -> None:
+    async def record(self, destination: str, *, reachable: bool, now: datetime, dirty: bool = True) -> None:
         """Count a transient failure (maybe opening the breaker), or reset after any answer."""
-        async with self.db.write():
-            if reachable:
-                await self.db.execute(
+        if reachable:
+            if dirty:
+                await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                    '"updated_at" = {} WHERE "destination" = {} AND ("state" <> \'closed\' OR "failures" > 0)',
-                    now, destination)
-                return
+                    '"updated_at" = {} WHERE "destination" = {}', now, destination)
+            return
+        async with self.db.write():
             await self.db.execute(
                 'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at") VALUES ({}, \'closed\', 1, {}) '
                 'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '

@@ -87,6 +87,14 @@ class Database:
             async with self.engine.transaction():
                 yield
 
+    async def write_one(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """One writing statement, atomic on its own: no BEGIN/COMMIT round trips on PostgreSQL;
+        on SQLite still serialised with the other writers."""
+        if self.is_sqlite:
+            async with self.write():
+                return await self._run(sql, args)
+        return await self._run(sql, args)
+
     async def execute(self, sql: str, *args: Any) -> None:
         """Run one statement (``{}`` placeholders); joins the current transaction if any."""
         await self._run(sql, args)

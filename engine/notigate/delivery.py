@@ -63,7 +63,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     if gw.settings.sandbox.enabled:
         return Delivered(detail="captured (sandbox)"), copy
     destination = destination_of(channel, message)
-    gate, until = await gw.breakers.gate(destination, utcnow())
+    gate, until, dirty = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
     token = f"{d.id}:{claimed.attempt}"
@@ -76,7 +76,8 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
     finally:
         await asyncio.shield(gw.limiter.release(destination, token))
-    await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow())
+    await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(),
+                             dirty=dirty)
     return outcome, copy
 
 

@@ -199,13 +199,12 @@ class Repository:
     async def claim(self, delivery_id: str, *, lease: float) -> Claimed | None:
         """Take a due delivery for one attempt, or None if it is not ours to send now."""
         now = utcnow()
-        async with self.db.write():
-            rows = await self.db.fetch(
-                'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
-                '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
-                'AND "next_attempt_at" <= {} RETURNING *',
-                now + timedelta(seconds=lease), now, delivery_id, now,
-            )
+        rows = await self.db.write_one(
+            'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
+            '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
+            'AND "next_attempt_at" <= {} RETURNING *',
+            now + timedelta(seconds=lease), now, delivery_id, now,
+        )
         if not rows:
             return None
         view = to_delivery(rows[0])
@@ -214,23 +213,21 @@ class Repository:
     async def release(self, claimed: Claimed) -> None:
         """Give an attempt back unused (the worker is shutting down): no attempt is burnt."""
         status = "pending" if claimed.attempt == 1 else "retrying"
-        async with self.db.write():
-            await self.db.execute(
-                'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
-                '"next_attempt_at" = {} WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {}',
-                status, utcnow(), claimed.delivery.id, claimed.attempt,
-            )
+        await self.db.write_one(
+            'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
+            '"next_attempt_at" = {} WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {}',
+            status, utcnow(), claimed.delivery.id, claimed.attempt,
+        )
 
     async def defer(self, claimed: Claimed, *, until: datetime, reason: str) -> bool:
         """Put a claimed delivery back unattempted until ``until`` (its destination's breaker is open)."""
         status = "pending" if claimed.attempt == 1 else "retrying"
-        async with self.db.write():
-            rows = await self.db.fetch(
-                'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
-                '"next_attempt_at" = {}, "last_error" = {}, "updated_at" = {} '
-                'WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} RETURNING "id"',
-                status, until, reason, utcnow(), claimed.delivery.id, claimed.attempt,
-            )
+        rows = await self.db.write_one(
+            'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
+            '"next_attempt_at" = {}, "last_error" = {}, "updated_at" = {} '
+            'WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} RETURNING "id"',
+            status, until, reason, utcnow(), claimed.delivery.id, claimed.attempt,
+        )
         return bool(rows)
 
     async def finish(self, claimed: Claimed, *, outcome: str, status: str, started_at: datetime,
