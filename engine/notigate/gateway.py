@@ -23,7 +23,7 @@ from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
 from notigate.queue import ArqQueue, InProcessQueue, Queue
-from notigate.repository import Repository
+from notigate.repository import Repository, utcnow
 from notigate.rules import RuleEvaluator
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,6 @@ class Gateway:
 
     async def sweep(self) -> int:
         """Re-enqueue what the queue may have lost (the outbox); return how many."""
-        from notigate.repository import utcnow
-
         recovered = await self.repo.recover_expired_leases()
         for delivery_id, attempts in recovered:
             await self.queue.enqueue(delivery_id, attempts)
