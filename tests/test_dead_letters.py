@@ -29,8 +29,8 @@ async def _delivered(client: Any, delivery_id: str) -> dict[str, Any]:
 
 
 async def test_dead_letter_keeps_its_message_and_attempts_and_replays(database_url: str, receiver: Receiver) -> None:
-    """A 410'd delivery shows its rendered payload and attempt; re-driven, it is delivered with the same id."""
-    receiver.script = [(410, {}), (200, {})]
+    """A 400'd delivery shows its rendered payload and attempt; re-driven, it is delivered with the same id."""
+    receiver.script = [(400, {}), (200, {})]
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         dead = await _failed_delivery(client)

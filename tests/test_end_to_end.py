@@ -97,9 +97,9 @@ async def test_transient_failures_retry_with_the_same_message_id(database_url: s
     assert [a["status_code"] for a in attempts] == [500, 500, 200]
 
 
-async def test_gone_endpoint_fails_after_one_attempt(database_url: str, receiver: Receiver) -> None:
-    """A 410 is permanent: failed after one attempt with the error kept."""
-    receiver.script = [(410, {})]
+async def test_permanent_failure_ends_failed_after_one_attempt(database_url: str, receiver: Receiver) -> None:
+    """A 4xx other than 408/410/429 is permanent: failed after one attempt with the error kept."""
+    receiver.script = [(422, {})]
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         notification_id = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
@@ -108,8 +108,40 @@ async def test_gone_endpoint_fails_after_one_attempt(database_url: str, receiver
     [delivery] = detail["deliveries"]
     assert detail["notification"]["status"] == "failed"
     assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
-    assert "410" in delivery["last_error"]
+    assert "422" in delivery["last_error"]
     assert len(receiver.requests) == 1
+
+
+async def test_gone_endpoint_is_disabled_and_its_deliveries_wait_for_it(database_url: str, receiver: Receiver) -> None:
+    """410 Gone disables the endpoint; later deliveries accumulate unsent; enabling it delivers them all."""
+    receiver.script = [(410, {})]
+    gateway = await migrated_gateway(make_settings(database_url, receiver.url))
+    async with api_client(gateway) as client:
+        first = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
+
+        async def endpoint_state() -> str:
+            [endpoint] = (await client.get("/api/v1/webhooks/endpoints", headers=AUTH)).json()
+            return str(endpoint["state"])
+
+        await wait_for(lambda: _equals(endpoint_state, "disabled"))
+        later = [(await _post(client, arindo_body())).headers["notigate-notification-ids"] for _ in range(3)]
+        await asyncio.sleep(1.0)
+        assert len(receiver.requests) == 1, "a disabled endpoint must not be called"
+        waiting = [(await _detail(client, i))["deliveries"][0]["status"] for i in [first, *later]]
+        assert set(waiting) <= {"pending", "retrying"}
+        receiver.script = [(410, {}), (200, {})]
+        enabled = await client.post("/api/v1/webhooks/endpoints/receiver/enable", headers=AUTH)
+        assert enabled.status_code == 202 and enabled.json()["redriven"] == 4
+        for notification_id in [first, *later]:
+            detail = await wait_for(lambda: _settled(client, notification_id), timeout=15)
+            assert detail["notification"]["status"] == "delivered"
+        assert await endpoint_state() == "closed"
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}) == 4
+
+
+async def _equals(probe: Any, wanted: str) -> str | None:
+    value = await probe()
+    return value if value == wanted else None
 
 
 async def test_exhausted_attempts_end_failed(database_url: str, receiver: Receiver) -> None:

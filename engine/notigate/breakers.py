@@ -4,6 +4,9 @@ closed → (``breaker_threshold`` consecutive transient failures) → open: deli
 that destination wait, unattempted, until ``breaker_cooldown`` has passed → half-open:
 exactly one worker wins the right to probe → success closes it, failure opens it again.
 A destination that answers at all (even with a permanent 4xx) counts as reachable.
+
+``disabled`` is set by an admin-visible event (a webhook endpoint answering 410 Gone):
+deliveries wait until someone enables the destination again; no probe, no cool-down.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import msgspec
 from notigate.database import Database
 
 Gate = Literal["closed", "probe", "open"]
+DISABLED_WAIT = timedelta(hours=1)
+"""How long a delivery to a disabled destination sleeps before looking again (enabling wakes it at once)."""
 
 
 class BreakerView(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +56,8 @@ class Breakers:
         dirty = rows[0]["state"] != "closed" or rows[0]["failures"] > 0
         if rows[0]["state"] == "closed":
             return "closed", None, dirty
+        if rows[0]["state"] == "disabled":
+            return "open", now + DISABLED_WAIT, dirty
         until = _dt(rows[0]["opened_until"])
         if until is not None and until > now:
             return "open", until, dirty
@@ -66,7 +73,7 @@ class Breakers:
             if dirty:
                 await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                    '"updated_at" = {} WHERE "destination" = {}', now, destination)
+                    '"updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\'', now, destination)
             return
         async with self.db.write():
             await self.db.execute(
@@ -75,8 +82,24 @@ class Breakers:
                 '"updated_at" = excluded."updated_at"', destination, now)
             await self.db.execute(
                 'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
-                'AND ("failures" >= {} OR "state" = \'half_open\')',
+                'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
                 now + self.cooldown, destination, self.threshold)
+
+    async def disable(self, destination: str, now: datetime) -> None:
+        """Hold every delivery to ``destination`` until :meth:`enable` (e.g. after 410 Gone)."""
+        await self.db.write_one(
+            'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at") VALUES ({}, \'disabled\', 0, {}) '
+            'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
+            '"updated_at" = excluded."updated_at"', destination, now)
+
+    async def enable(self, destination: str, now: datetime) -> None:
+        await self.db.write_one(
+            'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, "updated_at" = {} '
+            'WHERE "destination" = {}', now, destination)
+
+    async def state(self, destination: str) -> str:
+        rows = await self.db.fetch('SELECT "state" FROM "breakers" WHERE "destination" = {}', destination)
+        return str(rows[0]["state"]) if rows else "closed"
 
     async def all(self) -> list[BreakerView]:
         rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')

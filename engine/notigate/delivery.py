@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from notigate.backoff import next_attempt_at
+from notigate.breakers import DISABLED_WAIT
 from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
 from notigate.config import seconds
 from notigate.events import Notification
@@ -76,6 +77,12 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
     finally:
         await asyncio.shield(gw.limiter.release(destination, token))
+    if d.channel == "webhook" and isinstance(outcome, PermanentFailure) and outcome.status_code == 410:
+        # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
+        await gw.breakers.disable(destination, utcnow())
+        log.warning("webhook endpoint %s answered 410 Gone: disabled until an admin enables it", d.recipient)
+        return TransientFailure(error=f"{outcome.error}; endpoint disabled until enabled again", status_code=410,
+                                retry_after=DISABLED_WAIT.total_seconds()), copy
     await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(),
                              dirty=dirty)
     return outcome, copy

@@ -288,6 +288,15 @@ class Repository:
                 await self.refresh_notification_status(notification_id)
         return [(r["id"], r["attempts"]) for r in rows]
 
+    async def wake(self, *, channel: str, recipient: str) -> list[tuple[str, int]]:
+        """Make every waiting delivery to one recipient due now (an endpoint was enabled again)."""
+        now = utcnow()
+        rows = await self.db.write_one(
+            'UPDATE "deliveries" SET "next_attempt_at" = {}, "updated_at" = {} WHERE "channel" = {} '
+            'AND "recipient" = {} AND "status" IN (\'pending\', \'retrying\') RETURNING "id", "attempts"',
+            now, now, channel, recipient)
+        return [(r["id"], r["attempts"]) for r in rows]
+
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:
         """Deliveries left in ``sending`` by a dead worker become due again.

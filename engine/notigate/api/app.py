@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 
 from notigate.api.callbacks import receive_callback
 from notigate.api.deliveries import DeliveriesController
+from notigate.api.endpoints import EndpointsController
 from notigate.api.deps import provide_gateway
 from notigate.api.errors import HANDLERS
 from notigate.api.latency import latency_middleware
@@ -64,7 +65,7 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
     )
     return Litestar(
         route_handlers=[
-            receive_callback, report_error, NotificationsController, DeliveriesController, list_plugins, list_destinations, live, ready, metrics,
+            receive_callback, report_error, NotificationsController, DeliveriesController, EndpointsController, list_plugins, list_destinations, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},
