@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for
 
 from notigate import hookimpl
 from notigate.events import Event
@@ -126,3 +126,76 @@ async def test_out_of_range_or_naive_filters_are_400(sqlite_url: str, since: str
     async with api_client(gateway) as client:
         response = await client.get("/api/v1/notifications", params={"since": since}, headers=AUTH)
     assert response.status_code == 400 and "since" in response.json()["detail"]
+
+
+async def test_410_on_the_last_attempt_still_waits_for_the_endpoint(database_url: str, receiver: Any) -> None:
+    """A 410 never turns a delivery into a dead letter: it waits, and enabling the endpoint delivers it."""
+    receiver.script = [(503, {}), (410, {}), (200, {})]
+    gateway = await migrated_gateway(make_settings(database_url, receiver.url, delivery={"max_attempts": 2}))
+    async with api_client(gateway) as client:
+        response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        notification_id = response.headers["notigate-notification-ids"]
+
+        async def delivery() -> dict[str, Any]:
+            detail = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()
+            return detail["deliveries"][0]  # type: ignore[no-any-return]
+
+        held = await wait_for(lambda: _when(delivery, lambda d: d["attempts"] == 2 and d["status"] != "sending"))
+        assert held["status"] == "retrying" and "410" in held["last_error"]
+        enabled = await client.post("/api/v1/webhooks/endpoints/receiver/enable", headers=AUTH)
+        assert enabled.json()["redriven"] == 1
+        final = await wait_for(lambda: _when(delivery, lambda d: d["status"] == "delivered"))
+    assert final["attempts"] == 3
+
+
+async def test_a_bookkeeping_error_after_a_send_does_not_resend(sqlite_url: str, receiver: Any) -> None:
+    """If releasing the send slot fails after a successful send, the delivery is still delivered, once."""
+    gateway = await migrated_gateway(make_settings(sqlite_url, receiver.url))
+
+    async def broken_release(destination: str, token: str) -> None:
+        raise ConnectionError("redis blip")
+
+    gateway.limiter.release = broken_release  # type: ignore[method-assign]
+    async with api_client(gateway) as client:
+        response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        notification_id = response.headers["notigate-notification-ids"]
+
+        async def delivered() -> dict[str, Any] | None:
+            detail = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()
+            return detail if detail["notification"]["status"] == "delivered" else None
+
+        detail = await wait_for(delivered)
+        await asyncio.sleep(0.3)
+    assert detail["deliveries"][0]["attempts"] == 1 and len(receiver.requests) == 1
+
+
+async def test_breakers_work_for_very_long_webhook_urls(postgres_url: str, receiver: Any) -> None:
+    """A webhook URL longer than the breaker column still gets a (hashed) breaker on PostgreSQL."""
+    receiver.script = [(503, {})]
+    long_url = receiver.url + "?token=" + "x" * 500
+    settings = make_settings(postgres_url, long_url, delivery={"breaker_threshold": 1, "max_attempts": 50})
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+
+        async def opened() -> list[Any] | None:
+            rows = (await client.get("/api/v1/destinations", headers=AUTH)).json()
+            return rows if rows and rows[0]["state"] in ("open", "half_open") else None
+
+        [row] = await wait_for(opened)
+    assert len(row["destination"]) <= 200
+
+
+async def test_nul_in_delivery_ids_and_filters_is_a_4xx(database_url: str) -> None:
+    """NUL characters in a delivery id or a retry filter are refused, never a 500."""
+    gateway = await migrated_gateway(make_settings(database_url))
+    async with api_client(gateway, run_deliveries=False) as client:
+        assert (await client.get("/api/v1/deliveries/%00abc", headers=AUTH)).status_code == 404
+        assert (await client.post("/api/v1/deliveries/%00/retry", headers=AUTH)).status_code == 404
+        bad = await client.post("/api/v1/deliveries/retry", json={"channel": "\u0000"}, headers=AUTH)
+        assert bad.status_code == 400 and "channel" in bad.json()["detail"]
+
+
+async def _when(probe: Any, condition: Any) -> Any:
+    value = await probe()
+    return value if condition(value) else None

@@ -11,6 +11,7 @@ deliveries wait until someone enables the destination again; no probe, no cool-d
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -21,6 +22,14 @@ from notigate.database import Database
 Gate = Literal["closed", "probe", "open"]
 DISABLED_WAIT = timedelta(hours=1)
 """How long a delivery to a disabled destination sleeps before looking again (enabling wakes it at once)."""
+
+
+def breaker_key(destination: str) -> str:
+    """The stored key: long destinations (a URL with a long query) are shortened with a hash,
+    so every key fits the column on PostgreSQL and stays unique."""
+    if len(destination) <= 200:
+        return destination
+    return f"{destination[:150]}#{hashlib.sha256(destination.encode()).hexdigest()[:40]}"
 
 
 class BreakerView(msgspec.Struct, frozen=True, kw_only=True):

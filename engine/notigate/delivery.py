@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 import msgspec
 
 from notigate.backoff import next_attempt_at
-from notigate.breakers import DISABLED_WAIT
+from notigate.breakers import DISABLED_WAIT, breaker_key
 from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
 from notigate.config import seconds
 from notigate.events import Notification
@@ -76,16 +77,30 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     except TimeoutError:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
     finally:
-        await asyncio.shield(gw.limiter.release(destination, token))
-    if d.channel == "webhook" and isinstance(outcome, PermanentFailure) and outcome.status_code == 410:
+        await _bookkeeping(gw.limiter.release(destination, token), "release a send slot")
+    if _gone(d, outcome) and not isinstance(outcome, Delivered):
         # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
-        await gw.breakers.disable(destination, utcnow())
+        await _bookkeeping(gw.breakers.disable(destination, utcnow()), "disable the endpoint")
         log.warning("webhook endpoint %s answered 410 Gone: disabled until an admin enables it", d.recipient)
-        return TransientFailure(error=f"{outcome.error}; endpoint disabled until enabled again", status_code=410,
-                                retry_after=DISABLED_WAIT.total_seconds()), copy
-    await gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(),
-                             dirty=dirty)
+        return TransientFailure(error=f"{outcome.error}; endpoint disabled until enabled again",
+                                status_code=410), copy
+    await _bookkeeping(gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure),
+                                          now=utcnow(), dirty=dirty), "update the circuit breaker")
     return outcome, copy
+
+
+def _gone(d: DeliveryView, outcome: Outcome) -> bool:
+    """A webhook endpoint answered 410 Gone (the delivery then waits for it, never fails)."""
+    return d.channel == "webhook" and not isinstance(outcome, Delivered) and outcome.status_code == 410
+
+
+async def _bookkeeping(step: Awaitable[None], what: str) -> None:
+    """After a send, a failing side step (Redis blip, database hiccup) must not change its outcome:
+    a delivered message recorded as failed would be sent again."""
+    try:
+        await asyncio.shield(step)
+    except Exception as exc:
+        log.warning("could not %s: %s: %s", what, type(exc).__name__, exc)
 
 
 class BreakerOpen(Exception):
@@ -107,7 +122,7 @@ def destination_of(channel: object, message: Message) -> str:
     """The breaker's key: the channel's own ``destination(message)`` (SMTP host, SMS account)
     if it has one, else the channel and address (a webhook endpoint's URL)."""
     custom = getattr(channel, "destination", None)
-    return str(custom(message)) if custom is not None else f"{message.channel}:{message.address}"
+    return breaker_key(str(custom(message)) if custom is not None else f"{message.channel}:{message.address}")
 
 
 async def deliver(gw: Gateway, delivery_id: str) -> None:
@@ -159,6 +174,10 @@ async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, rendered: str
     if isinstance(outcome, PermanentFailure):
         await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,
                              error=outcome.error, status_code=outcome.status_code, captured=rendered)
+        return
+    if _gone(d, outcome):  # waits for the endpoint to be enabled again, whatever its budget
+        await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
+                             error=outcome.error, status_code=410, next_attempt_at=now + DISABLED_WAIT)
         return
     budget = claimed.attempt - d.budget_from
     at = next_attempt_at(budget, d.budget_since or d.created_at, now, gw.settings.delivery, outcome.retry_after)

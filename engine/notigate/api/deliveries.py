@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
@@ -31,11 +32,15 @@ class DeliveryDetail(msgspec.Struct, frozen=True, kw_only=True):
     attempts: list[Attempt]
 
 
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=r"^[^\x00]*$")]
+ID = re.compile(r"dlv_[0-9A-Z]{26}")
+
+
 class RetryFilter(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Which failed deliveries to re-drive; every field present must match."""
 
-    channel: str | None = None
-    recipient: str | None = None
+    channel: Name | None = None
+    recipient: Name | None = None
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
 
@@ -53,7 +58,7 @@ class DeliveriesController(Controller):
 
     @get("/{delivery_id:str}", summary="One delivery with its rendered message and attempts")
     async def get_delivery(self, gateway: GatewayDep, delivery_id: FromPath[str]) -> DeliveryDetail:
-        delivery = await gateway.repo.delivery(delivery_id) if len(delivery_id) <= 32 else None
+        delivery = await gateway.repo.delivery(delivery_id) if ID.fullmatch(delivery_id) else None
         if delivery is None:
             raise NotFoundException(f"no delivery {delivery_id!r}")
         rows = await gateway.repo.attempts_of(delivery_id)
@@ -64,7 +69,7 @@ class DeliveriesController(Controller):
     @post("/{delivery_id:str}/retry", status_code=202, opt={"scope": "admin"},
           summary="Re-drive one failed delivery with a fresh attempt budget")
     async def retry_one(self, gateway: GatewayDep, delivery_id: FromPath[str]) -> Redriven:
-        delivery = await gateway.repo.delivery(delivery_id) if len(delivery_id) <= 32 else None
+        delivery = await gateway.repo.delivery(delivery_id) if ID.fullmatch(delivery_id) else None
         if delivery is None:
             raise NotFoundException(f"no delivery {delivery_id!r}")
         if delivery.status != "failed":
