@@ -95,6 +95,9 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
             result = _run(["send-test", platform, "--code", code, "--url", f"http://127.0.0.1:{port}"], tmp_path)
             assert result.returncode == 0, result.stderr
             assert f"{platform} {code}" in result.stdout and "status=delivered" in result.stdout
+            if code == "fraud_suspected":  # critical: the embedded default also captures an email and an SMS
+                assert "email → oncall@example.com: delivered" in result.stdout
+                assert "sms → +6281200000001: delivered" in result.stdout
         unknown = _run(["send-test", "paprika", "--code", "no_such_code", "--url", f"http://127.0.0.1:{port}"], tmp_path)
         assert unknown.returncode != 0 and "no_such_code" in unknown.stderr + unknown.stdout
         key = (tmp_path / "notigate.db.api-key").read_text().strip()

@@ -162,7 +162,13 @@ def embedded_settings() -> Settings:
                 name="warnings and worse to the sample webhook",
                 match=Match(min_severity="warning"),
                 send=[Target(channel="webhook", to=["sample"])],
-            )
+            ),
+            Rule(
+                name="critical to the sample on-call (email and SMS)",
+                match=Match(min_severity="critical"),
+                send=[Target(channel="email", to=["oncall@example.com"]),
+                      Target(channel="sms", to=["+6281200000001"])],
+            ),
         ],
         embedded=True,
     )

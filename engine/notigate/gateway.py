@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from notigate.breakers import Breakers
 from notigate.channel import Channel
 from notigate.config import ApiKey, Settings, convert, seconds
@@ -93,6 +95,11 @@ class Gateway:
                                problems, warnings)
         channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
                               problems, warnings)
+        if settings.embedded:  # the built-in sample rules use only the channels that are installed
+            settings = msgspec.structs.replace(settings, rules=[
+                msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
+                for r in settings.rules if any(t.channel in channels for t in r.send)])
+            evaluator.load(settings.rules, settings.webhooks)
         for i, rule in enumerate(settings.rules):
             for j, target in enumerate(rule.send):
                 key = f"rules[{i}].send[{j}]"

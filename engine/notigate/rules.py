@@ -43,6 +43,10 @@ class RuleEvaluator:
     """Appends a route per recipient of every matching rule, until a ``stop`` rule matches."""
 
     def __init__(self, rules: list[Rule], webhooks: list[WebhookEndpoint]) -> None:
+        self.load(rules, webhooks)
+
+    def load(self, rules: list[Rule], webhooks: list[WebhookEndpoint]) -> None:
+        """Compile ``rules`` once; evaluation then only compares."""
         self._rules = [_Compiled(r) for r in rules]
         self._webhooks = {w.name: w for w in webhooks}
 

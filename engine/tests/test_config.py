@@ -414,18 +414,21 @@ def test_seconds_rejects_malformed_durations(duration: str) -> None:
 # -- which file, or the embedded default --------------------------------------------------
 
 def test_no_file_gives_the_embedded_default(clean_env: Path) -> None:
-    """With no file and no NOTIGATE_CONFIG: SQLite, sandbox on, a webhook rule for warnings and worse."""
+    """With no file and no NOTIGATE_CONFIG: SQLite, sandbox on, a webhook rule for warnings and worse,
+    and an email + SMS rule for critical events."""
     s = load_settings()
     assert s.embedded is True
     assert s.database.url.startswith("sqlite:///")
     assert s.queue.url == ""
     assert s.sandbox.enabled is True
     assert (s.server.host, s.server.port) == ("127.0.0.1", 8000)
-    (rule,) = s.rules
+    rule, critical = s.rules
     assert rule.match.min_severity == "warning"
     (target,) = rule.send
     assert target.channel == "webhook"
     assert target.to == [w.name for w in s.webhooks]
+    assert critical.match.min_severity == "critical"
+    assert [t.channel for t in critical.send] == ["email", "sms"]
 
 
 def test_embedded_default_is_a_valid_configuration() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from notigate.config import DatabaseConfig, Settings, convert, embedded_settings
+from notigate.config import DatabaseConfig, PluginsConfig, Settings, convert, embedded_settings
 from notigate.errors import ConfigError
 from notigate.events import Notification
 from notigate.gateway import Gateway
@@ -197,3 +197,12 @@ def test_embedded_default_prefers_an_explicit_section(tmp_path: Path) -> None:
     settings = msgspec.structs.replace(embedded_settings(), database=DatabaseConfig(url=f"sqlite:///{tmp_path}/x.db"),
                                        platforms={"arindo": {"server_key": "SB-Mid-server-MINE"}})
     assert Gateway.from_settings(settings).platforms["arindo"].config.server_key == "SB-Mid-server-MINE"  # type: ignore[attr-defined]
+
+
+def test_embedded_sample_rules_keep_only_installed_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the email channel disabled, the embedded default still starts; its critical rule keeps SMS only."""
+    from notigate.config import embedded_settings
+
+    settings = msgspec.structs.replace(embedded_settings(), plugins=PluginsConfig(disabled=["channel_email"]))
+    gateway = Gateway.from_settings(settings)
+    assert [t.channel for r in gateway.settings.rules for t in r.send] == ["webhook", "sms"]
