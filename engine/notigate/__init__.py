@@ -12,6 +12,7 @@ from notigate.channel import (
     PermanentFailure,
     Rendered,
     TransientFailure,
+    retry_after,
 )
 from notigate.errors import (
     ConfigError,
@@ -54,4 +55,5 @@ __all__ = [
     "mask_email",
     "mask_metadata",
     "mask_phone",
+    "retry_after",
 ]

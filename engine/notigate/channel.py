@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
@@ -65,6 +69,25 @@ class PermanentFailure(msgspec.Struct, frozen=True, kw_only=True, tag="permanent
 
 
 Outcome = Delivered | TransientFailure | PermanentFailure
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from now that a ``Retry-After`` header asks for (delay or HTTP-date); None if invalid.
+
+    For HTTP channels' 429/503 answers; the engine clamps the wait to ``backoff_max``.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
 
 
 @runtime_checkable

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
-import time
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
+from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
 from notigate.config import seconds
 
 from ._config import SmsConfig, e164_problem
@@ -150,22 +146,6 @@ class SmsChannel:
         for secret in self._hidden:
             text = text.replace(secret, "[redacted]")
         return text
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from now that a ``Retry-After`` value asks for (delay or HTTP-date); None if invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _json_object(answer: bytes) -> dict[str, Any]:

@@ -8,16 +8,14 @@ can help and, for 429/503, when the subscriber asked to be called again.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
 import msgspec
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
+from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
 from notigate.config import seconds
 
 from . import _signing
@@ -163,22 +161,6 @@ def _classify(status: int, headers: httpx.Headers, snippet: str, hidden: tuple[s
         error = f"redirect to {location} not followed; update the endpoint URL ({what})"
         return PermanentFailure(error=error, status_code=status)
     return PermanentFailure(error=what, status_code=status)
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from now that a ``Retry-After`` value asks for (delay or HTTP-date); None if invalid."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _address_problem(address: str) -> str | None:
