@@ -188,3 +188,9 @@ def arindo_body(*, status: str = "deny", code: str = "202", key: str = ARINDO_KE
 
 JSON = {"content-type": "application/json"}
 AUTH = {"X-API-Key": API_KEY}
+
+
+async def value_when(probe: Any, condition: Any) -> Any:
+    """``await probe()`` if ``condition`` holds for it, else None: for ``wait_for(lambda: value_when(...))``."""
+    value = await probe()
+    return value if condition(value) else None

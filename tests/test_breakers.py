@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, value_when, wait_for
 from receiver import Receiver
 
 COUNT = 10
@@ -27,7 +26,7 @@ async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(dat
             rows = (await client.get("/api/v1/destinations", headers=AUTH)).json()
             return rows[0]["state"] if rows else "none"
 
-        assert await wait_for(lambda: _is(state, "open")) == "open"
+        assert await wait_for(lambda: value_when(state, lambda v: v == "open")) == "open"
         assert 'notigate_breaker_open{destination="webhook:' in (await client.get("/metrics")).text
         before = len(receiver.requests)
         await asyncio.sleep(2.5)
@@ -46,7 +45,3 @@ async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(dat
                     for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]]
     assert max(attempts) <= 6, f"attempts were burnt while the breaker was open: {attempts}"
 
-
-async def _is(state: Any, wanted: str) -> str | None:
-    value = await state()
-    return value if value == wanted else None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, value_when, wait_for
 
 from notigate import hookimpl
 from notigate.events import Event
@@ -140,11 +140,11 @@ async def test_410_on_the_last_attempt_still_waits_for_the_endpoint(database_url
             detail = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()
             return detail["deliveries"][0]  # type: ignore[no-any-return]
 
-        held = await wait_for(lambda: _when(delivery, lambda d: d["attempts"] == 2 and d["status"] != "sending"))
+        held = await wait_for(lambda: value_when(delivery, lambda d: d["attempts"] == 2 and d["status"] != "sending"))
         assert held["status"] == "retrying" and "410" in held["last_error"]
         enabled = await client.post("/api/v1/webhooks/endpoints/receiver/enable", headers=AUTH)
         assert enabled.json()["redriven"] == 1
-        final = await wait_for(lambda: _when(delivery, lambda d: d["status"] == "delivered"))
+        final = await wait_for(lambda: value_when(delivery, lambda d: d["status"] == "delivered"))
     assert final["attempts"] == 3
 
 
@@ -194,8 +194,3 @@ async def test_nul_in_delivery_ids_and_filters_is_a_4xx(database_url: str) -> No
         assert (await client.post("/api/v1/deliveries/%00/retry", headers=AUTH)).status_code == 404
         bad = await client.post("/api/v1/deliveries/retry", json={"channel": "\u0000"}, headers=AUTH)
         assert bad.status_code == 400 and "channel" in bad.json()["detail"]
-
-
-async def _when(probe: Any, condition: Any) -> Any:
-    value = await probe()
-    return value if condition(value) else None

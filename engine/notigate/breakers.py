@@ -24,6 +24,11 @@ DISABLED_WAIT = timedelta(hours=1)
 """How long a delivery to a disabled destination sleeps before looking again (enabling wakes it at once)."""
 
 
+def destination_key(channel: str, address: str) -> str:
+    """The default destination of a delivery: one breaker per channel and address (a webhook URL)."""
+    return breaker_key(f"{channel}:{address}")
+
+
 def breaker_key(destination: str) -> str:
     """The stored key: long destinations (a URL with a long query) are shortened with a hash,
     so every key fits the column on PostgreSQL and stays unique."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from notigate.backoff import next_attempt_at
-from notigate.breakers import DISABLED_WAIT, breaker_key
+from notigate.breakers import DISABLED_WAIT, breaker_key, destination_key
 from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
 from notigate.config import seconds
 from notigate.events import Notification
@@ -122,7 +122,9 @@ def destination_of(channel: object, message: Message) -> str:
     """The breaker's key: the channel's own ``destination(message)`` (SMTP host, SMS account)
     if it has one, else the channel and address (a webhook endpoint's URL)."""
     custom = getattr(channel, "destination", None)
-    return breaker_key(str(custom(message)) if custom is not None else f"{message.channel}:{message.address}")
+    if custom is not None:
+        return breaker_key(str(custom(message)))
+    return destination_key(message.channel, message.address)
 
 
 async def deliver(gw: Gateway, delivery_id: str) -> None:

@@ -20,8 +20,6 @@ from notigate.ids import new_id
 from notigate.routing import Route
 from notigate.tables import AttemptRow, DeliveryRow, NotificationRow
 
-ACTIVE = ("pending", "sending", "retrying")
-
 # The whole ingest write in one statement (PostgreSQL): the notification, and its
 # deliveries only if the notification was new. Atomic without BEGIN/COMMIT round trips.
 _INGEST_PG = """

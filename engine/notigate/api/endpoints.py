@@ -16,7 +16,7 @@ from litestar.params import FromPath
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.breakers import breaker_key
+from notigate.breakers import destination_key
 from notigate.repository import utcnow
 
 
@@ -45,7 +45,7 @@ class EndpointsController(Controller):
     async def list_endpoints(self, gateway: GatewayDep) -> list[Endpoint]:
         out = []
         for w in gateway.settings.webhooks:
-            state = await gateway.breakers.state(breaker_key(f"webhook:{w.url}"))
+            state = await gateway.breakers.state(destination_key("webhook", w.url))
             out.append(Endpoint(name=w.name, url=w.url, events=w.events, enabled=w.enabled and state != "disabled",
                                 state=state))
         return out
@@ -56,7 +56,7 @@ class EndpointsController(Controller):
         endpoint = gateway.webhooks.get(name)
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint named {name!r}")
-        await gateway.breakers.enable(breaker_key(f"webhook:{endpoint.url}"), utcnow())
+        await gateway.breakers.enable(destination_key("webhook", endpoint.url), utcnow())
         woken = await gateway.repo.wake(channel="webhook", recipient=name)
         tag = f"e{int(time.time() * 1000)}"
         for delivery_id, attempts in woken:
