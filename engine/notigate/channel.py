@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import msgspec
 
-from notigate.events import Notification
+from notigate.events import Digest, Notification
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):
@@ -19,7 +19,10 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     ``id`` is the delivery id and stays the same on every attempt (webhooks send it as
     ``webhook-id`` so receivers can deduplicate). ``address`` is where to send (URL,
     email address, phone number); ``secret`` is a signing secret where the destination
-    has one. Never log a Message: it may carry secrets and personal data.
+    has one. ``subject``, ``text`` and ``html`` come from the channel's localized
+    templates (``html`` only where the channel has an HTML template). For a digest,
+    ``digest`` summarises the folded notifications and ``notification`` is the latest.
+    Never log a Message: it may carry secrets and personal data.
     """
 
     id: str
@@ -31,6 +34,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str = "Asia/Jakarta"
     subject: str = ""
     text: str = ""
+    html: str | None = None
+    digest: Digest | None = None
     secret: str | None = msgspec.field(default=None)
 
     def __repr__(self) -> str:  # keep secrets and personal data out of tracebacks

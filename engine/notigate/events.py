@@ -50,7 +50,7 @@ def utc(value: datetime | None, key: str) -> datetime | None:
 
 
 NotificationStatus = Literal[
-    "received", "no_route", "grouped", "delivering", "delivered", "partially_delivered", "failed"
+    "received", "no_route", "grouped", "delivering", "delivered", "partially_delivered", "failed", "silenced"
 ]
 
 
@@ -106,3 +106,20 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     reference: str | None = None
     merchant_id: str | None = None
     metadata: dict[str, Any] = {}
+
+
+class Digest(msgspec.Struct, frozen=True, kw_only=True):
+    """Notifications a rule's ``group_by``/``group_window`` folded into one delivery.
+
+    ``group`` maps each ``group_by`` field to its value; ``references`` are the most
+    recent few; ``totals`` sums the amounts per currency (Decimal, never float).
+    """
+
+    rule: str
+    group: dict[str, str]
+    count: int
+    first_at: UtcDatetime
+    last_at: UtcDatetime
+    references: list[str] = []
+    totals: dict[str, Decimal] = {}
+    notification_ids: list[str] = []
