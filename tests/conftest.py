@@ -194,3 +194,35 @@ async def value_when(probe: Any, condition: Any) -> Any:
     """``await probe()`` if ``condition`` holds for it, else None: for ``wait_for(lambda: value_when(...))``."""
     value = await probe()
     return value if condition(value) else None
+
+
+def worker_config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str,
+                  rules: str = 'name = "all to the receiver"\nsend = [{ channel = "webhook", to = ["receiver"] }]',
+                  delivery: str = 'sweep_interval = "200ms"') -> Path:
+    """A ``notigate.toml`` for ``notigate worker`` subprocesses: the test's database, queue and receiver."""
+    path = tmp_path / "notigate.toml"
+    path.write_text(f"""
+[database]
+url = "{postgres_url}"
+pool_min_size = 1
+pool_max_size = 5
+
+[queue]
+url = "{redis_url}"
+name = "{queue_name}"
+
+[delivery]
+{delivery}
+
+[platforms.arindo]
+server_key = "unused-in-the-worker"
+
+[[webhooks]]
+name = "receiver"
+url = "{receiver_url}"
+secret = "{WEBHOOK_SECRET}"
+
+[[rules]]
+{rules}
+""")
+    return path

@@ -40,7 +40,8 @@ class _Controller(Controller):
 
 
 async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: Receiver) -> None:
-    """SMTP 451 then 250: two attempts, delivered; SMS 429 with Retry-After 2: the next try waits ≥ 2 s."""
+    """SMTP 451 then 250: two attempts, delivered, in Indonesian with both parts; SMS 429 with
+    Retry-After 2: the next try waits ≥ 2 s."""
     smtp = FlakySmtp()
     controller = _Controller(smtp, hostname="127.0.0.1", port=0)
     controller.start()
@@ -54,7 +55,8 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
                     "auth_token": "token-0123", "sender": "+15005550006"},
         },
         rules=[{"name": "ops", "match": {"min_severity": "warning"}, "send": [
-            {"channel": "email", "to": ["ops@example.com"]}, {"channel": "sms", "to": ["+6281200000001"]}]}],
+            {"channel": "email", "to": ["ops@example.com"], "locale": "id"},
+            {"channel": "sms", "to": ["+6281200000001"]}]}],
     )
     gateway = await migrated_gateway(settings)
     try:
@@ -74,8 +76,11 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
     assert attempts["email"][0]["status_code"] == 451 and "451" in attempts["email"][0]["error"]
     [message] = smtp.messages
     parsed = email.message_from_bytes(message)
-    assert parsed["To"] == "ops@example.com" and "card_declined" in parsed["Subject"]
+    assert parsed["To"] == "ops@example.com" and parsed["Subject"].startswith("Kartu ditolak: ORD-")
     assert parsed.get_content_type() == "multipart/alternative"
+    text, html = (part.get_payload(decode=True).decode() for part in parsed.get_payload())
+    assert "Rp150.000" in text and "Kartu ditolak" in text and "10.15.30 WIB" in text  # ARINDO sends Jakarta time
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="id">' in html and "Rp150.000" in html
     sms = attempts["sms"]
     assert [a["outcome"] for a in sms] == ["transient", "delivered"]
     assert (sms[1]["started_at"] - sms[0]["finished_at"]).total_seconds() >= 1.9

@@ -132,7 +132,7 @@ async def test_gone_endpoint_is_disabled_and_its_deliveries_wait_for_it(database
         enabled = await client.post("/api/v1/webhooks/endpoints/receiver/enable", headers=AUTH)
         assert enabled.status_code == 202 and enabled.json()["redriven"] == 4
         for notification_id in [first, *later]:
-            detail = await wait_for(lambda: _settled(client, notification_id), timeout=15)
+            detail = await wait_for(lambda nid=notification_id: _settled(client, nid), timeout=15)
             assert detail["notification"]["status"] == "delivered"
         assert await endpoint_state() == "closed"
     assert len({r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}) == 4
@@ -173,6 +173,20 @@ async def test_info_events_are_stored_without_route(database_url: str, receiver:
         detail = await _detail(client, response.headers["notigate-notification-ids"])
     assert detail["notification"]["status"] == "no_route"
     assert detail["deliveries"] == []
+    assert (detail["matched_rules"], detail["routing"]) == ([], "no rule matched")
+
+
+async def test_no_route_says_which_rules_matched_anyway(database_url: str, receiver: Receiver) -> None:
+    """A rule that matches but whose endpoint filters the event type out is named in the no_route reason."""
+    settings = make_settings(database_url, receiver.url, webhooks=[
+        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "events": ["payment.fraud_*"]}])
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        response = await _post(client, arindo_body())
+        detail = await _detail(client, response.headers["notigate-notification-ids"])
+    assert detail["notification"]["status"] == "no_route"
+    assert detail["matched_rules"] == ["warnings to the receiver"]
+    assert "endpoint event filters" in detail["routing"]
 
 
 async def test_sandbox_captures_instead_of_sending(sqlite_url: str, receiver: Receiver) -> None:
@@ -198,7 +212,7 @@ async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str,
     try:
         async with api_client(api_gateway) as client:
             notification_id = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
-            detail = await wait_for(lambda: _settled(client, notification_id), timeout=20)
+            detail = await wait_for(lambda nid=notification_id: _settled(client, nid), timeout=20)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -224,7 +238,7 @@ async def test_sweep_re_enqueues_lost_queue_messages(postgres_url: str, redis_ur
         task = asyncio.create_task(worker.async_run())
         try:
             for notification_id in ids:
-                detail = await wait_for(lambda: _settled(client, notification_id), timeout=20)
+                detail = await wait_for(lambda nid=notification_id: _settled(client, nid), timeout=20)
                 assert detail["notification"]["status"] == "delivered"
         finally:
             task.cancel()

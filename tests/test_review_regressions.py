@@ -13,6 +13,7 @@ from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrate
 from notigate import hookimpl
 from notigate.events import Event
 from notigate.pipeline import normalize
+from notigate.policies import Plan
 from notigate.routing import Route
 
 
@@ -24,8 +25,11 @@ async def test_sibling_deliveries_finishing_together_settle_the_notification(dat
         for i in range(25):
             event = Event(platform="arindo", key=f"k{i}", code="timeout", message="m", platform_code="x",
                           occurred_at=datetime.now(UTC))
-            routes = [Route(channel="webhook", recipient=r, rule="r") for r in ("receiver", "other")]
-            notification_id, ids, _ = await gateway.repo.store_event(event, normalize(event), routes, ["r"])
+            notification = normalize(event)
+            plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
+                     for r in ("receiver", "other")]
+            stored = await gateway.repo.store_event(event, notification, plans, ["r"])
+            notification_id, ids = stored.id, [d for d, _ in stored.due]
             claims = [await gateway.repo.claim(i, lease=60) for i in ids]
             now = datetime.now(UTC)
             await asyncio.gather(*(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)

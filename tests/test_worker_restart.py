@@ -9,43 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import AUTH, JSON, WEBHOOK_SECRET, api_client, arindo_body, make_settings, migrated_gateway, wait_for
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for, worker_config
 from receiver import Receiver
 
 COUNT = 20
 
 
 def _config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str) -> Path:
-    path = tmp_path / "notigate.toml"
-    path.write_text(f"""
-[database]
-url = "{postgres_url}"
-pool_min_size = 1
-pool_max_size = 5
-
-[queue]
-url = "{redis_url}"
-name = "{queue_name}"
-
-[delivery]
-backoff_initial = "100ms"
-backoff_max = "300ms"
-send_timeout = "2s"
-sweep_interval = "200ms"
-
-[platforms.arindo]
-server_key = "unused-in-the-worker"
-
-[[webhooks]]
-name = "receiver"
-url = "{receiver_url}"
-secret = "{WEBHOOK_SECRET}"
-
-[[rules]]
-name = "all to the receiver"
-send = [{{ channel = "webhook", to = ["receiver"] }}]
-""")
-    return path
+    return worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver_url, delivery=(
+        'backoff_initial = "100ms"\nbackoff_max = "300ms"\nsend_timeout = "2s"\nsweep_interval = "200ms"'))
 
 
 def _start_worker(config: Path) -> subprocess.Popen[bytes]:

@@ -5,8 +5,9 @@ that destination wait, unattempted, until ``breaker_cooldown`` has passed → ha
 exactly one worker wins the right to probe → success closes it, failure opens it again.
 A destination that answers at all (even with a permanent 4xx) counts as reachable.
 
-``disabled`` is set by an admin-visible event (a webhook endpoint answering 410 Gone):
-deliveries wait until someone enables the destination again; no probe, no cool-down.
+``disabled`` is set by an admin-visible event (a webhook endpoint answering 410 Gone, or
+failing since ``failing_since`` for longer than ``endpoint_disable_after``): deliveries
+wait until someone enables the destination again; no probe, no cool-down.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import msgspec
 from notigate.database import Database
 
 Gate = Literal["closed", "probe", "open"]
+Recorded = Literal["ok", "disabled", "disabled_now"]
 DISABLED_WAIT = timedelta(hours=1)
 """How long a delivery to a disabled destination sleeps before looking again (enabling wakes it at once)."""
 
@@ -42,6 +44,10 @@ class BreakerView(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     failures: int
     opened_until: datetime | None
+    failing_since: datetime | None = None
+    """First transient failure of the current run of failures (None after a success)."""
+    reason: str | None = None
+    """Why the destination is disabled."""
 
 
 def _dt(value: Any) -> datetime | None:
@@ -81,35 +87,55 @@ class Breakers:
             now + self.cooldown, now, destination, now)
         return ("probe", None, True) if won else ("open", now + self.cooldown, True)
 
-    async def record(self, destination: str, *, reachable: bool, now: datetime, dirty: bool = True) -> None:
-        """Count a transient failure (maybe opening the breaker), or reset after any answer."""
+    async def record(self, destination: str, *, reachable: bool, now: datetime, dirty: bool = True,
+                     disable_after: timedelta | None = None, reason: str = "") -> Recorded:
+        """Count a transient failure (maybe opening the breaker), or reset after any answer.
+
+        With ``disable_after`` (webhook endpoints), a failure that ends a run of at least
+        ``threshold`` failures begun longer ago than that disables the destination
+        ("disabled_now"); "disabled" means it already was (another worker's failure or a 410).
+        The threshold keeps two blips weeks apart on a quiet endpoint from counting as days of failure.
+        """
         if reachable:
             if dirty:
                 await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                    '"updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\'', now, destination)
-            return
+                    '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\'',
+                    now, destination)
+            return "ok"
         async with self.db.write():
-            await self.db.execute(
-                'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at") VALUES ({}, \'closed\', 1, {}) '
+            rows = await self.db.fetch(
+                'INSERT INTO "breakers" ("destination", "state", "failures", "failing_since", "updated_at") '
+                'VALUES ({}, \'closed\', 1, {}, {}) '
                 'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
-                '"updated_at" = excluded."updated_at"', destination, now)
+                '"failing_since" = COALESCE("breakers"."failing_since", excluded."failing_since"), '
+                '"updated_at" = excluded."updated_at" RETURNING "state"', destination, now, now)
+            if rows and rows[0]["state"] == "disabled":
+                return "disabled"
             await self.db.execute(
                 'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
                 'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
                 now + self.cooldown, destination, self.threshold)
+            if disable_after is None:
+                return "ok"
+            disabled = await self.db.fetch(
+                'UPDATE "breakers" SET "state" = \'disabled\', "opened_until" = NULL, "reason" = {} '
+                'WHERE "destination" = {} AND "state" <> \'disabled\' AND "failures" >= {} AND "failing_since" <= {} '
+                'RETURNING "destination"', reason, destination, self.threshold, now - disable_after)
+        return "disabled_now" if disabled else "ok"
 
-    async def disable(self, destination: str, now: datetime) -> None:
+    async def disable(self, destination: str, now: datetime, reason: str | None = None) -> None:
         """Hold every delivery to ``destination`` until :meth:`enable` (e.g. after 410 Gone)."""
         await self.db.write_one(
-            'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at") VALUES ({}, \'disabled\', 0, {}) '
+            'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
+            'VALUES ({}, \'disabled\', 0, {}, {}) '
             'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
-            '"updated_at" = excluded."updated_at"', destination, now)
+            '"updated_at" = excluded."updated_at", "reason" = excluded."reason"', destination, now, reason)
 
     async def enable(self, destination: str, now: datetime) -> None:
         await self.db.write_one(
-            'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, "updated_at" = {} '
-            'WHERE "destination" = {}', now, destination)
+            'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
+            '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}', now, destination)
 
     async def state(self, destination: str) -> str:
         rows = await self.db.fetch('SELECT "state" FROM "breakers" WHERE "destination" = {}', destination)
@@ -118,4 +144,5 @@ class Breakers:
     async def all(self) -> list[BreakerView]:
         rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')
         return [BreakerView(destination=r["destination"], state=r["state"], failures=r["failures"],
-                            opened_until=_dt(r["opened_until"])) for r in rows]
+                            opened_until=_dt(r["opened_until"]), failing_since=_dt(r.get("failing_since")),
+                            reason=r.get("reason")) for r in rows]

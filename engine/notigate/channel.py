@@ -109,6 +109,10 @@ class Channel(Protocol):
             entry, or None; called for every rule recipient when the configuration loads.
         destination(message) -> str: the circuit breaker's key (an SMTP server, an SMS
             account); default ``"<channel>:<address>"``, one breaker per webhook URL.
+        uses_templates: False if the channel sends the event itself and ignores ``subject``,
+            ``text`` and ``html`` (webhooks): the engine then skips rendering them.
+        templates_dir: a folder of default templates the plugin ships (``<channel>/…``),
+            used where neither the deployment nor the top-level ``templates/`` has a file.
     """
 
     name: ClassVar[str]

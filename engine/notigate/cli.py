@@ -62,7 +62,8 @@ def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     return key
 
 
-def _gateway(settings: Settings, *, create_key: bool = False) -> Gateway:
+def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False) -> Gateway:
+    """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP."""
     extra: list[ApiKey] = []
     if settings.embedded and (key := embedded_api_key(settings, create=create_key)):
         extra.append(ApiKey(name="embedded-admin", key=key, scopes=["admin"]))
@@ -72,6 +73,7 @@ def _gateway(settings: Settings, *, create_key: bool = False) -> Gateway:
         _fail(exc)
     for warning in gateway.warnings:
         click.echo(f"warning: {warning}", err=True)
+    gateway.config_path, gateway.reload_on_sighup = config_path, True
     return gateway
 
 
@@ -95,7 +97,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     from notigate.api import create_app
 
     settings = _settings(config_path)
-    gateway = _gateway(settings, create_key=settings.embedded)
+    gateway = _gateway(settings, config_path, create_key=settings.embedded)
     app = create_app(gateway, auto_migrate=gateway.db.is_sqlite)
     mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
     click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
@@ -110,7 +112,7 @@ def worker(config_path: str | None) -> None:
     """Run an arq worker delivering from the Redis queue."""
     from notigate.worker import run_worker
 
-    gateway = _gateway(_settings(config_path))
+    gateway = _gateway(_settings(config_path), config_path)
     if gateway.in_process:
         click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
         sys.exit(2)
@@ -162,7 +164,7 @@ def plugins(config_path: str | None, as_json: bool) -> None:
 def check_config(config_path: str | None) -> None:
     """Validate the configuration and print what is wrong, line by line."""
     settings = _settings(config_path)
-    gateway = _gateway(settings)
+    gateway = _gateway(settings, config_path)
     click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
                f"{len(settings.rules)} rules")
 
@@ -176,7 +178,7 @@ def check_config(config_path: str | None) -> None:
 def send_test(platform: str, config_path: str | None, code: str | None, url: str | None, wait: float) -> None:
     """Send a correctly signed sample callback to a running gateway and follow it."""
     settings = _settings(config_path)
-    gateway = _gateway(settings)
+    gateway = _gateway(settings, config_path)
     plugin = gateway.platforms.get(platform.lower())
     if plugin is None:
         raise click.ClickException(f"no enabled, configured platform named {platform!r}")

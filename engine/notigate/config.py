@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -89,9 +89,12 @@ class DeliveryConfig(_Section, frozen=True):
     """Consecutive transient failures that open a destination's circuit breaker."""
     breaker_cooldown: Duration = "30s"
     """How long an open breaker holds deliveries back before one probe is let through."""
+    endpoint_disable_after: Duration = "5d"
+    """A webhook endpoint failing (transiently, without a success) for this long is disabled, as after 410 Gone."""
 
     def __post_init__(self) -> None:
-        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "breaker_cooldown"):
+        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "breaker_cooldown",
+                     "endpoint_disable_after"):
             if seconds(getattr(self, name)) <= 0:
                 raise ValueError(f"`{name}` must be longer than zero")
         if seconds(self.backoff_initial) > seconds(self.backoff_max):
@@ -121,11 +124,65 @@ class Target(_Section, frozen=True):
     timezone: str = "Asia/Jakarta"
 
 
+GroupField = Literal["platform", "code", "severity", "merchant_id", "currency", "reference"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"])]
+
+
+class QuietHours(_Section, frozen=True):
+    """A daily window (``start`` to ``end``, local time; may cross midnight) on some weekdays.
+
+    Non-critical deliveries of the rule wait until the window ends; ``include_critical``
+    holds critical ones too. ``days`` are the days a window starts on.
+    """
+
+    start: ClockTime
+    end: ClockTime
+    days: list[Weekday] = msgspec.field(default_factory=lambda: list(WEEKDAYS))
+    timezone: str = "Asia/Jakarta"
+    include_critical: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("`start` and `end` must differ")
+
+
+class Inhibit(_Section, frozen=True):
+    """While an event of this rule is recent (``duration``), events whose code matches
+    ``codes`` and whose ``equal`` fields are the same are muted (Alertmanager's inhibition)."""
+
+    codes: Annotated[list[str], msgspec.Meta(min_length=1)]
+    equal: list[GroupField] = msgspec.field(default_factory=lambda: ["platform"])
+    duration: Duration = "15m"
+
+
 class Rule(_Section, frozen=True):
     name: str
     send: list[Target]
     match: Match = Match()
     stop: bool = False
+    group_by: list[GroupField] = []
+    """Events with the same values of these fields fold into one digest per recipient."""
+    group_window: Duration | None = None
+    """How long a group stays open after its first event; the digest goes out when it closes."""
+    repeat_interval: Duration | None = None
+    """A later group with the same values is not sent sooner than this after the previous one."""
+    quiet_hours: list[QuietHours] = []
+    inhibit: Inhibit | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.group_by) != (self.group_window is not None):
+            raise ValueError("`group_by` and `group_window` go together")
+        if self.repeat_interval is not None and not self.group_by:
+            raise ValueError("`repeat_interval` needs `group_by` and `group_window`")
+        if self.group_window is not None and seconds(self.group_window) <= 0:
+            raise ValueError("`group_window` must be longer than zero")
+
+
+class TemplatesConfig(_Section, frozen=True):
+    dir: str | None = None
+    """A folder whose files override the shipped templates one by one."""
 
 
 class Settings(_Section, frozen=True):
@@ -140,6 +197,7 @@ class Settings(_Section, frozen=True):
     channels: dict[str, dict[str, Any]] = {}
     webhooks: list[WebhookEndpoint] = []
     rules: list[Rule] = []
+    templates: TemplatesConfig = TemplatesConfig()
     embedded: bool = False
     """True only for the built-in default (no file): platforms fall back to sample credentials."""
 

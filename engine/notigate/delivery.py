@@ -12,34 +12,56 @@ import logging
 import random
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import msgspec
 
 from notigate.backoff import next_attempt_at
 from notigate.breakers import DISABLED_WAIT, breaker_key, destination_key
 from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
+from notigate.clock import utcnow
 from notigate.config import seconds
-from notigate.events import Notification
+from notigate import digests
+from notigate.errors import TemplateError
+from notigate.events import Digest, Notification
 from notigate.gateway import Gateway
 from notigate.masking import mask_text
-from notigate.repository import Claimed, DeliveryView, utcnow
+from notigate.repository import Claimed, DeliveryView
+from notigate.templates import RenderedText
+from notigate.subscriptions import RULE as SUBSCRIPTION
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def build_message(gw: Gateway, delivery: DeliveryView, n: Notification) -> Message:
-    """Resolve the recipient (a ``[[webhooks]]`` endpoint for webhooks) into a Message."""
+class EndpointDisabled(TransientFailure, frozen=True, kw_only=True, tag="disabled"):
+    """A transient failure after which the endpoint is disabled: the delivery waits for it, never fails."""
+
+
+class Cancelled(PermanentFailure, frozen=True, kw_only=True, tag="cancelled"):
+    """The delivery is no longer wanted (its API-created endpoint was deleted)."""
+
+
+def build_message(gw: Gateway, delivery: DeliveryView, n: Notification, digest: Digest | None = None) -> Message:
+    """Resolve the recipient (a ``[[webhooks]]`` endpoint for webhooks) and render the
+    channel's localized templates into a Message; raise TemplateError if they fail."""
     address, secret = delivery.recipient, None
     if delivery.channel == "webhook":
-        endpoint = gw.webhooks.get(delivery.recipient)
+        endpoint = gw.endpoints.get(delivery.recipient)
         if endpoint is None:
             raise LookupError(f"webhook endpoint {delivery.recipient!r} is no longer configured")
         address, secret = endpoint.url, endpoint.secret
+    words = RenderedText(subject="", text="", html=None)
+    if getattr(gw.channels.get(delivery.channel), "uses_templates", True):  # webhooks send the event itself
+        context: dict[str, object] = {"event": n, "rule": delivery.rule, "recipient": delivery.recipient}
+        if digest is not None:
+            context["digest"] = digest
+        words = gw.templates.render(delivery.channel, "digest" if digest else "event", context,
+                                    locale=delivery.locale, timezone=delivery.timezone)
     return Message(
         id=delivery.id, channel=delivery.channel, recipient=delivery.recipient, address=address, secret=secret,
-        notification=n, locale=delivery.locale, timezone=delivery.timezone,
-        subject=f"[{n.severity}] {n.platform}: {n.code}",
-        text=f"{n.message} - {n.amount or ''} {n.currency or ''} ref {n.reference or '-'}".strip(),
+        notification=n, locale=delivery.locale, timezone=delivery.timezone, subject=words.subject,
+        text=words.text, html=words.html, digest=digest,
     )
 
 
@@ -49,13 +71,26 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     channel = gw.channels.get(d.channel)
     if channel is None:
         return TransientFailure(error=f"channel {d.channel!r} is not enabled"), None
-    notification = await gw.repo.notification(d.notification_id)
+    digest = None
+    notification_id = d.notification_id
+    if d.group_key is not None:
+        folded = await digests.load(gw.db, d.id, d.group_key, d.rule)
+        if folded is None:
+            return PermanentFailure(error="digest has no notifications"), None
+        digest, notification_id = folded
+    notification = await gw.repo.notification(notification_id)
     if notification is None:
-        return PermanentFailure(error=f"notification {d.notification_id} does not exist"), None
+        return PermanentFailure(error=f"notification {notification_id} does not exist"), None
+    if d.channel == "webhook" and d.rule == SUBSCRIPTION and await gw.endpoints.find(d.recipient) is None:
+        # API-created endpoints only disappear when deleted; config ones may come back with a reload.
+        return Cancelled(error=f"webhook endpoint {d.recipient!r} was deleted"), None
     try:
-        message = build_message(gw, d, notification)
+        message = build_message(gw, d, notification, digest)
     except LookupError as exc:
         return TransientFailure(error=str(exc)), None
+    except TemplateError as exc:  # deterministic: rendering again would fail the same way
+        log.warning("delivery %s: the %s templates failed: %s", d.id, d.channel, exc)
+        return PermanentFailure(error=f"template error: {exc}"), None
     try:
         rendered = channel.render(message)
     except Exception as exc:  # deterministic: rendering again would fail the same way
@@ -80,12 +115,23 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         await _bookkeeping(gw.limiter.release(destination, token), "release a send slot")
     if _gone(d, outcome) and not isinstance(outcome, Delivered):
         # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
-        await _bookkeeping(gw.breakers.disable(destination, utcnow()), "disable the endpoint")
+        await _bookkeeping(gw.breakers.disable(destination, utcnow(), reason="answered 410 Gone"),
+                           "disable the endpoint")
         log.warning("webhook endpoint %s answered 410 Gone: disabled until an admin enables it", d.recipient)
         return TransientFailure(error=f"{outcome.error}; endpoint disabled until enabled again",
                                 status_code=410), copy
-    await _bookkeeping(gw.breakers.record(destination, reachable=not isinstance(outcome, TransientFailure),
-                                          now=utcnow(), dirty=dirty), "update the circuit breaker")
+    after = gw.settings.delivery.endpoint_disable_after
+    recorded = await _bookkeeping(gw.breakers.record(
+        destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(), dirty=dirty,
+        disable_after=timedelta(seconds=seconds(after)) if d.channel == "webhook" else None,
+        reason=f"failing with no success for longer than endpoint_disable_after ({after})"),
+        "update the circuit breaker")
+    if isinstance(outcome, TransientFailure) and recorded in ("disabled", "disabled_now"):
+        if recorded == "disabled_now":
+            log.warning("webhook endpoint %s has failed for longer than %s: disabled until an admin enables it",
+                        d.recipient, after)
+        return EndpointDisabled(error=f"{outcome.error}; endpoint disabled until enabled again",
+                                status_code=outcome.status_code), copy
     return outcome, copy
 
 
@@ -94,13 +140,14 @@ def _gone(d: DeliveryView, outcome: Outcome) -> bool:
     return d.channel == "webhook" and not isinstance(outcome, Delivered) and outcome.status_code == 410
 
 
-async def _bookkeeping(step: Awaitable[None], what: str) -> None:
+async def _bookkeeping(step: Awaitable[T], what: str) -> T | None:
     """After a send, a failing side step (Redis blip, database hiccup) must not change its outcome:
     a delivered message recorded as failed would be sent again."""
     try:
-        await asyncio.shield(step)
+        return await asyncio.shield(step)
     except Exception as exc:
         log.warning("could not %s: %s: %s", what, type(exc).__name__, exc)
+        return None
 
 
 class BreakerOpen(Exception):
@@ -173,13 +220,16 @@ async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, rendered: str
                              started_at=started, status_code=outcome.status_code,
                              captured=rendered if sandbox else None)
         return
+    if isinstance(outcome, Cancelled):
+        await gw.repo.finish(claimed, outcome="cancelled", status="cancelled", started_at=started, error=outcome.error)
+        return
     if isinstance(outcome, PermanentFailure):
         await gw.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,
                              error=outcome.error, status_code=outcome.status_code, captured=rendered)
         return
-    if _gone(d, outcome):  # waits for the endpoint to be enabled again, whatever its budget
+    if _gone(d, outcome) or isinstance(outcome, EndpointDisabled):  # waits for the endpoint, whatever its budget
         await gw.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
-                             error=outcome.error, status_code=410, next_attempt_at=now + DISABLED_WAIT)
+                             error=outcome.error, status_code=outcome.status_code, next_attempt_at=now + DISABLED_WAIT)
         return
     budget = claimed.attempt - d.budget_from
     at = next_attempt_at(budget, d.budget_since or d.created_at, now, gw.settings.delivery, outcome.retry_after)

@@ -38,4 +38,8 @@ class UnsupportedMediaType(PlatformInputError):
 
 
 class TemplateError(NotigateError):
-    """A message template failed to load or render."""
+    """A message template failed to load or render; each problem names the file and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))

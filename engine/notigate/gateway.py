@@ -9,24 +9,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from notigate.breakers import Breakers
 from notigate.channel import Channel
-from notigate.config import ApiKey, Settings, convert, seconds
+from notigate.clock import utcnow
+from notigate.config import ApiKey, Settings, convert, load_settings, seconds
 from notigate.database import Database
-from notigate.errors import ConfigError
+from notigate.endpoints import REFRESH_SECONDS, Endpoints
+from notigate.errors import ConfigError, TemplateError
 from notigate.limits import Limiter, MemoryLimiter, RedisLimiter
 from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
+from notigate.policies import Policies
 from notigate.queue import ArqQueue, InProcessQueue, Queue
-from notigate.repository import Repository, utcnow
+from notigate.repository import Repository
 from notigate.rules import RuleEvaluator
+from notigate.silences import Silences
+from notigate.subscriptions import Subscriptions
+from notigate.templates import Templates, locale_problem, timezone_problem
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,65 @@ def _configure(kind: str, classes: dict[str, Any], sections: dict[str, dict[str,
     return objects
 
 
+_RESTART_SECTIONS = ("server", "database", "queue", "plugins")
+
+
+class _Assembly(msgspec.Struct, kw_only=True):
+    settings: Settings
+    platforms: dict[str, Any]
+    channels: dict[str, Any]
+    templates: Templates
+    warnings: list[str]
+
+
+def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
+    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
+    platforms = _configure("platforms", plugins.platforms, settings.platforms, settings.embedded, disabled,
+                           problems, warnings)
+    channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
+                          problems, warnings)
+    if settings.embedded:  # the built-in sample rules use only the channels that are installed
+        settings = msgspec.structs.replace(settings, rules=[
+            msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
+            for r in settings.rules if any(t.channel in channels for t in r.send)])
+    for i, rule in enumerate(settings.rules):
+        for j, target in enumerate(rule.send):
+            key = f"rules[{i}].send[{j}]"
+            if target.channel not in channels:
+                problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
+            elif (validate := getattr(channels[target.channel], "validate_recipient", None)) is not None:
+                problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
+                             if (error := validate(to)) is not None]
+            if target.channel == "webhook":
+                problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
+                             if to not in {w.name for w in settings.webhooks}]
+            if error := locale_problem(target.locale):
+                problems.append(f"{key}.locale: {error}")
+            if error := timezone_problem(target.timezone):
+                problems.append(f"{key}.timezone: {error}")
+        for k, window in enumerate(rule.quiet_hours):
+            if error := timezone_problem(window.timezone):
+                problems.append(f"rules[{i}].quiet_hours[{k}].timezone: {error}")
+    names = [r.name for r in settings.rules]
+    problems += [f"rules: two rules are named {n!r} (names identify digests and inhibitions)"
+                 for n in sorted({n for n in names if names.count(n) > 1})]
+    templates: Templates | None = None
+    try:
+        plugin_dirs = [d for cls in plugins.channels.values() if (d := getattr(cls, "templates_dir", None))]
+        templates = Templates.load(Path(settings.templates.dir) if settings.templates.dir else None, plugin_dirs)
+        templates.check()
+    except TemplateError as exc:
+        problems += [f"templates: {p}" for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+    assert templates is not None
+    return _Assembly(settings=settings, platforms=platforms, channels=channels, templates=templates,
+                     warnings=warnings)
+
+
 class Gateway:
     """Everything a process of Notigate needs, built from ``Settings``."""
 
@@ -78,8 +146,18 @@ class Gateway:
         self.limiter: Limiter = (RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
                                  if isinstance(queue, ArqQueue) else MemoryLimiter(limit))
         self.route_event = plugins.hook("notigate_route_event")
-        self.webhooks = {w.name: w for w in settings.webhooks}
+        self.endpoints = Endpoints(settings.webhooks, self.db)  # from_settings shares its own with the router
+        self.policies = Policies(settings.rules)
+        self.silences = Silences(self.db)
+        self.evaluator: RuleEvaluator  # set by from_settings, like the templates
+        self.templates: Templates
+        self._extra_api_keys: list[ApiKey] = []
+        self.config_path: str | None = None
+        """Where ``reload`` reads the configuration (None: as ``load_settings`` resolves it)."""
+        self.reload_on_sighup = False
+        self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._counts: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
 
@@ -87,33 +165,69 @@ class Gateway:
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
         evaluator = RuleEvaluator(settings.rules, settings.webhooks)
-        plugins = load_plugins(settings.plugins.disabled, builtins=[("rules", evaluator)], **plugin_options)
-        problems: list[str] = []
-        warnings = plugins.problems()
-        disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
-        platforms = _configure("platforms", plugins.platforms, settings.platforms, settings.embedded, disabled,
-                               problems, warnings)
-        channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
-                              problems, warnings)
-        if settings.embedded:  # the built-in sample rules use only the channels that are installed
-            settings = msgspec.structs.replace(settings, rules=[
-                msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
-                for r in settings.rules if any(t.channel in channels for t in r.send)])
-            evaluator.load(settings.rules, settings.webhooks)
-        for i, rule in enumerate(settings.rules):
-            for j, target in enumerate(rule.send):
-                key = f"rules[{i}].send[{j}]"
-                if target.channel not in channels:
-                    problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
-                elif (validate := getattr(channels[target.channel], "validate_recipient", None)) is not None:
-                    problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
-                                 if (error := validate(to)) is not None]
-                if target.channel == "webhook":
-                    problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
-                                 if to not in {w.name for w in settings.webhooks}]
-        if problems:
-            raise ConfigError(problems)
-        return cls(settings, plugins, platforms, channels, [*settings.security.api_keys, *extra_api_keys], warnings)
+        endpoints = Endpoints(settings.webhooks)
+        plugins = load_plugins(settings.plugins.disabled, builtins=[("rules", evaluator),
+                                                                   ("subscriptions", Subscriptions(endpoints))],
+                               **plugin_options)
+        a = _assemble(settings, plugins)
+        evaluator.load(a.settings.rules, a.settings.webhooks)
+        gw = cls(a.settings, plugins, a.platforms, a.channels, [*a.settings.security.api_keys, *extra_api_keys],
+                 [*plugins.problems(), *a.warnings])
+        gw.evaluator, gw.templates, gw._extra_api_keys = evaluator, a.templates, list(extra_api_keys)
+        endpoints.db = gw.db
+        endpoints.set_configured(a.settings.webhooks)
+        gw.endpoints = endpoints
+        return gw
+
+    async def reload(self, settings: Settings) -> list[str]:
+        """Switch to new rules, templates, endpoints, credentials and channel settings.
+
+        Nothing in flight is dropped: running sends finish on the channel objects they
+        started with (closed a lease later). An invalid configuration raises ConfigError
+        and the running one stays. Returns warnings, e.g. for sections that need a restart.
+        """
+        warnings = [f"{name}: changed; takes effect after a restart" for name in _RESTART_SECTIONS
+                    if getattr(settings, name) != getattr(self.settings, name)]
+        settings = msgspec.structs.replace(settings, **{name: getattr(self.settings, name)
+                                                        for name in _RESTART_SECTIONS})
+        a = _assemble(settings, self.plugins)
+        old_channels = list(self.channels.values())
+        self.settings, self.platforms, self.channels, self.templates = a.settings, a.platforms, a.channels, a.templates
+        self.api_keys = {k.key: k for k in [*a.settings.security.api_keys, *self._extra_api_keys]}
+        self.endpoints.set_configured(a.settings.webhooks)
+        self.policies = Policies(a.settings.rules)
+        self.evaluator.load(a.settings.rules, a.settings.webhooks)
+        self.breakers.threshold = a.settings.delivery.breaker_threshold
+        self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
+        self.warnings = [*self.plugins.problems(), *a.warnings, *warnings]
+        task = asyncio.create_task(self._close_later(old_channels))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        log.info("configuration reloaded (%d rules)", len(a.settings.rules))
+        return [*a.warnings, *warnings]
+
+    async def reload_from_file(self) -> bool:
+        """Reload from ``config_path`` (SIGHUP); log the outcome instead of raising."""
+        try:
+            for warning in await self.reload(load_settings(self.config_path)):
+                log.warning("reload: %s", warning)
+        except ConfigError as exc:
+            log.error("reload rejected; the running configuration stays:\n  %s", "\n  ".join(exc.problems))
+            return False
+        return True
+
+    def _on_sighup(self) -> None:
+        task: asyncio.Task[Any] = asyncio.create_task(self.reload_from_file())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _close_later(self, channels: list[Channel]) -> None:
+        await asyncio.sleep(self.lease_seconds)
+        for channel in channels:
+            try:
+                await channel.aclose()
+            except Exception as exc:
+                log.warning("closing a replaced %s channel failed: %s", channel.name, type(exc).__name__)
 
     @property
     def in_process(self) -> bool:
@@ -127,12 +241,16 @@ class Gateway:
     async def start(self, *, run_deliveries: bool, auto_migrate: bool = False) -> None:
         """Open the database and queue; with ``run_deliveries`` also deliver in this process."""
         await self.db.start()
+        if self.reload_on_sighup and hasattr(signal, "SIGHUP"):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         if auto_migrate:
             await migrate(self.db)
         elif (version := await current_version(self.db)) < LATEST:
             raise ConfigError([f"database.url: schema version {version} is older than {LATEST}; run `notigate migrate`"])
         if isinstance(self.queue, ArqQueue):
             await self.queue.start()
+        await self.endpoints.refresh()
+        self._refresher = asyncio.create_task(self._refresh_endpoints_forever())
         if run_deliveries:
             from notigate.delivery import deliver
 
@@ -167,16 +285,31 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
 
+    async def _refresh_endpoints_forever(self) -> None:
+        """Every process (API and workers) picks up endpoints other processes created or deleted."""
+        interval = min(REFRESH_SECONDS, seconds(self.settings.delivery.sweep_interval))
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                break
+            try:
+                await asyncio.wait_for(self.endpoints.refresh(), 30)
+            except Exception as exc:  # lookups keep the last good copy; a miss still refreshes on its own
+                log.warning("webhook endpoint refresh failed: %s: %s", type(exc).__name__, exc)
+
     async def close(self) -> None:
         """Stop the sweep between two passes (cancelling it mid-query can wedge the pool), then the rest."""
         self._stopping.set()
-        if self._sweeper is not None:
+        for task in (self._sweeper, self._refresher):
+            if task is None:
+                continue
             try:
-                await asyncio.wait_for(asyncio.shield(self._sweeper), 10)
+                await asyncio.wait_for(asyncio.shield(task), 10)
             except TimeoutError:
-                self._sweeper.cancel()
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._sweeper
+                    await task
         await self.queue.close()
         for channel in self.channels.values():
             await channel.aclose()

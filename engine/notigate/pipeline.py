@@ -11,13 +11,15 @@ import logging
 
 import msgspec
 
+from notigate.clock import utcnow
 from notigate.errors import PlatformInputError
-from notigate.events import Event, Notification
+from notigate.events import Event, Notification, NotificationStatus
 from notigate.gateway import Gateway
 from notigate.ids import new_id
 from notigate.masking import mask_metadata, mask_text
 from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform, json_answer
-from notigate.repository import utcnow
+from notigate.policies import Plan
+from notigate.repository import Stored
 from notigate.routing import Route
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,39 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     """Store one event with its routes and enqueue its deliveries; return (id, created)."""
     notification = normalize(event)
     routes = route(gw, notification)
-    notification = msgspec.structs.replace(notification, status="delivering" if routes else "no_route")
-    matched = list(dict.fromkeys(r.rule for r in routes))
-    notification_id, delivery_ids, created = await gw.repo.store_event(event, notification, routes, matched)
-    if delivery_ids:
+    # who routed it; for a notification left without routes, the rules that matched anyway (their
+    # recipients' event filters or a plugin dropped the routes), so `no_route` can say why
+    matched = list(dict.fromkeys(r.rule for r in routes)) if routes else gw.evaluator.matching(notification)
+    now = notification.received_at
+    inhibited_by = await gw.repo.inhibited_by(gw.policies.inhibition_keys(notification), now) if routes else None
+    plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)
+    notification = msgspec.structs.replace(notification, status=_status(plans))
+    stored = await gw.repo.store_event(event, notification, plans, matched)
+    if stored.created and (sources := gw.policies.sources(notification, matched)):
+        await gw.repo.start_inhibitions(sources, notification.id, now)
+    if stored.due or stored.later:
         try:  # bounded: a Redis that hangs must not hold the platform's callback
-            await asyncio.wait_for(gw.queue.enqueue_new(delivery_ids), 2)
+            await asyncio.wait_for(_enqueue(gw, stored), 2)
         except Exception as exc:  # committed already: the sweep will enqueue them
-            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", delivery_ids, type(exc).__name__)
-    return notification_id, created
+            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
+    return stored.id, stored.created
+
+
+def _status(plans: list[Plan]) -> NotificationStatus:
+    """``delivering`` if anything goes out on its own, else ``grouped`` (folded into digests),
+    ``silenced`` (every route muted) or ``no_route``."""
+    if any(p.digest is None and p.status == "pending" for p in plans):
+        return "delivering"
+    if any(p.digest is not None and p.status == "pending" for p in plans):
+        return "grouped"
+    return "silenced" if plans else "no_route"
+
+
+async def _enqueue(gw: Gateway, stored: Stored) -> None:
+    if stored.due:
+        await gw.queue.enqueue_new([delivery_id for delivery_id, _ in stored.due])
+    for delivery_id, at in stored.later:
+        await gw.queue.enqueue(delivery_id, 0, at)
 
 
 def platform_answer(platform: Platform, result: CallbackResult, request: CallbackRequest) -> CallbackAnswer:

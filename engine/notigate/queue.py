@@ -20,6 +20,8 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 
+from notigate.clock import utcnow
+
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[str], Awaitable[None]]
@@ -144,7 +146,7 @@ class InProcessQueue:
         self._handler: JobHandler | None = None
         self._closed = False
         self._limit = asyncio.Semaphore(concurrency)
-        self._scheduled: dict[str, asyncio.TimerHandle | asyncio.Task[None]] = {}
+        self._scheduled: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, handler: JobHandler) -> None:
@@ -152,10 +154,14 @@ class InProcessQueue:
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
         key = job_id(delivery_id, attempts, tag)
-        if key in self._scheduled or self._handler is None or self._closed:
+        if self._handler is None or self._closed:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, at.timestamp() - time.time()) if at else 0.0
+        delay = max(0.0, (at - utcnow()).total_seconds()) if at else 0.0
+        if (scheduled := self._scheduled.get(key)) is not None:
+            if scheduled.when() <= loop.time() + delay:
+                return
+            scheduled.cancel()  # due earlier than planned (a test moved the clock, an endpoint came back)
         self._scheduled[key] = loop.call_later(delay, self._spawn, key, delivery_id)
 
     def _spawn(self, key: str, delivery_id: str) -> None:

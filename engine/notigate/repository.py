@@ -8,16 +8,19 @@ job that runs twice, or late, changes nothing.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from notigate.clock import as_utc as _dt
+from notigate.clock import utcnow
+from notigate import digests
 from notigate.database import Database
 from notigate.events import Event, Notification
 from notigate.ids import new_id
-from notigate.routing import Route
+from notigate.policies import Plan
 from notigate.tables import AttemptRow, DeliveryRow, NotificationRow
 
 # The whole ingest write in one statement (PostgreSQL): the notification, and its
@@ -30,10 +33,11 @@ WITH n AS (
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
 ), d AS (
     INSERT INTO deliveries (id, notification_id, channel, recipient, rule, locale, timezone, status, attempts,
-        next_attempt_at, created_at, updated_at)
-    SELECT t.id, n.id, t.channel, t.recipient, t.rule, t.locale, t.timezone, 'pending', 0, $13, $13, $13
-    FROM n, unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
-        AS t(id, channel, recipient, rule, locale, timezone)
+        next_attempt_at, created_at, updated_at, note)
+    SELECT t.id, n.id, t.channel, t.recipient, t.rule, t.locale, t.timezone, t.status, 0, t.due, $13, $13, t.note
+    FROM n, unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
+                   $24::timestamptz[], $25::text[])
+        AS t(id, channel, recipient, rule, locale, timezone, status, due, note)
     RETURNING 1
 )
 SELECT (SELECT id FROM n) AS id, (SELECT count(*) FROM d) AS deliveries
@@ -60,6 +64,20 @@ class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
     budget_from: int = 0
     """Attempts made before the last replay: the retry budget counts from here."""
     budget_since: datetime | None = None
+    group_key: str | None = None
+    """Set on a digest: the group whose members it carries."""
+    note: str | None = None
+    """Why it waits or was muted (quiet hours, a digest window, a silence, an inhibition)."""
+
+
+class Stored(msgspec.Struct, kw_only=True):
+    """What ``store_event`` did: the notification's id, whether it is new, and the deliveries
+    to enqueue now (``due``) or at a later time (held by quiet hours, digests)."""
+
+    id: str
+    created: bool
+    due: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
+    later: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
 
 
 class Claimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,19 +87,11 @@ class Claimed(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def dedupe_key(platform: str, key: str) -> str:
     """One column that encodes the (platform, platform key) pair, unique in both engines."""
     return hashlib.sha256(f"{platform}\x00{key}".encode()).hexdigest()
 
 
-def _dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value.astimezone(UTC) if isinstance(value, datetime) else None
-    return datetime.fromisoformat(str(value)).astimezone(UTC)
 
 
 def to_notification(row: dict[str, Any]) -> Notification:
@@ -104,6 +114,7 @@ def to_delivery(row: dict[str, Any]) -> DeliveryView:
         locale=row["locale"], timezone=row["timezone"],
         captured=msgspec.json.decode(row["captured"]) if row["captured"] else None,
         budget_from=row.get("budget_from", 0), budget_since=_dt(row.get("budget_since")),
+        group_key=row.get("group_key"), note=row.get("note"),
     )
 
 
@@ -114,13 +125,12 @@ class Repository:
         self.db = db
 
     # -- ingest ---------------------------------------------------------------
-    async def store_event(self, event: Event, notification: Notification, routes: list[Route],
-                          matched_rules: list[str]) -> tuple[str, list[str], bool]:
-        """Store a notification and its deliveries atomically.
+    async def store_event(self, event: Event, notification: Notification, plans: list[Plan],
+                          matched_rules: list[str]) -> Stored:
+        """Store a notification and its deliveries (and digest memberships) atomically.
 
-        Returns (notification id, new delivery ids, created). A repeat of a known
-        (platform, key) stores nothing and returns the existing id with ``created`` False;
-        the database's unique key decides, not a read before the write.
+        A repeat of a known (platform, key) stores nothing and returns the existing id with
+        ``created`` False; the database's unique key decides, not a read before the write.
         """
         key = dedupe_key(event.platform, event.key)
         n = notification
@@ -132,41 +142,88 @@ class Repository:
             "received_at": n.received_at, "status": n.status, "metadata": msgspec.json.encode(n.metadata).decode(),
             "matched_rules": msgspec.json.encode(matched_rules).decode(),
         }
-        delivery_ids = [new_id("dlv") for _ in routes]
-        if self.db.is_sqlite:
-            inserted = await self._store_sqlite(values, delivery_ids, routes)
+        plain = [p for p in plans if p.digest is None]
+        ids = [new_id("dlv") for _ in plain]
+        stored = Stored(id=n.id, created=True)
+        for delivery_id, plan in zip(ids, plain, strict=True):
+            if plan.status == "pending":
+                (stored.due if plan.due <= n.received_at else stored.later).append((delivery_id, plan.due))
+        if self.db.is_sqlite or len(plain) < len(plans):
+            inserted = await self._store_in_transaction(values, ids, plans, stored)
         else:
             row = await self.db.fetchrow_pg(
-                _INGEST_PG, *values.values(), delivery_ids, [r.channel for r in routes], [r.recipient for r in routes],
-                [r.rule for r in routes], [r.locale for r in routes], [r.timezone for r in routes])
+                _INGEST_PG, *values.values(), ids, [p.route.channel for p in plain],
+                [p.route.recipient for p in plain], [p.route.rule for p in plain], [p.route.locale for p in plain],
+                [p.route.timezone for p in plain], [p.status for p in plain],
+                [p.due if p.status == "pending" else None for p in plain], [p.note for p in plain])
             inserted = row["id"] is not None
         if inserted:
-            return notification.id, delivery_ids, True
+            return stored
         existing = await NotificationRow.select(NotificationRow.id).where(NotificationRow.dedupe_key == key).first()
-        return (existing or {}).get("id", ""), [], False
+        return Stored(id=(existing or {}).get("id", ""), created=False)
 
-    async def _store_sqlite(self, values: dict[str, Any], delivery_ids: list[str], routes: list[Route]) -> bool:
+    async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
+                                    stored: Stored) -> bool:
         now = values["received_at"]
+        plain = [p for p in plans if p.digest is None]
         async with self.db.write():
             inserted = await NotificationRow.insert(NotificationRow(**values)).on_conflict(
                 target=NotificationRow.dedupe_key, action="DO NOTHING"
             ).returning(NotificationRow.id)
-            if inserted and routes:
+            if not inserted:
+                return False
+            if plain:
                 await DeliveryRow.insert(*(
-                    DeliveryRow(id=i, notification_id=values["id"], channel=r.channel, recipient=r.recipient,
-                                rule=r.rule, locale=r.locale, timezone=r.timezone, status="pending", attempts=0,
-                                next_attempt_at=now, created_at=now, updated_at=now)
-                    for i, r in zip(delivery_ids, routes, strict=True)
+                    DeliveryRow(id=i, notification_id=values["id"], channel=p.route.channel,
+                                recipient=p.route.recipient, rule=p.route.rule, locale=p.route.locale,
+                                timezone=p.route.timezone, status=p.status, attempts=0,
+                                next_attempt_at=p.due if p.status == "pending" else None, note=p.note,
+                                created_at=now, updated_at=now)
+                    for i, p in zip(ids, plain, strict=True)
                 ))
-        return bool(inserted)
+            for plan in plans:
+                if plan.digest is not None:
+                    delivery_id, due = await digests.join(self.db, plan, values["id"], now)
+                    if due is not None:
+                        stored.later.append((delivery_id, due))
+        return True
+
+    # -- inhibitions ------------------------------------------------------------
+    async def inhibited_by(self, keys: dict[str, str], now: datetime) -> str | None:
+        """Why an event with these inhibition keys is muted now (rule and source), or None."""
+        if not keys:
+            return None
+        marks = ", ".join("{}" for _ in keys)
+        rows = await self.db.fetch(f'SELECT "rule", "source_id", "until" FROM "inhibitions" WHERE "key" IN ({marks}) '
+                                   'AND "until" > {} LIMIT 1', *keys, now)
+        if not rows:
+            return None
+        until = _dt(rows[0]["until"])
+        return f"rule {rows[0]['rule']!r} fired for {rows[0]['source_id']} (until {until.isoformat() if until else '?'})"
+
+    async def start_inhibitions(self, sources: dict[str, tuple[str, float]], source_id: str, now: datetime) -> None:
+        """Record (or extend) the inhibitions an event starts."""
+        for key, (rule, duration) in sources.items():
+            await self.db.write_one(
+                'INSERT INTO "inhibitions" ("key", "rule", "source_id", "until") VALUES ({}, {}, {}, {}) '
+                'ON CONFLICT ("key") DO UPDATE SET "rule" = excluded."rule", "source_id" = excluded."source_id", '
+                '"until" = excluded."until"', key, rule, source_id, now + timedelta(seconds=duration))
 
     # -- reads ----------------------------------------------------------------
     async def notification(self, notification_id: str) -> Notification | None:
         row = await NotificationRow.select().where(NotificationRow.id == notification_id).first()
         return to_notification(row) if row else None
 
+    async def matched_rules(self, notification_id: str) -> list[str]:
+        rows = await self.db.fetch('SELECT "matched_rules" FROM "notifications" WHERE "id" = {}', notification_id)
+        return msgspec.json.decode(rows[0]["matched_rules"] or "[]", type=list[str]) if rows else []
+
     async def deliveries_of(self, notification_id: str) -> list[DeliveryView]:
-        rows = await DeliveryRow.select().where(DeliveryRow.notification_id == notification_id).order_by(DeliveryRow.id)
+        """Its own deliveries and the digests it was folded into."""
+        rows = await self.db.fetch(
+            'SELECT * FROM "deliveries" WHERE "notification_id" = {} OR "id" IN '
+            '(SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {}) ORDER BY "id"',
+            notification_id, notification_id)
         return [to_delivery(r) for r in rows]
 
     async def delivery(self, delivery_id: str) -> DeliveryView | None:
@@ -255,14 +312,16 @@ class Repository:
         return True
 
     async def refresh_notification_status(self, notification_id: str) -> None:
-        """Derive the notification's status from its deliveries."""
+        """Derive the notification's status from its deliveries; cancelled ones (muted,
+        endpoint deleted) do not count, and only cancelled ones make it ``silenced``."""
         await self.db.execute(
             'UPDATE "notifications" SET "status" = CASE '
             'WHEN EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" IN (\'pending\', \'sending\', \'retrying\')) THEN \'delivering\' '
-            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" <> \'delivered\') THEN \'delivered\' '
+            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" <> \'cancelled\') THEN \'silenced\' '
+            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" NOT IN (\'delivered\', \'cancelled\')) THEN \'delivered\' '
             'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" = \'delivered\') THEN \'failed\' '
             'ELSE \'partially_delivered\' END WHERE "id" = {} AND "status" NOT IN (\'no_route\', \'grouped\')',
-            notification_id, notification_id, notification_id, notification_id,
+            notification_id, notification_id, notification_id, notification_id, notification_id,
         )
 
     async def replay(self, *, delivery_id: str | None = None, channel: str | None = None,
@@ -294,6 +353,23 @@ class Repository:
             'AND "recipient" = {} AND "status" IN (\'pending\', \'retrying\') RETURNING "id", "attempts"',
             now, now, channel, recipient)
         return [(r["id"], r["attempts"]) for r in rows]
+
+    async def cancel_waiting(self, *, channel: str, recipient: str, reason: str) -> int:
+        """Cancel every delivery to one recipient that still waits (its endpoint was deleted); return how many.
+
+        One in flight finishes its attempt; if it must retry, the retry finds the endpoint gone.
+        """
+        now = utcnow()
+        async with self.db.write():
+            rows = await self.db.fetch(
+                'UPDATE "deliveries" SET "status" = \'cancelled\', "next_attempt_at" = NULL, "last_error" = {}, '
+                '"updated_at" = {} WHERE "channel" = {} AND "recipient" = {} AND "status" IN (\'pending\', \'retrying\') '
+                'RETURNING "notification_id"', reason, now, channel, recipient)
+            for notification_id in sorted({r["notification_id"] for r in rows}):
+                if not self.db.is_sqlite:  # serialised with finish()'s recount of sibling deliveries
+                    await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
+                await self.refresh_notification_status(notification_id)
+        return len(rows)
 
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:

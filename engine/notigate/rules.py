@@ -6,6 +6,9 @@ rule. Registered ``tryfirst`` so that installed plugins see (and may change) its
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
@@ -15,28 +18,39 @@ from notigate.events import Notification, severity_rank
 from notigate.routing import Route
 
 
+def glob_matcher(patterns: list[str]) -> Callable[[str], bool] | None:
+    """One compiled test for several ``*``/``?`` globs (case-sensitive), or None for no patterns."""
+    if not patterns:
+        return None
+    if not any(ch in p for p in patterns for ch in "*?["):
+        return frozenset(patterns).__contains__
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return lambda value: regex.match(value) is not None
+
+
 class _Compiled:
     __slots__ = ("codes", "merchants", "min_amount", "min_rank", "platforms", "rule")
 
     def __init__(self, rule: Rule) -> None:
         m = rule.match
         self.rule = rule
-        self.codes = tuple(m.codes)
+        self.codes = glob_matcher(m.codes)
         self.platforms = frozenset(p.lower() for p in m.platforms)
         self.merchants = frozenset(m.merchants)
         self.min_rank = severity_rank(m.min_severity) if m.min_severity else None
         self.min_amount: Decimal | None = m.min_amount
 
     def matches(self, n: Notification) -> bool:
-        if self.codes and not any(fnmatchcase(n.code, c) for c in self.codes):
-            return False
+        """Cheapest conditions first: set lookups, then the severity, the amount, the code globs."""
         if self.platforms and n.platform not in self.platforms:
             return False
         if self.merchants and n.merchant_id not in self.merchants:
             return False
         if self.min_rank is not None and severity_rank(n.severity) < self.min_rank:
             return False
-        return self.min_amount is None or (n.amount is not None and n.amount >= self.min_amount)
+        if self.min_amount is not None and (n.amount is None or n.amount < self.min_amount):
+            return False
+        return self.codes is None or self.codes(n.code)
 
 
 class RuleEvaluator:
@@ -49,6 +63,16 @@ class RuleEvaluator:
         """Compile ``rules`` once; evaluation then only compares."""
         self._rules = [_Compiled(r) for r in rules]
         self._webhooks = {w.name: w for w in webhooks}
+
+    def matching(self, n: Notification) -> list[str]:
+        """Names of the rules whose conditions ``n`` meets (``stop`` respected), routes or not."""
+        names: list[str] = []
+        for compiled in self._rules:
+            if compiled.matches(n):
+                names.append(compiled.rule.name)
+                if compiled.rule.stop:
+                    break
+        return names
 
     def _accepts(self, channel: str, recipient: str, n: Notification) -> bool:
         if channel != "webhook":

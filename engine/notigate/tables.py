@@ -50,6 +50,8 @@ class DeliveryRow(Table, tablename="deliveries"):
     delivered_at = Timestamptz(null=True, default=None)
     budget_from = Integer(default=0)
     budget_since = Timestamptz(null=True, default=None)
+    group_key = Varchar(length=64, null=True, default=None)
+    note = Text(null=True, default=None)
 
 
 class AttemptRow(Table, tablename="delivery_attempts"):
@@ -72,6 +74,19 @@ class BreakerRow(Table, tablename="breakers"):
     failures = Integer(default=0)
     opened_until = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()
+    failing_since = Timestamptz(null=True, default=None)
+    reason = Text(null=True, default=None)
 
 
-TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow, BreakerRow)
+class WebhookEndpointRow(Table, tablename="webhook_endpoints"):
+    """A subscriber endpoint created through the API (``[[webhooks]]`` of the config are not stored)."""
+
+    name = Varchar(length=64, primary_key=True)
+    url = Text()
+    secret = Text()
+    events = Text(default="[]")
+    description = Text()
+    created_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow, BreakerRow, WebhookEndpointRow)

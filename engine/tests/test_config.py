@@ -156,19 +156,17 @@ send = [{ channel = "email", to = ["ops@example.com"], locale = "en" }]
 """
 
 
-def test_rule_grouping_is_not_supported_yet(clean_env: Path) -> None:
-    """``group_by``/``group_window`` (product.md's digest rule) are rejected today, naming ``rules[0].group_by``."""
-    with pytest.raises(ConfigError) as excinfo:
-        load_settings(write(clean_env, DIGEST_RULE))
-    assert excinfo.value.problems == ["rules[0].group_by: unknown key"]
+def test_rule_grouping_is_read(clean_env: Path) -> None:
+    """``group_by``/``group_window`` (product.md's digest rule) are read as written."""
+    [rule] = load_settings(write(clean_env, DIGEST_RULE)).rules
+    assert (rule.group_by, rule.group_window, rule.repeat_interval) == (["platform", "code"], "60s", None)
 
 
-def test_product_example_verbatim_is_rejected_at_its_digest_rule(example_env: Path) -> None:
-    """product.md's example as written fails only on its second rule's ``group_by``."""
+def test_product_example_verbatim_loads(example_env: Path) -> None:
+    """product.md's example, digest rule included, is a valid configuration as written."""
     verbatim = PRODUCT_EXAMPLE[: PRODUCT_EXAMPLE.rindex("[[rules]]")] + DIGEST_RULE
-    with pytest.raises(ConfigError) as excinfo:
-        load_settings(write(example_env, verbatim))
-    assert excinfo.value.problems == ["rules[1].group_by: unknown key"]
+    settings = load_settings(write(example_env, verbatim))
+    assert [r.name for r in settings.rules] == ["fraud to the risk team", "errors to ops, folded"]
 
 
 def test_file_cannot_claim_to_be_the_embedded_default(clean_env: Path) -> None:

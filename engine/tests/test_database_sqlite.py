@@ -10,10 +10,11 @@ import pytest
 
 from notigate.database import Database
 from notigate.errors import ConfigError
-from notigate.events import Event
+from notigate.events import Event, Notification
 from notigate.migrations import LATEST, MIGRATIONS, current_version, migrate
 from notigate.pipeline import normalize
-from notigate.repository import Repository
+from notigate.policies import Plan
+from notigate.repository import Repository, Stored
 from notigate.routing import Route
 
 
@@ -110,18 +111,29 @@ async def test_schema_survives_reopening(sqlite_url: str) -> None:
 
 # -- storing events --------------------------------------------------------------------------
 
+def planned(routes: list[Route], n: Notification) -> list[Plan]:
+    """Routes as ingest plans them without rule policies: due at once."""
+    return [Plan(route=r, due=n.received_at) for r in routes]
+
+
+async def store(repo: Repository, event: Event, routes: list[Route]) -> Stored:
+    notification = normalize(event)
+    return await repo.store_event(event, notification, planned(routes, notification), ["r"])
+
+
 async def test_store_event_stores_the_notification_and_its_deliveries(repo: Repository,
                                                                      make_event: Callable[..., Event]) -> None:
     """A new event is stored with one pending delivery per route and can be read back."""
     event = make_event(metadata={"card_number": "4811111111111114"})
     notification = normalize(event)
     routes = [Route(channel="webhook", recipient="hook", rule="r"), Route(channel="email", recipient="a@x", rule="r")]
-    nid, delivery_ids, created = await repo.store_event(event, notification, routes, ["r"])
-    assert (nid, created, len(delivery_ids)) == (notification.id, True, 2)
-    stored = await repo.notification(nid)
-    assert stored is not None
-    assert stored.amount == event.amount
-    assert stored.metadata == {"card_number": "481111******1114"}
+    stored = await repo.store_event(event, notification, planned(routes, notification), ["r"])
+    nid, delivery_ids = stored.id, [d for d, _ in stored.due]
+    assert (nid, stored.created, len(delivery_ids)) == (notification.id, True, 2)
+    read = await repo.notification(nid)
+    assert read is not None
+    assert read.amount == event.amount
+    assert read.metadata == {"card_number": "481111******1114"}
     deliveries = await repo.deliveries_of(nid)
     assert sorted(d.id for d in deliveries) == sorted(delivery_ids)
     assert {d.status for d in deliveries} == {"pending"}
@@ -131,12 +143,11 @@ async def test_two_hundred_concurrent_writes_all_succeed(repo: Repository, make_
     """200 concurrent ``store_event`` calls of distinct events all commit, with no "database is locked"."""
     events = [make_event() for _ in range(200)]
     route = [Route(channel="webhook", recipient="hook", rule="r")]
-    results = await asyncio.gather(*(repo.store_event(e, normalize(e), route, ["r"]) for e in events),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(store(repo, e, route) for e in events), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     assert errors == []
-    assert all(created for _, _, created in results)  # type: ignore[misc]
-    assert len({nid for nid, _, _ in results}) == 200  # type: ignore[misc]
+    assert all(r.created for r in results)  # type: ignore[union-attr]
+    assert len({r.id for r in results}) == 200  # type: ignore[union-attr]
     assert await count(repo.db, "notifications") == 200
     assert await count(repo.db, "deliveries") == 200
 
@@ -145,11 +156,11 @@ async def test_concurrent_duplicates_store_one_row(repo: Repository, make_event:
     """20 concurrent stores of the same (platform, key) keep one row; every call answers the same id."""
     event = make_event(key="tx-duplicate:deny")
     route = [Route(channel="webhook", recipient="hook", rule="r")]
-    results = await asyncio.gather(*(repo.store_event(event, normalize(event), route, ["r"]) for _ in range(20)))
-    ids = {nid for nid, _, _ in results}
+    results = await asyncio.gather(*(store(repo, event, route) for _ in range(20)))
+    ids = {r.id for r in results}
     assert len(ids) == 1
-    assert sum(created for _, _, created in results) == 1
-    assert [d for _, d, created in results if not created] == [[]] * 19
+    assert sum(r.created for r in results) == 1
+    assert [r.due for r in results if not r.created] == [[]] * 19
     assert await count(repo.db, "notifications") == 1
     assert await count(repo.db, "deliveries") == 1
 
@@ -159,18 +170,18 @@ async def test_same_key_on_another_platform_is_another_event(repo: Repository,
     """Deduplication is per platform: the same key from two platforms stores two notifications."""
     a = make_event(platform="arindo", key="tx-1")
     b = make_event(platform="paprika", key="tx-1")
-    ra = await repo.store_event(a, normalize(a), [], [])
-    rb = await repo.store_event(b, normalize(b), [], [])
-    assert ra[2] and rb[2] and ra[0] != rb[0]
+    ra = await store(repo, a, [])
+    rb = await store(repo, b, [])
+    assert ra.created and rb.created and ra.id != rb.id
 
 
 async def test_repeat_after_commit_answers_the_first_id(repo: Repository, make_event: Callable[..., Event]) -> None:
     """A later repeat of a known event returns the first id and stores no new deliveries."""
     event = make_event()
     route = [Route(channel="webhook", recipient="hook", rule="r")]
-    first = await repo.store_event(event, normalize(event), route, ["r"])
-    second = await repo.store_event(event, normalize(event), route, ["r"])
-    assert second == (first[0], [], False)
+    first = await store(repo, event, route)
+    second = await store(repo, event, route)
+    assert (second.id, second.created, second.due) == (first.id, False, [])
     assert await count(repo.db, "deliveries") == 1
 
 

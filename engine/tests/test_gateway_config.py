@@ -206,3 +206,60 @@ def test_embedded_sample_rules_keep_only_installed_channels(monkeypatch: pytest.
     settings = msgspec.structs.replace(embedded_settings(), plugins=PluginsConfig(disabled=["channel_email"]))
     gateway = Gateway.from_settings(settings)
     assert [t.channel for r in gateway.settings.rules for t in r.send] == ["webhook", "sms"]
+
+
+# -- locales, time zones and templates ----------------------------------------------
+
+def test_unknown_locale_and_time_zone_name_their_keys(build: Callable[..., Gateway]) -> None:
+    """A rule target's unknown locale or time zone, or a quiet window's zone, is a start-up error naming the key."""
+    rule = {"name": "r", "quiet_hours": [{"start": "22:00", "end": "06:00", "timezone": "Mars/Olympus"}],
+            "send": [{"channel": "email", "to": ["ops@example.com"], "locale": "xx_YY", "timezone": "Asia/Nowhere"}]}
+    found = problems(build, channels={"email": {"host": "127.0.0.1"}}, rules=[rule])
+    assert [p.split(":")[0] for p in found] == ["rules[0].send[0].locale", "rules[0].send[0].timezone",
+                                                "rules[0].quiet_hours[0].timezone"]
+
+
+def test_known_locale_without_a_catalog_is_accepted(build: Callable[..., Gateway]) -> None:
+    """A locale Babel knows but Notigate has no words for (fr) is fine: its words fall back to English."""
+    gw = build(channels={"email": {"host": "127.0.0.1"}},
+               rules=[{"name": "r", "send": [{"channel": "email", "to": ["a@example.com"], "locale": "fr"}]}])
+    assert gw.settings.rules[0].send[0].locale == "fr"
+
+
+def test_template_syntax_error_stops_the_start_with_file_and_line(build: Callable[..., Gateway],
+                                                                  tmp_path: Path) -> None:
+    """A broken override template is reported at start as ``templates: <file>:<line>: …``."""
+    (tmp_path / "own" / "email").mkdir(parents=True)
+    (tmp_path / "own" / "email" / "event.txt").write_text("Hello\n{{ event.code }\n")
+    [problem] = problems(build, templates={"dir": str(tmp_path / "own")})
+    assert problem.startswith(f"templates: {tmp_path / 'own' / 'email' / 'event.txt'}:2: ")
+
+
+def test_duplicate_rule_names_are_rejected(build: Callable[..., Gateway]) -> None:
+    """Rule names key digests and inhibitions, so two rules may not share one."""
+    assert problems(build, webhooks=[{"name": "hook", "url": "https://h.example", "secret": SECRET}],
+                    rules=[webhook_rule("hook"), webhook_rule("hook")]) == [
+        "rules: two rules are named 'r' (names identify digests and inhibitions)"]
+
+
+def test_channel_plugins_can_ship_default_templates(build: Callable[..., Gateway], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A channel class's ``templates_dir`` fills in files that neither the deployment nor templates/ has."""
+    from notigate_channel_sms import SmsChannel
+
+    shipped = tmp_path / "shipped" / "pager"
+    shipped.mkdir(parents=True)
+    (shipped / "event.txt").write_text("PAGE {{ event.code }}\n")
+    monkeypatch.setattr(SmsChannel, "templates_dir", tmp_path / "shipped", raising=False)
+    gw = build()
+    words = gw.templates.render("pager", "event", {"event": _sample_event(), "rule": "r", "recipient": "x"},
+                                locale="en", timezone="Asia/Jakarta")
+    assert words.text == "PAGE card_declined"
+
+
+def _sample_event() -> Notification:
+    from datetime import UTC, datetime
+
+    now = datetime(2024, 8, 1, 3, 15, 30, tzinfo=UTC)
+    return Notification(id="ntf_1", platform="arindo", code="card_declined", severity="warning", message="m",
+                        platform_code="202", occurred_at=now, received_at=now)

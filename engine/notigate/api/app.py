@@ -16,6 +16,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from notigate.api.admin import reload_config
 from notigate.api.callbacks import receive_callback
 from notigate.api.deliveries import DeliveriesController
 from notigate.api.endpoints import EndpointsController
@@ -24,6 +25,7 @@ from notigate.api.errors import HANDLERS
 from notigate.api.latency import latency_middleware
 from notigate.api.notifications import NotificationsController
 from notigate.api.reports import report_error
+from notigate.api.silences import SilencesController
 from notigate.api.system import list_destinations, list_plugins, live, metrics, ready
 from notigate.gateway import Gateway
 
@@ -65,7 +67,8 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
     )
     return Litestar(
         route_handlers=[
-            receive_callback, report_error, NotificationsController, DeliveriesController, EndpointsController, list_plugins, list_destinations, live, ready, metrics,
+            receive_callback, report_error, NotificationsController, DeliveriesController, EndpointsController,
+            SilencesController, reload_config, list_plugins, list_destinations, live, ready, metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},

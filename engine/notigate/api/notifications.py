@@ -20,10 +20,16 @@ ID = re.compile(r"ntf_[0-9A-Z]{26}")
 
 
 class NotificationDetail(msgspec.Struct, frozen=True, kw_only=True):
-    """A notification with its deliveries."""
+    """A notification with its deliveries (its own, and the digests it was folded into).
+
+    ``matched_rules`` names the rules (or plugins) that routed it; ``routing`` says in
+    words why it went where it did, or why nowhere (``no_route``).
+    """
 
     notification: Notification
     deliveries: list[DeliveryView]
+    matched_rules: list[str]
+    routing: str
 
 
 class NotificationPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,5 +78,16 @@ class NotificationsController(Controller):
         notification = await gateway.repo.notification(notification_id) if ID.fullmatch(notification_id) else None
         if notification is None:
             raise NotFoundException(f"no notification {notification_id!r}")
-        return NotificationDetail(notification=notification,
-                                  deliveries=await gateway.repo.deliveries_of(notification_id))
+        matched = await gateway.repo.matched_rules(notification_id)
+        return NotificationDetail(notification=notification, deliveries=await gateway.repo.deliveries_of(notification_id),
+                                  matched_rules=matched, routing=_routing(notification.status, matched))
+
+
+def _routing(status: str, matched: list[str]) -> str:
+    names = ", ".join(repr(m) for m in matched)
+    if status == "no_route":
+        if not matched:
+            return "no rule matched"
+        return f"rules {names} matched, but none of their recipients takes this event (endpoint event filters) " \
+               "or a routing plugin removed the routes"
+    return f"routed by {names}"

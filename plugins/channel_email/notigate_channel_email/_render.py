@@ -45,7 +45,8 @@ def render(message: Message, sender: str, sender_domain: str) -> Rendered:
     email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = message_id
     email.set_content(message.text, cte="quoted-printable")
-    email.add_alternative(_html(message.text), subtype="html", cte="quoted-printable")
+    html_part = message.html if message.html is not None else _html(message.text)
+    email.add_alternative(html_part, subtype="html", cte="quoted-printable")
     # "=_" never occurs in quoted-printable text, so a fixed boundary is safe and keeps
     # renders identical (the email package would pick a random one)
     email.set_boundary(f"=_notigate_{hashlib.sha256(message.id.encode()).hexdigest()[:24]}")
@@ -60,8 +61,9 @@ def render(message: Message, sender: str, sender_domain: str) -> Rendered:
 def _html(text: str) -> str:
     """The text, escaped, as a minimal HTML document.
 
-    A stand-in until localized HTML templates arrive (issue 4, later item): the message
-    text carries platform input, so it is escaped rather than trusted as markup.
+    The fallback when the message has no HTML from the templates (``message.html`` is
+    None): the text carries platform input, so it is escaped rather than trusted as markup.
+    ``message.html`` itself is used as is: the template's autoescaping already escaped it.
     """
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>'

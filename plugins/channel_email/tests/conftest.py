@@ -187,13 +187,13 @@ def notification(**changes: Any) -> Notification:
 
 @pytest.fixture
 def make_message() -> Callable[..., Message]:
-    """Build an email ``Message``: ``make_message(address=..., id=..., subject=..., text=...)``."""
+    """Build an email ``Message``: ``make_message(address=..., id=..., subject=..., text=..., html=...)``."""
 
     def make(address: str = "ops@example.com", *, id: str = "dlv_01JNB6X4T2",
              subject: str = "Kartu ditolak: INV-2026-0001",
-             text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n") -> Message:
+             text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n", html: str | None = None) -> Message:
         return Message(id=id, channel="email", recipient="ops", address=address,
-                       notification=notification(), subject=subject, text=text)
+                       notification=notification(), subject=subject, text=text, html=html)
 
     return make
 

@@ -101,3 +101,11 @@ def test_password_not_in_repr() -> None:
     """The config's repr hides the SMTP password."""
     config: Any = EmailConfig(username="u", password="s3cr3t")
     assert "s3cr3t" not in repr(config) and "password='***'" in repr(config)
+
+
+def test_html_from_the_templates_is_sent_as_is(channel: EmailChannel, make_message: Callable[..., Message]) -> None:
+    """When the engine rendered an HTML template, that HTML is the HTML part (the template escaped it)."""
+    page = '<!DOCTYPE html>\n<html lang="id"><body><h1>Kartu ditolak</h1>&lt;b&gt;</body></html>\n'
+    sent = parts(parse(channel.render(make_message(html=page)).body))
+    assert sent["text/html"] == page
+    assert "text/plain" in sent

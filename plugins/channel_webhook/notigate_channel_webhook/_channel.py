@@ -44,6 +44,8 @@ class WebhookChannel:
 
     name: ClassVar[str] = "webhook"
     config_type: ClassVar[type[msgspec.Struct]] = WebhookConfig
+    uses_templates: ClassVar[bool] = False
+    """The body is the event itself (Standard Webhooks); no message templates are rendered."""
 
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
@@ -55,6 +57,9 @@ class WebhookChannel:
     def render(self, message: Message) -> Rendered:
         """The exact JSON body, unsigned: the signature depends on the time of sending.
 
+        A digest is sent as type ``payment.digest``: its count, first and last time,
+        references, totals per currency, member ids, and the latest event.
+
         ``status`` is left out because it changes while the message is being delivered;
         keys are sorted so that the same message always renders to the same bytes, even
         after its metadata went through a database that reorders keys.
@@ -65,6 +70,11 @@ class WebhookChannel:
         data["occurred_at"] = _utc(n.occurred_at)
         data["received_at"] = _utc(n.received_at)
         envelope = _Envelope(type=f"payment.{n.code}", timestamp=_utc(n.occurred_at), data=data)
+        if (digest := message.digest) is not None:  # several events folded by a rule's group_by
+            summary = msgspec.structs.asdict(digest)
+            summary.update(first_at=_utc(digest.first_at), last_at=_utc(digest.last_at), latest=data,
+                           totals={currency: str(total) for currency, total in digest.totals.items()})
+            envelope = _Envelope(type="payment.digest", timestamp=_utc(digest.last_at), data=summary)
         body = msgspec.json.encode(envelope, order="deterministic").decode()
         return Rendered(body=body, content_type="application/json", headers={})
 

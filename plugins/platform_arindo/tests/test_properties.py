@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from notigate import TAXONOMY, CallbackRequest, Event, PlatformInputError

@@ -1,0 +1,32 @@
+"""The built-in subscription router: API-created webhook endpoints get the events they subscribed to.
+
+An endpoint created with ``POST /api/v1/webhooks/endpoints`` receives every event whose
+type ``payment.<code>`` matches one of its ``events`` globs, with no rule to write, as
+Svix and Stripe subscribers expect. Config ``[[webhooks]]`` endpoints are left to rules.
+Registered ``tryfirst`` like the rule evaluator, so installed plugins see (and may
+change or drop) these routes too.
+"""
+
+from __future__ import annotations
+
+from notigate import hookimpl
+from notigate.endpoints import Endpoints
+from notigate.events import Notification
+from notigate.routing import Route
+
+RULE = "subscription"
+"""The ``rule`` of the routes (and deliveries) this plugin adds."""
+
+
+class Subscriptions:
+    """Appends one webhook route per subscribed endpoint; reads the registry's memory only."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    @hookimpl(tryfirst=True)
+    def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
+        event_type = f"payment.{notification.code}"
+        for endpoint in self.endpoints.subscribers():
+            if endpoint.enabled and endpoint.accepts(event_type):
+                routes.append(Route(channel="webhook", recipient=endpoint.name, rule=RULE))
