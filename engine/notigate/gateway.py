@@ -75,19 +75,9 @@ class _Assembly(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
-def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
-    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every problem."""
+def _rule_problems(settings: Settings, channels: dict[str, Any]) -> list[str]:
+    """What is wrong with the rules given the enabled channels: recipients, locales, zones, names."""
     problems: list[str] = []
-    warnings: list[str] = []
-    disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
-    platforms = _configure("platforms", plugins.platforms, settings.platforms, settings.embedded, disabled,
-                           problems, warnings)
-    channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
-                          problems, warnings)
-    if settings.embedded:  # the built-in sample rules use only the channels that are installed
-        settings = msgspec.structs.replace(settings, rules=[
-            msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
-            for r in settings.rules if any(t.channel in channels for t in r.send)])
     for i, rule in enumerate(settings.rules):
         for j, target in enumerate(rule.send):
             key = f"rules[{i}].send[{j}]"
@@ -109,6 +99,23 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
     names = [r.name for r in settings.rules]
     problems += [f"rules: two rules are named {n!r} (names identify digests and inhibitions)"
                  for n in sorted({n for n in names if names.count(n) > 1})]
+    return problems
+
+
+def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
+    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
+    platforms = _configure("platforms", plugins.platforms, settings.platforms, settings.embedded, disabled,
+                           problems, warnings)
+    channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
+                          problems, warnings)
+    if settings.embedded:  # the built-in sample rules use only the channels that are installed
+        settings = msgspec.structs.replace(settings, rules=[
+            msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
+            for r in settings.rules if any(t.channel in channels for t in r.send)])
+    problems += _rule_problems(settings, channels)
     templates: Templates | None = None
     try:
         plugin_dirs = [d for cls in plugins.channels.values() if (d := getattr(cls, "templates_dir", None))]
