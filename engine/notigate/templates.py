@@ -4,7 +4,8 @@ Folders are searched file by file: the deployment's override folder, then the sh
 ``templates/``, then folders that plugins ship. Every file is parsed at load and every
 template test-rendered by ``check()``, so a broken template stops the start, not a delivery.
 
-Concurrency: one environment serves every render. The locale, its catalog and the time
+Concurrency: one environment per locale serves every render (its templates carry that
+locale's words, translated once at compile time). The locale, its catalog and the time
 zone of the render in progress live in a ``ContextVar`` set for the duration of
 ``render``; each thread and each asyncio task sees its own value, and rendering is
 synchronous, so renders never see each other's settings. The filters are
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import jinja2
 import msgspec
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, nodes, pass_context, select_autoescape
+from jinja2.visitor import NodeTransformer
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -84,6 +86,7 @@ class Templates:
         self._env = _environment(self.folders)
         self._names = frozenset(self._env.list_templates(filter_func=lambda n: n.endswith(_SUFFIXES)))
         self._catalogs: dict[str, gettext.NullTranslations] = {}
+        self._envs: dict[str, SandboxedEnvironment] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -140,13 +143,14 @@ class Templates:
         if timezone_problem(timezone):
             timezone = DEFAULT_TIMEZONE
         state = _Render(Formatter.for_recipient(locale, timezone), self._translations(locale))
+        env = self._env_for(locale, state.translations)
         values = {**context, "locale": locale, "timezone": timezone}
         token = _current.set(state)
         try:
-            subject = self._render(self._pick(channel, f"{purpose}.subject.txt"), values)
-            text = self._render(self._pick(channel, f"{purpose}.txt"), values)
+            subject = self._render(env, self._pick(channel, f"{purpose}.subject.txt"), values)
+            text = self._render(env, self._pick(channel, f"{purpose}.txt"), values)
             html_name = f"{channel}/{purpose}.html"
-            html = self._render(html_name, values) if html_name in self._names else None
+            html = self._render(env, html_name, values) if html_name in self._names else None
         finally:
             _current.reset(token)
         return RenderedText(subject=" ".join(subject.split()), text=text.strip(), html=html)
@@ -157,9 +161,9 @@ class Templates:
                 return name
         raise TemplateError([f"no template {channel}/{file} nor default/{file} in {', '.join(map(str, self.folders))}"])
 
-    def _render(self, name: str, values: Mapping[str, Any]) -> str:
+    def _render(self, env: SandboxedEnvironment, name: str, values: Mapping[str, Any]) -> str:
         try:
-            return self._env.get_template(name).render(values)
+            return env.get_template(name).render(values)
         except Exception as exc:
             raise TemplateError([_describe(exc, name)]) from exc
 
@@ -188,6 +192,14 @@ class Templates:
                 problems.append(f"{path}:{exc.lineno}: {exc.message}")
         return problems
 
+    def _env_for(self, locale: str, translations: gettext.NullTranslations) -> SandboxedEnvironment:
+        """The environment whose compiled templates carry ``locale``'s words (one per locale, made once)."""
+        with self._lock:
+            env = self._envs.get(locale)
+            if env is None:
+                env = self._envs[locale] = _environment(self.folders, translations)
+            return env
+
     def _translations(self, locale: str) -> gettext.NullTranslations:
         with self._lock:
             found = self._catalogs.get(locale)
@@ -196,8 +208,40 @@ class Templates:
             return found
 
 
-def _environment(folders: Sequence[Path]) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+class _LocaleEnvironment(SandboxedEnvironment):
+    """Templates compiled for one catalog: constant ``_("…")`` and ``{% trans %}`` without a
+    plural are translated once, when the template is compiled, instead of at every render
+    (through the sandbox, each call cost as much as the rest of a small template)."""
+
+    def __init__(self, translations: gettext.NullTranslations | None, **options: Any) -> None:
+        super().__init__(**options)
+        self.translations = translations
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        return tree if self.translations is None else _Fold(self.translations).visit(tree)
+
+
+class _Fold(NodeTransformer):
+    """``_("msg")`` / ``gettext("msg", **vars)`` → the translation, formatted as newstyle gettext does."""
+
+    def __init__(self, translations: gettext.NullTranslations) -> None:
+        self.translations = translations
+
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:  # noqa: N802 - NodeTransformer naming
+        self.generic_visit(node)
+        if not (isinstance(node.node, nodes.Name) and node.node.name in ("_", "gettext") and len(node.args) == 1
+                and isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, str)
+                and node.dyn_args is None and node.dyn_kwargs is None):
+            return node
+        text = nodes.MarkSafeIfAutoescape(nodes.Const(self.translations.gettext(node.args[0].value)))
+        pairs = [nodes.Pair(nodes.Const(k.key), k.value) for k in node.kwargs]
+        return nodes.Mod(text, nodes.Dict(pairs), lineno=node.lineno)
+
+
+def _environment(folders: Sequence[Path], translations: gettext.NullTranslations | None = None) -> SandboxedEnvironment:
+    env = _LocaleEnvironment(
+        translations,
         loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
