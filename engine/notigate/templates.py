@@ -34,6 +34,7 @@ from notigate._template_samples import samples
 from notigate.catalogs import DOMAIN, merged_catalog
 from notigate import labels
 from notigate.errors import TemplateError
+from notigate.events import Digest, Notification
 from notigate.formatting import DEFAULT_TIMEZONE, Formatter, locale_problem, timezone_problem
 
 __all__ = ["RenderedText", "Templates", "default_dir", "locale_problem", "timezone_problem"]
@@ -62,6 +63,7 @@ class _Render:
     """Formatted values of this render: subject, text and HTML show the same amounts and times."""
 
 
+_DATA: frozenset[type] = frozenset({Notification, Digest})
 _ENGLISH = _Render(Formatter.for_recipient("en", DEFAULT_TIMEZONE), gettext.NullTranslations())
 _LABELS: dict[str, dict[str, str]] = {"code_label": labels.CODES, "severity_label": labels.SEVERITIES,
                                       "field_label": labels.FIELDS}
@@ -216,6 +218,12 @@ class _LocaleEnvironment(SandboxedEnvironment):
     def __init__(self, translations: gettext.NullTranslations | None, **options: Any) -> None:
         super().__init__(**options)
         self.translations = translations
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """Public fields of the data we pass (notifications, digests) need no further inspection."""
+        if type(obj) in _DATA and not attr.startswith("_"):
+            return True
+        return bool(super().is_safe_attribute(obj, attr, value))
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)

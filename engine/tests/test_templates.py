@@ -278,3 +278,15 @@ def test_catalogs_are_up_to_date() -> None:
         m.string if isinstance(m.string, tuple) else (m.string,)))]
     assert untranslated == []
     assert [(m.id, errors) for m, errors in catalog.check()] == []
+
+
+@pytest.mark.parametrize("expression", ["event.__class__", "event.__init__.__globals__", "digest.__struct_fields__",
+                                        "event.metadata.__class__.__subclasses__()"])
+def test_the_sandbox_refuses_private_attributes(tmp_path: Path, event: Notification, expression: str) -> None:
+    """Templates read the event's fields, never Python internals (the sandbox refuses, the render fails)."""
+    purpose = "digest" if expression.startswith("digest") else "event"
+    write(tmp_path, f"email/{purpose}.txt", f"{{{{ {expression} }}}}\n")
+    own = Templates.load(tmp_path)
+    with pytest.raises(TemplateError) as raised:
+        own.render("email", purpose, digest_context(event), locale="en", timezone="Asia/Jakarta")
+    assert "unsafe" in str(raised.value) or "undefined" in str(raised.value), raised.value
