@@ -49,7 +49,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     channel = gw.channels.get(d.channel)
     if channel is None:
         return TransientFailure(error=f"channel {d.channel!r} is not enabled"), None
-    notification = await gw.repo.notification(d.notification_id)
+    notification = claimed.notification or await gw.repo.notification(d.notification_id)
     if notification is None:
         return PermanentFailure(error=f"notification {d.notification_id} does not exist"), None
     try:
