@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, value_when, wait_for
 from receiver import Receiver
@@ -45,3 +46,32 @@ async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(dat
                     for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]]
     assert max(attempts) <= 6, f"attempts were burnt while the breaker was open: {attempts}"
 
+
+
+async def test_a_process_sees_breaker_changes_soon_and_its_own_at_once(postgres_url: str,
+                                                                        monkeypatch: Any) -> None:
+    """A healthy destination is not read from the database per send (a short in-process memory),
+    yet this process's own failures open it at once, and another process's within that memory."""
+    from datetime import UTC, datetime
+
+    from notigate import breakers
+    from notigate.breakers import Breakers
+
+    monkeypatch.setattr(breakers, "CLEAN_CACHE_SECONDS", 0.3)
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    await gateway.start(run_deliveries=False)
+    try:
+        here, there = (Breakers(gateway.db, threshold=2, cooldown=60) for _ in range(2))
+        for b in (here, there):
+            assert (await b.gate("d1", datetime.now(UTC)))[0] == "closed"
+            assert (await b.gate("d2", datetime.now(UTC)))[0] == "closed"
+        for _ in range(2):  # this process's own failures: open for it at once
+            await here.record("d1", reachable=False, now=datetime.now(UTC), dirty=False)
+        assert (await here.gate("d1", datetime.now(UTC)))[0] == "open"
+        for _ in range(2):  # another process's: seen here once the memory lapses
+            await there.record("d2", reachable=False, now=datetime.now(UTC), dirty=False)
+        await asyncio.sleep(0.35)
+        assert (await here.gate("d2", datetime.now(UTC)))[0] == "open"
+        assert (await there.gate("d1", datetime.now(UTC)))[0] == "open"
+    finally:
+        await gateway.close()

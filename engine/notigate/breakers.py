@@ -13,6 +13,7 @@ wait until someone enables the destination again; no probe, no cool-down.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -24,6 +25,10 @@ Gate = Literal["closed", "probe", "open"]
 Recorded = Literal["ok", "disabled", "disabled_now"]
 DISABLED_WAIT = timedelta(hours=1)
 """How long a delivery to a disabled destination sleeps before looking again (enabling wakes it at once)."""
+CLEAN_CACHE_SECONDS = 1.0
+"""How long a process trusts that a destination's breaker is closed with no failures counted
+(so a healthy destination costs no database read per send). Its own failures, disabling and
+enabling forget that at once; another process's are seen within this time."""
 
 
 def destination_key(channel: str, address: str) -> str:
@@ -62,6 +67,7 @@ class Breakers:
         self.db = db
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
+        self._clean: dict[str, float] = {}  # destination -> monotonic time until which it is known clean
 
     async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None, bool]:
         """May a delivery go to ``destination`` now? ("open", until) means wait until then.
@@ -69,12 +75,17 @@ class Breakers:
         The third value says whether the breaker has anything to reset after a success
         (failures counted or not closed), so a healthy destination costs one read, no write.
         """
+        if self._clean.get(destination, 0.0) > time.monotonic():
+            return "closed", None, False
         rows = await self.db.fetch(
             'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination)
         if not rows:
+            self._remember_clean(destination)
             return "closed", None, False
         dirty = rows[0]["state"] != "closed" or rows[0]["failures"] > 0
         if rows[0]["state"] == "closed":
+            if not dirty:
+                self._remember_clean(destination)
             return "closed", None, dirty
         if rows[0]["state"] == "disabled":
             return "open", now + DISABLED_WAIT, dirty
@@ -96,6 +107,8 @@ class Breakers:
         ("disabled_now"); "disabled" means it already was (another worker's failure or a 410).
         The threshold keeps two blips weeks apart on a quiet endpoint from counting as days of failure.
         """
+        if not reachable or dirty:
+            self._clean.pop(destination, None)
         if reachable:
             if dirty:
                 await self.db.write_one(
@@ -126,6 +139,7 @@ class Breakers:
 
     async def disable(self, destination: str, now: datetime, reason: str | None = None) -> None:
         """Hold every delivery to ``destination`` until :meth:`enable` (e.g. after 410 Gone)."""
+        self._clean.pop(destination, None)
         await self.db.write_one(
             'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
             'VALUES ({}, \'disabled\', 0, {}, {}) '
@@ -133,9 +147,16 @@ class Breakers:
             '"updated_at" = excluded."updated_at", "reason" = excluded."reason"', destination, now, reason)
 
     async def enable(self, destination: str, now: datetime) -> None:
+        self._clean.pop(destination, None)
         await self.db.write_one(
             'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
             '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}', now, destination)
+
+    def _remember_clean(self, destination: str) -> None:
+        now = time.monotonic()
+        if len(self._clean) >= 10_000:  # many destinations: keep only the entries still valid
+            self._clean = {d: until for d, until in self._clean.items() if until > now}
+        self._clean[destination] = now + CLEAN_CACHE_SECONDS
 
     async def state(self, destination: str) -> str:
         rows = await self.db.fetch('SELECT "state" FROM "breakers" WHERE "destination" = {}', destination)

@@ -72,13 +72,16 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     if channel is None:
         return TransientFailure(error=f"channel {d.channel!r} is not enabled"), None
     digest = None
+    notification = claimed.notification  # read with the claim on PostgreSQL
     notification_id = d.notification_id
-    if d.group_key is not None:
+    if d.group_key is not None:  # a digest speaks of its latest member
         folded = await digests.load(gw.db, d.id, d.group_key, d.rule)
         if folded is None:
             return PermanentFailure(error="digest has no notifications"), None
         digest, notification_id = folded
-    notification = await gw.repo.notification(notification_id)
+        notification = None
+    if notification is None:
+        notification = await gw.repo.notification(notification_id)
     if notification is None:
         return PermanentFailure(error=f"notification {notification_id} does not exist"), None
     if d.channel == "webhook" and d.rule == SUBSCRIPTION and await gw.endpoints.find(d.recipient) is None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
+from notigate import digests, hotpath_pg
 from notigate.clock import as_utc as _dt
 from notigate.clock import utcnow
-from notigate import digests
 from notigate.database import Database
 from notigate.events import Event, Notification
 from notigate.ids import new_id
@@ -85,6 +85,8 @@ class Claimed(msgspec.Struct, frozen=True, kw_only=True):
 
     delivery: DeliveryView
     attempt: int
+    notification: Notification | None = None
+    """Read with the claim where the engine can (PostgreSQL); None: load it separately."""
 
 
 def dedupe_key(platform: str, key: str) -> str:
@@ -254,6 +256,8 @@ class Repository:
     async def claim(self, delivery_id: str, *, lease: float) -> Claimed | None:
         """Take a due delivery for one attempt, or None if it is not ours to send now."""
         now = utcnow()
+        if not self.db.is_sqlite:
+            return await self._claim_pg(delivery_id, lease_until=now + timedelta(seconds=lease), now=now)
         rows = await self.db.write_one(
             'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
             '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
@@ -264,6 +268,16 @@ class Repository:
             return None
         view = to_delivery(rows[0])
         return Claimed(delivery=view, attempt=view.attempts)
+
+    async def _claim_pg(self, delivery_id: str, *, lease_until: datetime, now: datetime) -> Claimed | None:
+        """``claim`` in one statement that also reads the notification (see ``hotpath_pg``)."""
+        row = await hotpath_pg.claim(self.db, delivery_id, lease_until=lease_until, now=now)
+        if row is None:
+            return None
+        delivery, notification = hotpath_pg.split_claim_row(row)
+        view = to_delivery(delivery)
+        return Claimed(delivery=view, attempt=view.attempts,
+                       notification=to_notification(notification) if notification is not None else None)
 
     async def release(self, claimed: Claimed) -> None:
         """Give an attempt back unused (the worker is shutting down): no attempt is burnt."""
@@ -291,6 +305,10 @@ class Repository:
         """Record the attempt and move the delivery on, only if our claim still holds."""
         d = claimed.delivery
         now = utcnow()
+        if not self.db.is_sqlite:
+            return await self._finish_pg(hotpath_pg.finish_args(
+                delivery_id=d.id, attempt=claimed.attempt, status=status, outcome=outcome, started_at=started_at,
+                now=now, error=error, status_code=status_code, next_attempt_at=next_attempt_at, captured=captured))
         async with self.db.write():
             if not self.db.is_sqlite:  # serialise sibling deliveries' status recount (SQLite writes are serial)
                 await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', d.notification_id)
@@ -309,6 +327,18 @@ class Repository:
                 duration_ms=(now - started_at).total_seconds() * 1000,
             )).on_conflict(target=AttemptRow.id, action="DO NOTHING")
             await self.refresh_notification_status(d.notification_id)
+        return True
+
+    async def _finish_pg(self, args: tuple[Any, ...]) -> bool:
+        """``finish`` in one statement; recount again under the notification's lock only if a
+        sibling delivery was still under way as that statement saw it (see ``hotpath_pg``)."""
+        notification_id, busy = await hotpath_pg.finish(self.db, args)
+        if notification_id is None:
+            return False
+        if busy:
+            async with self.db.write():
+                await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
+                await self.refresh_notification_status(notification_id)
         return True
 
     async def refresh_notification_status(self, notification_id: str) -> None:

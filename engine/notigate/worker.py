@@ -8,6 +8,7 @@ job, which gives its attempt back (see ``delivery.deliver``) and runs again.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from arq import func
@@ -55,6 +56,12 @@ def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool 
 
 
 def run_worker(gateway: Gateway) -> None:
-    """Run until SIGINT/SIGTERM."""
+    """Run until SIGINT/SIGTERM, on uvloop where it is installed (as uvicorn runs ``serve``)."""
+    try:
+        import uvloop
+    except ImportError:  # Windows: the standard loop
+        pass
+    else:  # arq's Worker takes the current loop when it is built
+        asyncio.set_event_loop(uvloop.new_event_loop())
     worker = build_worker(gateway)
     worker.run()

@@ -1,0 +1,113 @@
+"""The one-statement claim and finish on PostgreSQL (``notigate.hotpath_pg``).
+
+The race test forces the interleaving that a single statement under READ COMMITTED gets
+wrong: a sibling's finish commits while ours waits for the notification row, after our
+statement took its snapshot. Without the locked recount the notification stays
+'delivering' for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from conftest import make_settings, migrated_gateway
+
+from notigate import hotpath_pg
+from notigate.events import Event
+from notigate.gateway import Gateway
+from notigate.pipeline import normalize
+from notigate.repository import Claimed
+from notigate.policies import Plan
+from notigate.routing import Route
+
+
+async def _store(gateway: Gateway, key: str, recipients: tuple[str, ...]) -> tuple[str, list[Claimed]]:
+    event = Event(platform="arindo", key=key, code="timeout", message="m", platform_code="x",
+                  occurred_at=datetime.now(UTC))
+    notification = normalize(event)
+    plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
+             for r in recipients]
+    stored = await gateway.repo.store_event(event, notification, plans, ["r"])
+    notification_id, ids = stored.id, [d for d, _ in stored.due]
+    claims = [await gateway.repo.claim(i, lease=60) for i in ids]
+    assert all(claims)
+    return notification_id, [c for c in claims if c is not None]
+
+
+async def _status(gateway: Gateway, notification_id: str) -> str:
+    stored = await gateway.repo.notification(notification_id)
+    assert stored is not None
+    return stored.status
+
+
+async def test_claim_reads_the_notification_with_the_delivery(postgres_url: str) -> None:
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    await gateway.start(run_deliveries=False)
+    try:
+        notification_id, (claimed,) = await _store(gateway, "one", ("receiver",))
+        assert claimed.notification == await gateway.repo.notification(notification_id)
+        assert claimed.attempt == 1 and claimed.delivery.status == "sending"
+        assert await gateway.repo.claim(claimed.delivery.id, lease=60) is None  # taken already
+    finally:
+        await gateway.close()
+
+
+async def test_a_sibling_committing_while_we_wait_for_the_notification_row(postgres_url: str) -> None:
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    await gateway.start(run_deliveries=False)
+    other = await asyncpg.connect(postgres_url)
+    watcher = await asyncpg.connect(postgres_url)
+    try:
+        notification_id, (a, b) = await _store(gateway, "race", ("receiver", "other"))
+        now = datetime.now(UTC)
+        args = dict(outcome="delivered", status="delivered", started_at=now, now=now, error=None, status_code=200,
+                    next_attempt_at=None, captured=None)
+        sibling = other.transaction()
+        await sibling.start()  # b finishes, holding the notification row, not committed yet
+        await other.fetchrow(hotpath_pg.FINISH_PG, *hotpath_pg.finish_args(
+            delivery_id=b.delivery.id, attempt=b.attempt, **args))  # type: ignore[arg-type]
+        ours = asyncio.create_task(gateway.repo.finish(a, outcome="delivered", status="delivered", started_at=now))
+        for _ in range(200):  # our statement has its snapshot (b still 'sending') and waits for the row lock
+            if await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND datname = current_database()"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("our finish never waited for the sibling's lock")
+        await sibling.commit()
+        assert await ours
+        assert await _status(gateway, notification_id) == "delivered"
+    finally:
+        await other.close()
+        await watcher.close()
+        await gateway.close()
+
+
+async def test_the_one_statement_recount_agrees_with_refresh_notification_status(postgres_url: str) -> None:
+    """Every mix of sibling states and outcomes: finish's recount equals the reference one."""
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    await gateway.start(run_deliveries=False)
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        states = ("pending", "retrying", "delivered", "failed", "cancelled")
+        outcomes: list[dict[str, Any]] = [
+            {"outcome": "delivered", "status": "delivered"}, {"outcome": "permanent", "status": "failed"},
+            {"outcome": "cancelled", "status": "cancelled"},
+            {"outcome": "transient", "status": "retrying", "next_attempt_at": datetime.now(UTC)}]
+        for i, (siblings, outcome) in enumerate(itertools.product(
+                [*itertools.product(states, repeat=2), ("delivered",), ()], outcomes)):
+            recipients = ("receiver", *(f"s{j}" for j in range(len(siblings))))
+            notification_id, (claimed, *others) = await _store(gateway, f"mix{i}", recipients)
+            for o, state in zip(others, siblings, strict=True):
+                await conn.execute("UPDATE deliveries SET status = $1 WHERE id = $2", state, o.delivery.id)
+            assert await gateway.repo.finish(claimed, started_at=datetime.now(UTC), **outcome)
+            fast = await _status(gateway, notification_id)
+            await gateway.repo.refresh_notification_status(notification_id)
+            assert fast == await _status(gateway, notification_id), (siblings, outcome)
+    finally:
+        await conn.close()
+        await gateway.close()
