@@ -23,7 +23,13 @@ from notigate.errors import (
 )
 from notigate.events import TAXONOMY, Event, Notification
 from notigate.masking import mask_card, mask_email, mask_metadata, mask_phone
-from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform, json_answer
+from notigate.platform import (
+    CallbackAnswer,
+    CallbackRequest,
+    CallbackResult,
+    Platform,
+    json_answer,
+)
 from notigate.routing import Route
 
 hookimpl = pluggy.HookimplMarker("notigate")

@@ -16,19 +16,25 @@ from typing import TypeVar
 
 import msgspec
 
+from notigate import digests
 from notigate.backoff import next_attempt_at
 from notigate.breakers import DISABLED_WAIT, breaker_key, destination_key
-from notigate.channel import Delivered, Message, Outcome, PermanentFailure, TransientFailure
+from notigate.channel import (
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    TransientFailure,
+)
 from notigate.clock import utcnow
 from notigate.config import seconds
-from notigate import digests
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
 from notigate.gateway import Gateway
 from notigate.masking import mask_text
 from notigate.repository import Claimed, DeliveryView
-from notigate.templates import RenderedText
 from notigate.subscriptions import RULE as SUBSCRIPTION
+from notigate.templates import RenderedText
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,15 +9,21 @@ amount itself carries more (an amount is never rounded away). Amounts stay Decim
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime, format_skeleton, format_time, format_timedelta
+from babel.dates import (
+    format_date,
+    format_datetime,
+    format_skeleton,
+    format_time,
+    format_timedelta,
+)
 
 # Decimals shown for a currency; anything not listed shows 2. Not ISO 4217's minor
 # unit: IDR has two minor units on paper, but nobody writes rupiah cents.

@@ -17,7 +17,13 @@ from notigate.events import Event, Notification, NotificationStatus
 from notigate.gateway import Gateway
 from notigate.ids import new_id
 from notigate.masking import mask_metadata, mask_text
-from notigate.platform import CallbackAnswer, CallbackRequest, CallbackResult, Platform, json_answer
+from notigate.platform import (
+    CallbackAnswer,
+    CallbackRequest,
+    CallbackResult,
+    Platform,
+    json_answer,
+)
 from notigate.policies import Plan
 from notigate.repository import Stored
 from notigate.routing import Route

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
-from redis.asyncio import ConnectionPool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
+from redis.asyncio import ConnectionPool
 
 from notigate.clock import utcnow
 

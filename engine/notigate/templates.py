@@ -25,17 +25,29 @@ from typing import Any, Literal
 
 import jinja2
 import msgspec
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, nodes, pass_context, select_autoescape
-from jinja2.visitor import NodeTransformer
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    nodes,
+    pass_context,
+    select_autoescape,
+)
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
+from notigate import labels
 from notigate._template_samples import samples
 from notigate.catalogs import DOMAIN, merged_catalog
-from notigate import labels
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
-from notigate.formatting import DEFAULT_TIMEZONE, Formatter, locale_problem, timezone_problem
+from notigate.formatting import (
+    DEFAULT_TIMEZONE,
+    Formatter,
+    locale_problem,
+    timezone_problem,
+)
 
 __all__ = ["RenderedText", "Templates", "default_dir", "locale_problem", "timezone_problem"]
 

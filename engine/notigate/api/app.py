@@ -9,8 +9,8 @@ from pathlib import Path
 
 import swagger_ui_bundle
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -19,8 +19,8 @@ from litestar.static_files import create_static_files_router
 from notigate.api.admin import reload_config
 from notigate.api.callbacks import receive_callback
 from notigate.api.deliveries import DeliveriesController
-from notigate.api.endpoints import EndpointsController
 from notigate.api.deps import provide_gateway
+from notigate.api.endpoints import EndpointsController
 from notigate.api.errors import HANDLERS
 from notigate.api.latency import latency_middleware
 from notigate.api.notifications import NotificationsController

@@ -11,10 +11,9 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from notigate.api.auth import SECURITY, require_api_key
-from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.api.deps import GatewayDep
+from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.repository import DeliveryView
-
 
 ID = re.compile(r"ntf_[0-9A-Z]{26}")
 

@@ -15,7 +15,14 @@ from litestar.params import HeaderParameter, JSONBody
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.clock import utcnow
-from notigate.events import TAXONOMY, Event, NotificationStatus, Severity, UtcDatetime, utc
+from notigate.events import (
+    TAXONOMY,
+    Event,
+    NotificationStatus,
+    Severity,
+    UtcDatetime,
+    utc,
+)
 from notigate.pipeline import accept_event
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]

@@ -17,8 +17,6 @@ from notigate.breakers import BreakerView
 from notigate.plugins import PluginInfo
 
 
-
-
 @get("/api/v1/destinations", tags=["deliveries"], guards=[require_api_key], security=SECURITY,
      summary="Circuit breakers per destination (closed, open, half_open)")
 async def list_destinations(gateway: GatewayDep) -> list[BreakerView]:
