@@ -125,6 +125,7 @@ max_jobs = {a.max_jobs}
 
 [delivery]
 send_timeout = "5s"
+per_destination = {a.per_destination}
 
 [platforms.arindo]
 server_key = "{SERVER_KEY}"
@@ -298,7 +299,8 @@ class DeliveryBench(Bench):
 
 def report(a: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
     n, ap = out["notigate"], out.get("apprise")
-    print(f"\n{a.count} notifications, mode {a.mode}, 1 worker (max_jobs {a.max_jobs}), {os.cpu_count()} CPUs")
+    print(f"\n{a.count} notifications, mode {a.mode}, 1 worker (max_jobs {a.max_jobs}, per_destination "
+          f"{a.per_destination}), {os.cpu_count()} CPUs")
     print(f"{'system':10} {'deliveries':>10} {'seconds':>8} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'notigate':10} {n['deliveries']:10} {n['seconds']:8.2f} {n['per_s']:8.1f} {n['p50_ms']:8.1f} {n['p99_ms']:8.1f}")
     if ap:
@@ -320,7 +322,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, kind, default, what in [
         ("--count", int, 20000, "notifications, and Apprise messages"), ("--mode", str, "live", "live or drain"),
         ("--concurrency", int, 32, "ingest connections"), ("--apprise-concurrency", int, 32, "concurrent notifies"),
-        ("--max-jobs", int, 200, "[queue] max_jobs"), ("--pool-min", int, 5, ""), ("--pool-max", int, 20, ""),
+        ("--max-jobs", int, 200, "[queue] max_jobs"),
+        ("--per-destination", int, 4, "[delivery] per_destination (sends in flight to the one receiver)"),
+        ("--pool-min", int, 5, ""), ("--pool-max", int, 20, ""),
         ("--worker-log-level", str, "INFO", "the worker's --log-level (INFO as deployed)"),
         ("--pyspy", str, None, "run the worker under py-spy record -f raw, writing this file"),
         ("--postgres", str, os.environ.get("NOTIGATE_BENCH_POSTGRES_URL",
