@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import urllib.parse
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -85,3 +86,6 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
     assert [a["outcome"] for a in sms] == ["transient", "delivered"]
     assert (sms[1]["started_at"] - sms[0]["finished_at"]).total_seconds() >= 1.9
     assert b"To=%2B6281200000001" in receiver.requests[-1]["body"]
+    form = urllib.parse.parse_qs(receiver.requests[-1]["body"].decode())
+    [body] = form["Body"]  # the SMS template, whole: no email subject in front
+    assert body.startswith("Card declined: ORD-") and "IDR150,000 on arindo at Aug 1 10:15 WIB" in body

@@ -62,9 +62,10 @@ class SmsChannel:
         return f"sms:{self.config.base_url.rstrip('/')}/Accounts/{self.config.account_sid}"
 
     def render(self, message: Message) -> Rendered:
-        """``"{subject}: {text}"`` cut to one segment; encoding and count go in the headers."""
-        parts = (message.subject, message.text or message.notification.message)
-        fitted = fit_one_segment(": ".join(p.strip() for p in parts if p.strip()))
+        """The text (the SMS template writes the whole message) cut to one segment; without a
+        text the subject, else the platform's message. Encoding and count go in the headers."""
+        body = message.text.strip() or message.subject.strip() or message.notification.message
+        fitted = fit_one_segment(body)
         headers = {"to": message.address, "from": self.config.sender, "encoding": fitted.encoding,
                    "segments": "1", "characters": str(fitted.units)}
         return Rendered(body=fitted.text, content_type="text/plain", headers=headers)

@@ -18,13 +18,13 @@ def utf16_units(text: str) -> int:
 
 
 def test_short_text_unchanged(channel: SmsChannel, make_message: Callable[..., Message]) -> None:
-    """A short text is "{subject}: {text}" as is, with encoding, segment and count in the headers."""
-    rendered = channel.render(make_message())
-    assert rendered.body == "[warning] arindo: card_declined: Card declined by the issuer"
+    """A short text is sent as is (the subject is for email), with encoding, segment and count in the headers."""
+    rendered = channel.render(make_message(text="[Warning] Card declined: INV-1"))
+    assert rendered.body == "[Warning] Card declined: INV-1"
     assert rendered.content_type == "text/plain"
-    # "[" and "]" are in the GSM-7 extension table: 60 characters, 62 septets
+    # "[" and "]" are in the GSM-7 extension table: 30 characters, 32 septets
     assert rendered.headers == {"to": PHONE, "from": SENDER, "encoding": "GSM-7", "segments": "1",
-                                "characters": "62"}
+                                "characters": "32"}
 
 
 def test_long_ascii_cut_to_160(channel: SmsChannel, make_message: Callable[..., Message]) -> None:
@@ -99,7 +99,8 @@ def test_whitespace_collapsed() -> None:
 
 
 def test_fallback_to_notification_message(channel: SmsChannel, make_message: Callable[..., Message]) -> None:
-    """Without a text the notification's own message is sent; without a subject no prefix."""
+    """Without a text the subject is sent, and without either the notification's own message."""
+    assert channel.render(make_message(text="")).body == "[warning] arindo: card_declined"
     assert channel.render(make_message(subject="", text="")).body == "Card declined by the issuer"
 
 

@@ -35,7 +35,7 @@ async def test_delivered_with_sid(provider: Provider, channel: SmsChannel,
     assert request.auth == (ACCOUNT_SID, AUTH_TOKEN)
     assert request.content_type == "application/x-www-form-urlencoded"
     assert request.form == {"To": PHONE, "From": SENDER,
-                            "Body": "[warning] arindo: card_declined: Card declined - 150000.00 IDR"}
+                            "Body": "Card declined - 150000.00 IDR"}
 
 
 async def test_other_2xx_with_sid(provider: Provider, channel: SmsChannel,
