@@ -16,6 +16,8 @@ from conftest import API_KEY, AUTH, WEBHOOK_SECRET, api_client, make_settings, m
 from receiver import Receiver
 
 from notigate import clock
+from notigate.errors import ConfigError
+from notigate.events import Notification
 
 REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
           "amount": "150000.00", "currency": "IDR", "reference": "INV-1"}
@@ -258,3 +260,29 @@ async def test_reload_keeps_work_in_flight(sqlite_url: str, receiver: Receiver) 
         assert [d["attempts"] for d in done["deliveries"]] == [1]
         after = await _report(client, reference="INV-2")
         await _until(client, after["notification"]["id"], "delivered")
+
+
+async def test_reload_reads_templates_again(sqlite_url: str, tmp_path: Path) -> None:
+    """An edited override template takes effect on reload; a broken one is refused and the old one stays."""
+    own = tmp_path / "templates" / "email"
+    own.mkdir(parents=True)
+    (own / "event.subject.txt").write_text("first {{ event.code }}\n")
+    settings = make_settings(sqlite_url, templates={"dir": str(tmp_path / "templates")})
+    gateway = await migrated_gateway(settings)
+    now = datetime.now(UTC)
+    event = Notification(id="ntf_1", platform="arindo", code="timeout", severity="error", message="m",
+                         platform_code="x", occurred_at=now, received_at=now)
+
+    def subject() -> str:
+        return gateway.templates.render("email", "event", {"event": event, "rule": "r", "recipient": "a@b.c"},
+                                        locale="en", timezone="Asia/Jakarta").subject
+
+    assert subject() == "first timeout"
+    (own / "event.subject.txt").write_text("second {{ event.code }}\n")
+    await gateway.reload(settings)
+    assert subject() == "second timeout"
+    (own / "event.subject.txt").write_text("third {{ event.code }\n")
+    with pytest.raises(ConfigError) as refused:
+        await gateway.reload(settings)
+    assert "event.subject.txt:1" in refused.value.problems[0]
+    assert subject() == "second timeout"
