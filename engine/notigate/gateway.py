@@ -25,6 +25,7 @@ from notigate.config import ApiKey, Settings, convert, load_settings, seconds
 from notigate.database import Database
 from notigate.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.errors import ConfigError, TemplateError
+from notigate.inhibitions import Inhibitions
 from notigate.limits import Limiter, MemoryLimiter, RedisLimiter
 from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
@@ -156,6 +157,7 @@ class Gateway:
         self.endpoints = Endpoints(settings.webhooks, self.db)  # from_settings shares its own with the router
         self.policies = Policies(settings.rules)
         self.silences = Silences(self.db)
+        self.inhibitions = Inhibitions(self.db)
         self.evaluator: RuleEvaluator  # set by from_settings, like the templates
         self.templates: Templates
         self._extra_api_keys: list[ApiKey] = []

@@ -74,12 +74,12 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     # recipients' event filters or a plugin dropped the routes), so `no_route` can say why
     matched = list(dict.fromkeys(r.rule for r in routes)) if routes else gw.evaluator.matching(notification)
     now = notification.received_at
-    inhibited_by = await gw.repo.inhibited_by(gw.policies.inhibition_keys(notification), now) if routes else None
+    inhibited_by = await gw.inhibitions.active(gw.policies.inhibition_keys(notification), now) if routes else None
     plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)
     notification = msgspec.structs.replace(notification, status=_status(plans))
     stored = await gw.repo.store_event(event, notification, plans, matched)
     if stored.created and (sources := gw.policies.sources(notification, matched)):
-        await gw.repo.start_inhibitions(sources, notification.id, now)
+        await gw.inhibitions.start(sources, notification.id, now)
     if stored.due or stored.later:
         try:  # bounded: a Redis that hangs must not hold the platform's callback
             await asyncio.wait_for(_enqueue(gw, stored), 2)

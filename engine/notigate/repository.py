@@ -190,27 +190,6 @@ class Repository:
                         stored.later.append((delivery_id, due))
         return True
 
-    # -- inhibitions ------------------------------------------------------------
-    async def inhibited_by(self, keys: dict[str, str], now: datetime) -> str | None:
-        """Why an event with these inhibition keys is muted now (rule and source), or None."""
-        if not keys:
-            return None
-        marks = ", ".join("{}" for _ in keys)
-        rows = await self.db.fetch(f'SELECT "rule", "source_id", "until" FROM "inhibitions" WHERE "key" IN ({marks}) '
-                                   'AND "until" > {} LIMIT 1', *keys, now)
-        if not rows:
-            return None
-        until = _dt(rows[0]["until"])
-        return f"rule {rows[0]['rule']!r} fired for {rows[0]['source_id']} (until {until.isoformat() if until else '?'})"
-
-    async def start_inhibitions(self, sources: dict[str, tuple[str, float]], source_id: str, now: datetime) -> None:
-        """Record (or extend) the inhibitions an event starts."""
-        for key, (rule, duration) in sources.items():
-            await self.db.write_one(
-                'INSERT INTO "inhibitions" ("key", "rule", "source_id", "until") VALUES ({}, {}, {}, {}) '
-                'ON CONFLICT ("key") DO UPDATE SET "rule" = excluded."rule", "source_id" = excluded."source_id", '
-                '"until" = excluded."until"', key, rule, source_id, now + timedelta(seconds=duration))
-
     # -- reads ----------------------------------------------------------------
     async def notification(self, notification_id: str) -> Notification | None:
         row = await NotificationRow.select().where(NotificationRow.id == notification_id).first()
