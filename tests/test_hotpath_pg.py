@@ -32,7 +32,7 @@ async def _store(gateway: Gateway, key: str, recipients: tuple[str, ...]) -> tup
     plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
              for r in recipients]
     stored = await gateway.repo.store_event(event, notification, plans, ["r"])
-    notification_id, ids = stored.id, [d for d, _ in stored.due]
+    notification_id, ids = stored.id, stored.due
     claims = [await gateway.repo.claim(i, lease=60) for i in ids]
     assert all(claims)
     return notification_id, [c for c in claims if c is not None]

@@ -29,7 +29,7 @@ async def test_sibling_deliveries_finishing_together_settle_the_notification(dat
             plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
                      for r in ("receiver", "other")]
             stored = await gateway.repo.store_event(event, notification, plans, ["r"])
-            notification_id, ids = stored.id, [d for d, _ in stored.due]
+            notification_id, ids = stored.id, stored.due
             claims = [await gateway.repo.claim(i, lease=60) for i in ids]
             now = datetime.now(UTC)
             await asyncio.gather(*(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)

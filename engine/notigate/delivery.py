@@ -28,6 +28,7 @@ from notigate.channel import (
 )
 from notigate.clock import utcnow
 from notigate.config import seconds
+from notigate.endpoints import Endpoint
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
 from notigate.gateway import Gateway
@@ -48,15 +49,11 @@ class Cancelled(PermanentFailure, frozen=True, kw_only=True, tag="cancelled"):
     """The delivery is no longer wanted (its API-created endpoint was deleted)."""
 
 
-def build_message(gw: Gateway, delivery: DeliveryView, n: Notification, digest: Digest | None = None) -> Message:
-    """Resolve the recipient (a ``[[webhooks]]`` endpoint for webhooks) and render the
-    channel's localized templates into a Message; raise TemplateError if they fail."""
-    address, secret = delivery.recipient, None
-    if delivery.channel == "webhook":
-        endpoint = gw.endpoints.get(delivery.recipient)
-        if endpoint is None:
-            raise LookupError(f"webhook endpoint {delivery.recipient!r} is no longer configured")
-        address, secret = endpoint.url, endpoint.secret
+def build_message(gw: Gateway, delivery: DeliveryView, n: Notification, digest: Digest | None = None,
+                  endpoint: Endpoint | None = None) -> Message:
+    """Render the channel's localized templates into a Message addressed to the recipient (or,
+    for webhooks, to ``endpoint``'s URL with its secret); raise TemplateError if they fail."""
+    address, secret = (endpoint.url, endpoint.secret) if endpoint is not None else (delivery.recipient, None)
     words = RenderedText(subject="", text="", html=None)
     if getattr(gw.channels.get(delivery.channel), "uses_templates", True):  # webhooks send the event itself
         context: dict[str, object] = {"event": n, "rule": delivery.rule, "recipient": delivery.recipient}
@@ -90,13 +87,14 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         notification = await gw.repo.notification(notification_id)
     if notification is None:
         return PermanentFailure(error=f"notification {notification_id} does not exist"), None
-    if d.channel == "webhook" and d.rule == SUBSCRIPTION and await gw.endpoints.find(d.recipient) is None:
-        # API-created endpoints only disappear when deleted; config ones may come back with a reload.
-        return Cancelled(error=f"webhook endpoint {d.recipient!r} was deleted"), None
+    endpoint = None
+    if d.channel == "webhook" and (endpoint := await gw.endpoints.find(d.recipient)) is None:
+        if d.rule == SUBSCRIPTION:  # API-created endpoints only disappear when deleted
+            return Cancelled(error=f"webhook endpoint {d.recipient!r} was deleted"), None
+        # a config endpoint may come back with a reload
+        return TransientFailure(error=f"webhook endpoint {d.recipient!r} is no longer configured"), None
     try:
-        message = build_message(gw, d, notification, digest)
-    except LookupError as exc:
-        return TransientFailure(error=str(exc)), None
+        message = build_message(gw, d, notification, digest, endpoint)
     except TemplateError as exc:  # deterministic: rendering again would fail the same way
         log.warning("delivery %s: the %s templates failed: %s", d.id, d.channel, exc)
         return PermanentFailure(error=f"template error: {exc}"), None

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from notigate.database import Database
+from notigate.tables import NOTIFICATION_STATUS_FROM_S, STATUSES_KEPT
 
 _NOTIFICATION_COLUMNS = ("id", "platform", "code", "severity", "message", "platform_code", "amount", "currency",
                          "reference", "merchant_id", "occurred_at", "received_at", "status", "metadata")
@@ -38,9 +39,9 @@ SELECT d.*, {", ".join(f"n.{c} AS {PREFIX}{c}" for c in _NOTIFICATION_COLUMNS)}
 FROM d LEFT JOIN notifications n ON n.id = d.notification_id
 """
 
-# The CASE is refresh_notification_status's, over the siblings as this statement sees them
-# plus this delivery's new status (a statement does not see its own CTE's update).
-FINISH_PG = """
+# The status rule over the siblings as this statement sees them plus this delivery's new
+# status (a statement does not see its own CTE's update).
+FINISH_PG = f"""
 WITH d AS (
     UPDATE deliveries SET status = $2::varchar, lease_until = NULL, next_attempt_at = $3::timestamptz,
         last_error = $4::text, captured = COALESCE($5::text, captured), updated_at = $6::timestamptz,
@@ -58,13 +59,8 @@ WITH d AS (
     SELECT status FROM deliveries WHERE notification_id = (SELECT notification_id FROM d) AND id <> $1
     UNION ALL SELECT $2::varchar FROM d
 ), n AS (
-    UPDATE notifications SET status = CASE
-        WHEN EXISTS (SELECT 1 FROM s WHERE status IN ('pending', 'sending', 'retrying')) THEN 'delivering'
-        WHEN NOT EXISTS (SELECT 1 FROM s WHERE status <> 'cancelled') THEN 'silenced'
-        WHEN NOT EXISTS (SELECT 1 FROM s WHERE status NOT IN ('delivered', 'cancelled')) THEN 'delivered'
-        WHEN NOT EXISTS (SELECT 1 FROM s WHERE status = 'delivered') THEN 'failed'
-        ELSE 'partially_delivered' END
-    WHERE id = (SELECT notification_id FROM d) AND status NOT IN ('no_route', 'grouped')
+    UPDATE notifications SET status = {NOTIFICATION_STATUS_FROM_S}
+    WHERE id = (SELECT notification_id FROM d) AND status NOT IN {STATUSES_KEPT}
 )
 SELECT (SELECT notification_id FROM d) AS notification_id,
     EXISTS (SELECT 1 FROM deliveries WHERE notification_id = (SELECT notification_id FROM d) AND id <> $1

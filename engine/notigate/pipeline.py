@@ -100,7 +100,7 @@ def _status(plans: list[Plan]) -> NotificationStatus:
 
 async def _enqueue(gw: Gateway, stored: Stored) -> None:
     if stored.due:
-        await gw.queue.enqueue_new([delivery_id for delivery_id, _ in stored.due])
+        await gw.queue.enqueue_new(stored.due)
     for delivery_id, at in stored.later:
         await gw.queue.enqueue(delivery_id, 0, at)
 

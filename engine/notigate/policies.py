@@ -23,8 +23,8 @@ from notigate.routing import Route
 from notigate.silences import Silence, event_labels, route_labels
 
 
-class Digest(msgspec.Struct, frozen=True, kw_only=True):
-    """How a route joins a group: its key, its values, and the rule's windows (seconds)."""
+class Grouping(msgspec.Struct, frozen=True, kw_only=True):
+    """How a route joins a digest group: its key, its values, and the rule's windows (seconds)."""
 
     key: str
     values: dict[str, str]
@@ -39,7 +39,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     status: Literal["pending", "cancelled"] = "pending"
     due: datetime
     note: str | None = None
-    digest: Digest | None = None
+    digest: Grouping | None = None
 
 
 def _digest_key(rule: str, route: Route, values: dict[str, str]) -> str:
@@ -134,6 +134,6 @@ class Policies:
             if rule is not None and rule.name in self._windows:
                 values: dict[str, str] = {f: _field(n, f) for f in rule.group_by}
                 window, repeat = self._windows[rule.name]
-                digest = Digest(key=_digest_key(rule.name, route, values), values=values, window=window, repeat=repeat)
+                digest = Grouping(key=_digest_key(rule.name, route, values), values=values, window=window, repeat=repeat)
             plans.append(Plan(route=route, due=held or now, note=note, digest=digest))
         return plans

@@ -68,6 +68,18 @@ class Queue(Protocol):
     async def close(self) -> None: ...
 
 
+async def enqueue_due(queue: Queue, steps: list[tuple[str, int]], tag: str = "") -> None:
+    """Enqueue deliveries just made due in the database (a replay, an endpoint enabled again).
+
+    A failed enqueue is left to the outbox sweep: the database already says they are due.
+    """
+    for delivery_id, attempts in steps:
+        try:
+            await queue.enqueue(delivery_id, attempts, tag=tag)
+        except Exception as exc:
+            log.warning("enqueue of %s failed (%s); the sweep will pick it up", delivery_id, type(exc).__name__)
+
+
 class ArqQueue:
     """Producer side of the arq queue; ``notigate worker`` runs the consumer."""
 

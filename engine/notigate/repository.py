@@ -21,7 +21,13 @@ from notigate.database import Database
 from notigate.events import Event, Notification
 from notigate.ids import new_id
 from notigate.policies import Plan
-from notigate.tables import AttemptRow, DeliveryRow, NotificationRow
+from notigate.tables import (
+    NOTIFICATION_STATUS_FROM_S,
+    STATUSES_KEPT,
+    AttemptRow,
+    DeliveryRow,
+    NotificationRow,
+)
 
 # The whole ingest write in one statement (PostgreSQL): the notification, and its
 # deliveries only if the notification was new. Atomic without BEGIN/COMMIT round trips.
@@ -76,7 +82,7 @@ class Stored(msgspec.Struct, kw_only=True):
 
     id: str
     created: bool
-    due: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
+    due: list[str] = msgspec.field(default_factory=list)
     later: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
 
 
@@ -148,8 +154,10 @@ class Repository:
         ids = [new_id("dlv") for _ in plain]
         stored = Stored(id=n.id, created=True)
         for delivery_id, plan in zip(ids, plain, strict=True):
-            if plan.status == "pending":
-                (stored.due if plan.due <= n.received_at else stored.later).append((delivery_id, plan.due))
+            if plan.status == "pending" and plan.due <= n.received_at:
+                stored.due.append(delivery_id)
+            elif plan.status == "pending":
+                stored.later.append((delivery_id, plan.due))
         if self.db.is_sqlite or len(plain) < len(plans):
             inserted = await self._store_in_transaction(values, ids, plans, stored)
         else:
@@ -321,17 +329,11 @@ class Repository:
         return True
 
     async def refresh_notification_status(self, notification_id: str) -> None:
-        """Derive the notification's status from its deliveries; cancelled ones (muted,
-        endpoint deleted) do not count, and only cancelled ones make it ``silenced``."""
+        """Derive the notification's status from its deliveries (``tables.NOTIFICATION_STATUS_FROM_S``)."""
         await self.db.execute(
-            'UPDATE "notifications" SET "status" = CASE '
-            'WHEN EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" IN (\'pending\', \'sending\', \'retrying\')) THEN \'delivering\' '
-            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" <> \'cancelled\') THEN \'silenced\' '
-            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" NOT IN (\'delivered\', \'cancelled\')) THEN \'delivered\' '
-            'WHEN NOT EXISTS (SELECT 1 FROM "deliveries" WHERE "notification_id" = {} AND "status" = \'delivered\') THEN \'failed\' '
-            'ELSE \'partially_delivered\' END WHERE "id" = {} AND "status" NOT IN (\'no_route\', \'grouped\')',
-            notification_id, notification_id, notification_id, notification_id, notification_id,
-        )
+            'WITH s AS (SELECT "status" FROM "deliveries" WHERE "notification_id" = {}) '
+            f'UPDATE "notifications" SET "status" = {NOTIFICATION_STATUS_FROM_S} '
+            f'WHERE "id" = {{}} AND "status" NOT IN {STATUSES_KEPT}', notification_id, notification_id)
 
     async def replay(self, *, delivery_id: str | None = None, channel: str | None = None,
                      recipient: str | None = None, since: datetime | None = None,

@@ -56,9 +56,6 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
     comment: str
     created_at: UtcDatetime
 
-    def mutes(self, labels: dict[str, str], now: datetime) -> bool:
-        return self.starts_at <= now < self.ends_at and all(m.holds(labels) for m in self.matchers)
-
     def mutes_event(self, labels: dict[str, str], now: datetime) -> bool:
         """Active, and every matcher about the event itself holds (route matchers are checked per route)."""
         return self.starts_at <= now < self.ends_at and all(
@@ -84,10 +81,6 @@ def route_labels(route: Route) -> dict[str, str]:
     """What a silence can match on in a route: its rule, channel and recipient."""
     return {"rule": route.rule, "channel": route.channel, "recipient": route.recipient}
 
-
-def labels_of(n: Notification, route: Route) -> dict[str, str]:
-    """Every label of one route of one event."""
-    return {**event_labels(n), **route_labels(route)}
 
 
 def _row(row: dict[str, object]) -> Silence:

@@ -38,7 +38,6 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from notigate import labels
-from notigate._template_samples import samples
 from notigate.catalogs import DOMAIN, merged_catalog
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
@@ -48,6 +47,7 @@ from notigate.formatting import (
     locale_problem,
     timezone_problem,
 )
+from notigate.samples import template_contexts
 
 __all__ = ["RenderedText", "Templates", "default_dir", "locale_problem", "timezone_problem"]
 
@@ -137,7 +137,7 @@ class Templates:
                     if not any(f"{channel}/{purpose}{suffix}" in self._names
                                for suffix in (".subject.txt", ".txt", ".html")):
                         continue
-                    for context in samples(purpose):
+                    for context in template_contexts(purpose):
                         try:
                             self.render(channel, purpose, context, locale=locale, timezone=DEFAULT_TIMEZONE)
                         except TemplateError as exc:

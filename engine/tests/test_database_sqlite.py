@@ -128,7 +128,7 @@ async def test_store_event_stores_the_notification_and_its_deliveries(repo: Repo
     notification = normalize(event)
     routes = [Route(channel="webhook", recipient="hook", rule="r"), Route(channel="email", recipient="a@x", rule="r")]
     stored = await repo.store_event(event, notification, planned(routes, notification), ["r"])
-    nid, delivery_ids = stored.id, [d for d, _ in stored.due]
+    nid, delivery_ids = stored.id, stored.due
     assert (nid, stored.created, len(delivery_ids)) == (notification.id, True, 2)
     read = await repo.notification(nid)
     assert read is not None

@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.events import UtcDatetime, utc
+from notigate.queue import enqueue_due
 from notigate.repository import DeliveryView
 
 
@@ -88,9 +89,5 @@ class DeliveriesController(Controller):
 
 
 async def _redrive(gateway: Any, replayed: list[tuple[str, int]]) -> Redriven:
-    for delivery_id, attempts in replayed:
-        try:
-            await gateway.queue.enqueue(delivery_id, attempts)
-        except Exception:  # stored as due: the sweep enqueues it
-            pass
+    await enqueue_due(gateway.queue, replayed)
     return Redriven(ids=[d for d, _ in replayed], count=len(replayed))

@@ -28,6 +28,7 @@ from notigate.breakers import destination_key
 from notigate.clock import utcnow
 from notigate.endpoints import EndpointExists
 from notigate.events import TAXONOMY
+from notigate.queue import enqueue_due
 
 EVENT_TYPES = [f"payment.{code}" for code in TAXONOMY]
 
@@ -161,10 +162,5 @@ class EndpointsController(Controller):
             raise NotFoundException(f"no webhook endpoint named {name!r}")
         await gateway.breakers.enable(destination_key("webhook", endpoint.url), utcnow())
         woken = await gateway.repo.wake(channel="webhook", recipient=name)
-        tag = f"e{int(time.time() * 1000)}"
-        for delivery_id, attempts in woken:
-            try:
-                await gateway.queue.enqueue(delivery_id, attempts, tag=tag)
-            except Exception:  # due now in the database: the sweep enqueues it
-                pass
+        await enqueue_due(gateway.queue, woken, tag=f"e{int(time.time() * 1000)}")
         return Woken(name=name, redriven=len(woken))

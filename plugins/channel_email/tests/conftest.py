@@ -12,8 +12,6 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notigate import Message, Notification
+from notigate import Message
+from notigate.samples import sample_notification
 from notigate_channel_email import EmailChannel, EmailConfig
 
 USERNAME, PASSWORD = "notigate", "s3cr3t-smtp-pa55"
@@ -168,23 +167,6 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def notification(**changes: Any) -> Notification:
-    fields: dict[str, Any] = {
-        "id": "ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK",
-        "platform": "arindo",
-        "code": "card_declined",
-        "severity": "warning",
-        "message": "Card declined by the issuer",
-        "platform_code": "202/05",
-        "occurred_at": datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
-        "received_at": datetime(2026, 3, 1, 8, 30, 2, tzinfo=UTC),
-        "amount": Decimal("150000.00"),
-        "currency": "IDR",
-        "reference": "INV-2026-0001",
-    }
-    return Notification(**(fields | changes))
-
-
 @pytest.fixture
 def make_message() -> Callable[..., Message]:
     """Build an email ``Message``: ``make_message(address=..., id=..., subject=..., text=..., html=...)``."""
@@ -193,7 +175,7 @@ def make_message() -> Callable[..., Message]:
              subject: str = "Kartu ditolak: INV-2026-0001",
              text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n", html: str | None = None) -> Message:
         return Message(id=id, channel="email", recipient="ops", address=address,
-                       notification=notification(), subject=subject, text=text, html=html)
+                       notification=sample_notification(), subject=subject, text=text, html=html)
 
     return make
 

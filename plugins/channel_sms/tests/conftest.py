@@ -15,15 +15,14 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
-from notigate import Message, Notification
+from notigate import Message
+from notigate.samples import sample_notification
 from notigate_channel_sms import SmsChannel, SmsConfig
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -155,31 +154,13 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def notification(**changes: Any) -> Notification:
-    fields: dict[str, Any] = {
-        "id": "ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK",
-        "platform": "arindo",
-        "code": "card_declined",
-        "severity": "warning",
-        "message": "Card declined by the issuer",
-        "platform_code": "202/05",
-        "occurred_at": datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
-        "received_at": datetime(2026, 3, 1, 8, 30, 2, tzinfo=UTC),
-        "status": "delivering",
-        "amount": Decimal("150000.00"),
-        "currency": "IDR",
-        "reference": "INV-2026-0001",
-    }
-    return Notification(**(fields | changes))
-
-
 @pytest.fixture
 def make_message() -> Callable[..., Message]:
     """Build an SMS ``Message``: ``make_message(subject=..., text=..., address=...)``."""
 
     def make(*, subject: str = "[warning] arindo: card_declined", text: str = "Card declined by the issuer",
              address: str = PHONE, id: str = "dlv_01JNB6X4T2") -> Message:
-        return Message(id=id, channel="sms", recipient=address, address=address, notification=notification(),
+        return Message(id=id, channel="sms", recipient=address, address=address, notification=sample_notification(),
                        subject=subject, text=text)
 
     return make

@@ -12,15 +12,14 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from notigate import Message, Notification
+from notigate import Message
+from notigate.samples import sample_notification
 from notigate_channel_webhook import WebhookChannel, WebhookConfig
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -145,33 +144,13 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def notification(**changes: Any) -> Notification:
-    fields: dict[str, Any] = {
-        "id": "ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK",
-        "platform": "arindo",
-        "code": "card_declined",
-        "severity": "warning",
-        "message": "Card declined by the issuer",
-        "platform_code": "202/05",
-        "occurred_at": datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
-        "received_at": datetime(2026, 3, 1, 8, 30, 2, tzinfo=UTC),
-        "status": "delivering",
-        "amount": Decimal("150000.00"),
-        "currency": "IDR",
-        "reference": "INV-2026-0001",
-        "merchant_id": "M-31835",
-        "metadata": {"card": "411111******1111", "bank": "bni"},
-    }
-    return Notification(**(fields | changes))
-
-
 @pytest.fixture
 def make_message() -> Callable[..., Message]:
     """Build a webhook ``Message``: ``make_message(url, secret=..., **notification_changes)``."""
 
     def make(address: str, *, secret: str | None = SECRET, id: str = "dlv_01JNB6X4T2", **changes: Any) -> Message:
         return Message(id=id, channel="webhook", recipient="merchant-backend", address=address,
-                       notification=notification(**changes), secret=secret)
+                       notification=sample_notification(**changes), secret=secret)
 
     return make
 
