@@ -142,10 +142,14 @@ send = [{{ channel = "webhook", to = ["receiver"] }}]
 
 
 class DeliveryBench(Bench):
+    _client: Any = None
+
     async def get(self, path: str) -> Any:
+        """One kept client: a new httpx client per poll costs an SSL context, CPU the measured processes need."""
         import httpx
-        async with httpx.AsyncClient(timeout=30) as c:
-            return (await c.get(f"http://127.0.0.1:{self.servers['receiver'].port}{path}")).json()
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=30)
+        return (await self._client.get(f"http://127.0.0.1:{self.servers['receiver'].port}{path}")).json()
 
     async def setup(self) -> None:  # type: ignore[override]
         a, py = self.args, sys.executable
@@ -353,6 +357,8 @@ async def amain(a: argparse.Namespace) -> int:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        if bench._client is not None:
+            await bench._client.aclose()
         await asyncio.shield(bench.cleanup())
         if a.keep_logs:
             print(f"logs and config kept in {bench.tmp}")

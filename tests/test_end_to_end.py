@@ -231,6 +231,7 @@ async def test_sweep_re_enqueues_lost_queue_messages(postgres_url: str, redis_ur
     api_gateway = await migrated_gateway(settings)
     async with api_client(api_gateway) as client:
         ids = [(await _post(client, arindo_body())).headers["notigate-notification-ids"] for _ in range(3)]
+        await wait_for(lambda: value_when(api_gateway.queue.queued, lambda q: len(q) == 3))  # the jobs are written
         r = aioredis.from_url(redis_url)
         await r.delete(queue_name)  # the queue messages are gone
         await r.aclose()

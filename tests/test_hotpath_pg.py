@@ -1,4 +1,4 @@
-"""The one-statement claim and finish on PostgreSQL (``notigate.hotpath_pg``).
+"""The batched claim and finish on PostgreSQL (``notigate.hotpath_pg``), one statement each.
 
 The race test forces the interleaving that a single statement under READ COMMITTED gets
 wrong: a sibling's finish commits while ours waits for the notification row, after our
@@ -64,12 +64,11 @@ async def test_a_sibling_committing_while_we_wait_for_the_notification_row(postg
     try:
         notification_id, (a, b) = await _store(gateway, "race", ("receiver", "other"))
         now = datetime.now(UTC)
-        args = dict(outcome="delivered", status="delivered", started_at=now, now=now, error=None, status_code=200,
-                    next_attempt_at=None, captured=None)
         sibling = other.transaction()
         await sibling.start()  # b finishes, holding the notification row, not committed yet
-        await other.fetchrow(hotpath_pg.FINISH_PG, *hotpath_pg.finish_args(
-            delivery_id=b.delivery.id, attempt=b.attempt, **args))  # type: ignore[arg-type]
+        await other.fetch(hotpath_pg.FINISH_PG, *hotpath_pg.finish_args([hotpath_pg.Finish(
+            delivery_id=b.delivery.id, attempt=b.attempt, outcome="delivered", status="delivered", started_at=now,
+            status_code=200)], now))
         ours = asyncio.create_task(gateway.repo.finish(a, outcome="delivered", status="delivered", started_at=now))
         for _ in range(200):  # our statement has its snapshot (b still 'sending') and waits for the row lock
             if await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
@@ -110,4 +109,39 @@ async def test_the_one_statement_recount_agrees_with_refresh_notification_status
             assert fast == await _status(gateway, notification_id), (siblings, outcome)
     finally:
         await conn.close()
+        await gateway.close()
+
+
+async def test_a_batch_claims_only_what_is_due_and_records_each_result(postgres_url: str) -> None:
+    """One claim for several notifications' deliveries; one finish whose batch holds siblings of one
+    notification (their new statuses count together) and a claim that no longer holds."""
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    await gateway.start(run_deliveries=False)
+    try:
+        event = Event(platform="arindo", key="batch", code="timeout", message="m", platform_code="x",
+                      occurred_at=datetime.now(UTC))
+        notification = normalize(event)
+        plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
+                 for r in ("a", "b", "c")]
+        stored = await gateway.repo.store_event(event, notification, plans, ["r"])
+        _, (taken,) = await _store(gateway, "batch-other", ("receiver",))
+        claimed = await gateway.repo.claim_many([*stored.due, taken.delivery.id, "no-such-id"], lease=60)
+        assert sorted(c.delivery.id for c in claimed) == sorted(stored.due)  # `taken` was claimed already
+        assert all(c.notification is not None and c.notification.id == stored.id for c in claimed)
+        now = datetime.now(UTC)
+        a, b, c = claimed
+        results = [hotpath_pg.Finish(delivery_id=a.delivery.id, attempt=a.attempt, outcome="delivered",
+                                     status="delivered", started_at=now, status_code=200),
+                   hotpath_pg.Finish(delivery_id=b.delivery.id, attempt=b.attempt, outcome="permanent",
+                                     status="failed", started_at=now, error="gone", status_code=400),
+                   hotpath_pg.Finish(delivery_id=c.delivery.id, attempt=c.attempt + 1, outcome="delivered",
+                                     status="delivered", started_at=now)]  # not our claim
+        assert await gateway.repo.finish_many(results) == {a.delivery.id, b.delivery.id}
+        assert await _status(gateway, stored.id) == "delivering"  # c is still sending
+        assert await gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)
+        assert await _status(gateway, stored.id) == "partially_delivered"
+        attempts = await gateway.repo.attempts_of(b.delivery.id)
+        assert [(x["number"], x["outcome"], x["error"], x["status_code"]) for x in attempts] == [
+            (1, "permanent", "gone", 400)]
+    finally:
         await gateway.close()

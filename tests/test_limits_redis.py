@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from notigate.limits import RedisLimiter
+from notigate.limits import RedisLimiter, Slots
 
 
 @pytest.fixture
@@ -44,3 +44,47 @@ async def test_a_redis_error_reaches_the_caller(queue_name: str) -> None:
             await RedisLimiter(lambda: client, 2, f"{queue_name}:slots:").acquire("a", "t0", 30)
     finally:
         await client.aclose()
+
+
+async def test_two_workers_slots_never_exceed_the_limit_and_are_given_back(redis_url: str, queue_name: str) -> None:
+    """Two processes' ``Slots`` over one Redis: a burst through both keeps at most ``limit`` sends in
+    flight, each send is either sent or put back, and every slot is back in Redis afterwards."""
+    clients = [aioredis.from_url(redis_url) for _ in range(2)]
+    prefix = f"{queue_name}:slots:"
+    limiters = [RedisLimiter(lambda c=c: c, 3, prefix) for c in clients]  # type: ignore[misc]
+    workers = [Slots(limiter, 3) for limiter in limiters]
+    calls = [0]
+    acquire = limiters[0].acquire
+
+    async def counted(destination: str, token: str, ttl: float) -> bool:
+        calls[0] += 1
+        return await acquire(destination, token, ttl)
+
+    limiters[0].acquire = counted  # type: ignore[method-assign]
+    in_flight, peak, sent, put_back = [0], [0], [0], [0]
+
+    async def send(slots: Slots) -> None:
+        token = await slots.acquire("dest", 30)
+        if token is None:
+            put_back[0] += 1
+            return
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        await asyncio.sleep(0.002)
+        in_flight[0] -= 1
+        sent[0] += 1
+        await slots.release("dest", token)
+
+    try:
+        await asyncio.gather(*(send(workers[0]) for _ in range(60)))  # one worker alone: every send goes
+        assert (sent[0], put_back[0], peak[0]) == (60, 0, 3)
+        assert calls[0] == 3  # the burst took each shared slot once, not once per send
+        assert await clients[0].zcard(prefix + "dest") == 0
+        sent[0] = peak[0] = 0
+        await asyncio.gather(*(send(workers[i % 2]) for i in range(120)))
+        assert peak[0] == 3 and sent[0] + put_back[0] == 120 and sent[0] >= 60
+        assert await clients[0].zcard(prefix + "dest") == 0
+    finally:
+        for c in clients:
+            await c.delete(prefix + "dest")
+            await c.aclose()

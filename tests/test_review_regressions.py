@@ -159,7 +159,7 @@ async def test_a_bookkeeping_error_after_a_send_does_not_resend(sqlite_url: str,
     async def broken_release(destination: str, token: str) -> None:
         raise ConnectionError("redis blip")
 
-    gateway.limiter.release = broken_release  # type: ignore[method-assign]
+    gateway.slots.limiter.release = broken_release  # type: ignore[method-assign]
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         notification_id = response.headers["notigate-notification-ids"]

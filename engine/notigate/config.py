@@ -55,6 +55,8 @@ class QueueConfig(_Section, frozen=True):
     url: str = ""
     name: str = "notigate:deliveries"
     max_jobs: Annotated[int, msgspec.Meta(ge=1)] = 200
+    max_claimed: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Deliveries one process holds claimed at once; batches beyond it wait for room."""
 
 
 class PluginsConfig(_Section, frozen=True):

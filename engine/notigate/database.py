@@ -115,6 +115,12 @@ class Database:
         async with self.engine.pool.acquire() as connection:
             return await connection.fetchrow(sql, *args)
 
+    async def fetch_pg(self, sql: str, *args: Any) -> list[Any]:
+        """Like ``fetchrow_pg``, every row."""
+        assert isinstance(self.engine, PostgresEngine) and self.engine.pool is not None
+        async with self.engine.pool.acquire() as connection:
+            return await connection.fetch(sql, *args)  # type: ignore[no-any-return]
+
     async def ping(self) -> None:
         """Raise if the database does not answer."""
         await self.fetch("SELECT 1 AS ok")

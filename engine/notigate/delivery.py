@@ -110,8 +110,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     gate, until, dirty = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
-    token = f"{d.id}:{claimed.attempt}"
-    if not await gw.limiter.acquire(destination, token, gw.lease_seconds):
+    if (token := await gw.slots.acquire(destination, gw.lease_seconds)) is None:
         raise DestinationBusy(destination, utcnow() + timedelta(seconds=random.uniform(0.2, 1.0)))
     timeout = seconds(gw.settings.delivery.send_timeout)
     try:
@@ -119,7 +118,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     except TimeoutError:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
     finally:
-        await _bookkeeping(gw.limiter.release(destination, token), "release a send slot")
+        await _bookkeeping(gw.slots.release(destination, token), "release a send slot")
     if _gone(d, outcome) and not isinstance(outcome, Delivered):
         # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
         await _bookkeeping(gw.breakers.disable(destination, utcnow(), reason="answered 410 Gone"),
@@ -181,18 +180,32 @@ def destination_of(channel: object, message: Message) -> str:
     return destination_key(message.channel, message.address)
 
 
-async def deliver(gw: Gateway, delivery_id: str) -> None:
-    """Make one attempt at ``delivery_id`` if it is due; schedule the next one if needed."""
-    # State changes are shielded: a shutdown may interrupt the send, never a transaction half-way.
-    claiming = asyncio.ensure_future(gw.repo.claim(delivery_id, lease=gw.lease_seconds))
-    try:
-        claimed = await asyncio.shield(claiming)
-    except asyncio.CancelledError:
-        if (claimed := await claiming) is not None:
-            await gw.repo.release(claimed)
-        raise
-    if claimed is None:
-        return
+async def deliver(gw: Gateway, delivery_ids: str | list[str]) -> None:
+    """Make one attempt at each of ``delivery_ids`` that is due; schedule the next ones if needed.
+
+    The batch is claimed in one statement and its sends run concurrently, each recorded as
+    soon as it ends (attempts ending together are stored together).
+    """
+    ids = [delivery_ids] if isinstance(delivery_ids, str) else delivery_ids
+    async with gw.claims.take(len(ids)):
+        # State changes are shielded: a shutdown may interrupt a send, never a transaction half-way.
+        claiming = asyncio.ensure_future(gw.repo.claim_many(ids, lease=gw.lease_seconds))
+        try:
+            claimed = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            for c in await claiming:
+                await gw.repo.release(c)
+            raise
+        if len(claimed) == 1:
+            await _deliver_claimed(gw, claimed[0])
+            return
+        for failed in await asyncio.gather(*(_deliver_claimed(gw, c) for c in claimed), return_exceptions=True):
+            if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
+                log.error("delivery step failed: %s: %s", type(failed).__name__, failed)
+
+
+async def _deliver_claimed(gw: Gateway, claimed: Claimed) -> None:
+    delivery_id = claimed.delivery.id
     started = utcnow()
     try:
         outcome, captured = await _attempt(gw, claimed)

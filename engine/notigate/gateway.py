@@ -26,7 +26,7 @@ from notigate.database import Database
 from notigate.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.errors import ConfigError, TemplateError
 from notigate.inhibitions import Inhibitions
-from notigate.limits import Limiter, MemoryLimiter, RedisLimiter
+from notigate.limits import Budget, MemoryLimiter, RedisLimiter, Slots
 from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
@@ -151,8 +151,9 @@ class Gateway:
                              else InProcessQueue(settings.delivery.concurrency))
         limit = settings.delivery.per_destination
         queue = self.queue
-        self.limiter: Limiter = (RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
-                                 if isinstance(queue, ArqQueue) else MemoryLimiter(limit))
+        self.slots = Slots(RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
+                           if isinstance(queue, ArqQueue) else MemoryLimiter(limit), limit)
+        self.claims = Budget(settings.queue.max_claimed)
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = Endpoints(settings.webhooks, self.db)  # from_settings shares its own with the router
         self.policies = Policies(settings.rules)
@@ -279,10 +280,12 @@ class Gateway:
         recovered = await self.repo.recover_expired_leases()
         for delivery_id, attempts in recovered:
             await self.queue.enqueue(delivery_id, attempts)
-        lost = 0
-        for delivery_id, attempts, _ in await self.repo.due(horizon=utcnow()):
-            lost += await self.queue.requeue(delivery_id, attempts)
-        return len(recovered) + lost
+        due = await self.repo.due(horizon=utcnow())
+        queued = await self.queue.queued() if due else set()  # read after `due`: a job done since is only redundant
+        lost = [(delivery_id, attempts) for delivery_id, attempts, _ in due if delivery_id not in queued]
+        for delivery_id, attempts in lost:
+            await self.queue.requeue(delivery_id, attempts)
+        return len(recovered) + len(lost)
 
     async def _sweep_forever(self) -> None:
         interval = seconds(self.settings.delivery.sweep_interval)
@@ -322,4 +325,5 @@ class Gateway:
         await self.queue.close()
         for channel in self.channels.values():
             await channel.aclose()
+        await self.repo.drain()
         await self.db.close()

@@ -1,8 +1,12 @@
 """Delivery queues: arq on Redis, or in-process on the embedded default.
 
-Both carry only a delivery id and run the same job function. Job ids are
-``<delivery id>:<attempt>``, so enqueueing the same step twice is (best effort)
-deduplicated; the database decides what actually runs.
+Both carry only delivery ids and run the same job function. A step of one delivery (a
+retry, a deferral, a replay) is a job with the id ``<delivery id>:<attempt>``, so enqueueing
+the same step twice is (best effort) deduplicated. New deliveries travel in batches: the
+API gathers the deliveries it stores within ``BATCH_WINDOW`` into one ``deliver_batch`` job
+(``b:<first delivery id>``), so a worker claims, sends and records them together instead
+of paying the queue's per-job round trips for each. Either way the database decides
+what actually runs.
 """
 
 from __future__ import annotations
@@ -16,16 +20,22 @@ from typing import Protocol
 
 import msgspec
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, job_key_prefix
-from arq.jobs import serialize_job
+from arq.constants import job_key_prefix
+from arq.jobs import deserialize_job, serialize_job
 from redis.asyncio import ConnectionPool
 
+from notigate.batching import Batcher
 from notigate.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[str], Awaitable[None]]
 JOB_NAME = "deliver"
+BATCH_JOB = "deliver_batch"
+BATCH_PREFIX = "b:"
+BATCH_WINDOW = 0.01
+"""Seconds the API gathers new deliveries into one job (a callback's answer does not wait for it)."""
+MAX_BATCH = 100
 
 
 def serialize(data: dict[str, object]) -> bytes:
@@ -50,11 +60,17 @@ class Queue(Protocol):
         ...
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
-        """Enqueue the first attempt of deliveries just created (their job ids cannot exist yet)."""
+        """Enqueue the first attempt of deliveries just created and committed (their job ids cannot
+        exist yet). It may return before the job is written: a lost write is the sweep's to redo."""
         ...
 
-    async def requeue(self, delivery_id: str, attempts: int) -> bool:
-        """Enqueue again unless the step is queued or running; True if it was lost."""
+    async def queued(self) -> set[str]:
+        """Ids of the deliveries that jobs due by now, or running, carry (for the sweep: a delivery
+        due in the database without one was lost, or is scheduled later than it is due)."""
+        ...
+
+    async def requeue(self, delivery_id: str, attempts: int) -> None:
+        """Enqueue a step the queue lost (``queued`` does not know it), clearing what is left of it."""
         ...
 
     async def depth(self) -> int:
@@ -88,6 +104,7 @@ class ArqQueue:
         self.settings = RedisSettings.from_dsn(url)
         self.name = name
         self._pool: ArqRedis | None = None
+        self._new: Batcher[list[str], None] = Batcher(self._write, window=BATCH_WINDOW, max_size=MAX_BATCH)
 
     async def start(self) -> None:
         """Set up the client without connecting: a dead Redis must not stop the API from
@@ -108,33 +125,55 @@ class ArqQueue:
                                     _defer_until=at, _queue_name=self.name)
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
-        """The first jobs of new deliveries in one round trip (one MULTI of arq's own job format).
+        """Add new deliveries to the batch being gathered, written within ``BATCH_WINDOW``.
 
-        arq's ``enqueue_job`` WATCHes and checks the job key first (three round trips);
-        a brand-new delivery id cannot have a job yet, and if this write is lost anyway
-        the outbox sweep re-enqueues it.
+        The caller does not wait for the write (the deliveries are committed: the outbox
+        sweep enqueues them if it is lost), so gathering costs a callback no time.
         """
-        now = int(time.time() * 1000)
-        async with self.pool.pipeline(transaction=False) as pipe:  # a job key left alone is requeued by the sweep
-            for delivery_id in delivery_ids:
-                jid = job_id(delivery_id, 0)
-                job = serialize_job(JOB_NAME, (delivery_id,), {}, None, now, serializer=serialize)
-                pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
-                pipe.zadd(self.name, {jid: now})
-            await pipe.execute()
+        self._new.submit(delivery_ids)
 
-    async def requeue(self, delivery_id: str, attempts: int) -> bool:
+    async def _write(self, batch: list[list[str]]) -> list[None]:
+        """One ``deliver_batch`` job per ``MAX_BATCH`` ids, all in one round trip.
+
+        arq's ``enqueue_job`` WATCHes and checks the job key first (three round trips); a
+        batch named after a brand-new delivery id cannot have a job yet, and if this write
+        is lost anyway the outbox sweep enqueues its deliveries again.
+        """
+        ids = [i for delivery_ids in batch for i in delivery_ids]
+        now = int(time.time() * 1000)
+        try:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                for start in range(0, len(ids), MAX_BATCH):
+                    chunk = ids[start:start + MAX_BATCH]
+                    jid = BATCH_PREFIX + chunk[0]
+                    job = serialize_job(BATCH_JOB, (chunk,), {}, None, now, serializer=serialize)
+                    pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
+                    pipe.zadd(self.name, {jid: now})
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("enqueue of %d new deliveries failed (%s); the outbox sweep will enqueue them",
+                        len(ids), type(exc).__name__)
+        return [None] * len(batch)
+
+    async def queued(self) -> set[str]:
+        ids: set[str] = set()
+        batches: list[str] = []
+        for raw in await self.pool.zrangebyscore(self.name, "-inf", int(time.time() * 1000)):
+            jid = raw.decode()
+            if jid.startswith(BATCH_PREFIX):
+                batches.append(job_key_prefix + jid)
+            else:
+                ids.add(jid.split(":", 1)[0])
+        for start in range(0, len(batches), 500):
+            for job in await self.pool.mget(batches[start:start + 500]):
+                if job is not None:  # finished meanwhile
+                    ids.update(deserialize_job(job, deserializer=deserialize).args[0])
+        return ids
+
+    async def requeue(self, delivery_id: str, attempts: int) -> None:
         """A job key can outlive its queue entry (a partial flush, a lost write): drop it and enqueue."""
-        jid = job_id(delivery_id, attempts)
-        async with self.pool.pipeline(transaction=False) as pipe:
-            pipe.zscore(self.name, jid)
-            pipe.exists(in_progress_key_prefix + jid)
-            queued, running = await pipe.execute()
-        if queued is not None or running:
-            return False
-        await self.pool.delete(job_key_prefix + jid)
+        await self.pool.delete(job_key_prefix + job_id(delivery_id, attempts))
         await self.enqueue(delivery_id, attempts)
-        return True
 
     async def depth(self) -> int:
         return int(await self.pool.zcard(self.name))
@@ -143,6 +182,7 @@ class ArqQueue:
         await asyncio.wait_for(self.pool.ping(), 2)
 
     async def close(self) -> None:
+        await self._new.drain()
         if self._pool is not None:
             await self._pool.aclose()
 
@@ -195,10 +235,12 @@ class InProcessQueue:
         for delivery_id in delivery_ids:
             await self.enqueue(delivery_id, 0)
 
-    async def requeue(self, delivery_id: str, attempts: int) -> bool:
-        lost = job_id(delivery_id, attempts) not in self._scheduled
+    async def queued(self) -> set[str]:
+        now = asyncio.get_running_loop().time()
+        return {key.split(":", 1)[0] for key, timer in self._scheduled.items() if timer.when() <= now}
+
+    async def requeue(self, delivery_id: str, attempts: int) -> None:
         await self.enqueue(delivery_id, attempts)
-        return lost
 
     async def depth(self) -> int:
         return len(self._scheduled)

@@ -15,10 +15,12 @@ from typing import Any
 import msgspec
 
 from notigate import digests, hotpath_pg
+from notigate.batching import Batcher
 from notigate.clock import as_utc as _dt
 from notigate.clock import utcnow
 from notigate.database import Database
 from notigate.events import Event, Notification
+from notigate.hotpath_pg import Finish
 from notigate.ids import new_id
 from notigate.policies import Plan
 from notigate.tables import (
@@ -28,6 +30,9 @@ from notigate.tables import (
     DeliveryRow,
     NotificationRow,
 )
+
+FINISH_WINDOW = 0.005
+"""Seconds finished attempts wait to be stored together (a delivery's status shows it that much later)."""
 
 # The whole ingest write in one statement (PostgreSQL): the notification, and its
 # deliveries only if the notification was new. Atomic without BEGIN/COMMIT round trips.
@@ -130,6 +135,7 @@ class Repository:
     """Typed queries over one ``Database``."""
 
     def __init__(self, db: Database) -> None:
+        self._finishes: Batcher[Finish, bool] = Batcher(self._finish_batch, window=FINISH_WINDOW)
         self.db = db
 
     # -- ingest ---------------------------------------------------------------
@@ -242,29 +248,36 @@ class Repository:
     # -- delivery state machine -----------------------------------------------
     async def claim(self, delivery_id: str, *, lease: float) -> Claimed | None:
         """Take a due delivery for one attempt, or None if it is not ours to send now."""
-        now = utcnow()
-        if not self.db.is_sqlite:
-            return await self._claim_pg(delivery_id, lease_until=now + timedelta(seconds=lease), now=now)
-        rows = await self.db.write_one(
-            'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
-            '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
-            'AND "next_attempt_at" <= {} RETURNING *',
-            now + timedelta(seconds=lease), now, delivery_id, now,
-        )
-        if not rows:
-            return None
-        view = to_delivery(rows[0])
-        return Claimed(delivery=view, attempt=view.attempts)
+        claimed = await self.claim_many([delivery_id], lease=lease)
+        return claimed[0] if claimed else None
 
-    async def _claim_pg(self, delivery_id: str, *, lease_until: datetime, now: datetime) -> Claimed | None:
-        """``claim`` in one statement that also reads the notification (see ``hotpath_pg``)."""
-        row = await hotpath_pg.claim(self.db, delivery_id, lease_until=lease_until, now=now)
-        if row is None:
-            return None
-        delivery, notification = hotpath_pg.split_claim_row(row)
-        view = to_delivery(delivery)
-        return Claimed(delivery=view, attempt=view.attempts,
-                       notification=to_notification(notification) if notification is not None else None)
+    async def claim_many(self, delivery_ids: list[str], *, lease: float) -> list[Claimed]:
+        """Take the due ones among ``delivery_ids`` for one attempt each (the others are not ours to send now).
+
+        On PostgreSQL one statement claims them all and reads their notifications (``hotpath_pg``).
+        """
+        now = utcnow()
+        lease_until = now + timedelta(seconds=lease)
+        if not self.db.is_sqlite:
+            claimed = []
+            for row in await hotpath_pg.claim(self.db, delivery_ids, lease_until=lease_until, now=now):
+                delivery, notification = hotpath_pg.split_claim_row(row)
+                view = to_delivery(delivery)
+                claimed.append(Claimed(delivery=view, attempt=view.attempts,
+                                       notification=to_notification(notification) if notification else None))
+            return claimed
+        claimed = []
+        for delivery_id in delivery_ids:
+            rows = await self.db.write_one(
+                'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
+                '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
+                'AND "next_attempt_at" <= {} RETURNING *',
+                lease_until, now, delivery_id, now,
+            )
+            if rows:
+                view = to_delivery(rows[0])
+                claimed.append(Claimed(delivery=view, attempt=view.attempts))
+        return claimed
 
     async def release(self, claimed: Claimed) -> None:
         """Give an attempt back unused (the worker is shutting down): no attempt is burnt."""
@@ -289,44 +302,60 @@ class Repository:
     async def finish(self, claimed: Claimed, *, outcome: str, status: str, started_at: datetime,
                      error: str | None = None, status_code: int | None = None,
                      next_attempt_at: datetime | None = None, captured: str | None = None) -> bool:
-        """Record the attempt and move the delivery on, only if our claim still holds."""
-        d = claimed.delivery
+        """Record the attempt and move the delivery on, only if our claim still holds.
+
+        Attempts finishing at about the same time are stored together (``finish_many``).
+        """
+        return await self._finishes(Finish(
+            delivery_id=claimed.delivery.id, attempt=claimed.attempt, status=status, outcome=outcome,
+            started_at=started_at, next_attempt_at=next_attempt_at, error=error, captured=captured,
+            status_code=status_code))
+
+    async def drain(self) -> None:
+        """Store the attempts still gathered (before the database closes)."""
+        await self._finishes.drain()
+
+    async def _finish_batch(self, finishes: list[Finish]) -> list[bool]:
+        held = await self.finish_many(finishes)
+        return [f.delivery_id in held for f in finishes]
+
+    async def finish_many(self, finishes: list[Finish]) -> set[str]:
+        """Record the attempts and move the deliveries on, each only if our claim still holds;
+        return the ids whose claim held."""
         now = utcnow()
         if not self.db.is_sqlite:
-            return await self._finish_pg(hotpath_pg.finish_args(
-                delivery_id=d.id, attempt=claimed.attempt, status=status, outcome=outcome, started_at=started_at,
-                now=now, error=error, status_code=status_code, next_attempt_at=next_attempt_at, captured=captured))
-        async with self.db.write():
-            if not self.db.is_sqlite:  # serialise sibling deliveries' status recount (SQLite writes are serial)
-                await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', d.notification_id)
-            updated = await self.db.fetch(
-                'UPDATE "deliveries" SET "status" = {}, "lease_until" = NULL, "next_attempt_at" = {}, '
-                '"last_error" = {}, "captured" = COALESCE({}, "captured"), "updated_at" = {}, "delivered_at" = {} '
-                'WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} RETURNING "id"',
-                status, next_attempt_at, error, captured, now, now if status == "delivered" else None,
-                d.id, claimed.attempt,
-            )
-            if not updated:
-                return False
-            await AttemptRow.insert(AttemptRow(
-                id=f"{d.id}.{claimed.attempt}", delivery_id=d.id, number=claimed.attempt, outcome=outcome,
-                status_code=status_code, error=error, started_at=started_at, finished_at=now,
-                duration_ms=(now - started_at).total_seconds() * 1000,
-            )).on_conflict(target=AttemptRow.id, action="DO NOTHING")
-            await self.refresh_notification_status(d.notification_id)
-        return True
+            return await self._finish_pg(finishes, now)
+        held = set()
+        for f in finishes:
+            async with self.db.write():  # SQLite writes are serial: the recount sees every sibling
+                updated = await self.db.fetch(
+                    'UPDATE "deliveries" SET "status" = {}, "lease_until" = NULL, "next_attempt_at" = {}, '
+                    '"last_error" = {}, "captured" = COALESCE({}, "captured"), "updated_at" = {}, '
+                    '"delivered_at" = {} WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} '
+                    'RETURNING "notification_id"',
+                    f.status, f.next_attempt_at, f.error, f.captured, now, now if f.status == "delivered" else None,
+                    f.delivery_id, f.attempt,
+                )
+                if not updated:
+                    continue
+                await AttemptRow.insert(AttemptRow(
+                    id=f"{f.delivery_id}.{f.attempt}", delivery_id=f.delivery_id, number=f.attempt,
+                    outcome=f.outcome, status_code=f.status_code, error=f.error, started_at=f.started_at,
+                    finished_at=now, duration_ms=(now - f.started_at).total_seconds() * 1000,
+                )).on_conflict(target=AttemptRow.id, action="DO NOTHING")
+                await self.refresh_notification_status(updated[0]["notification_id"])
+            held.add(f.delivery_id)
+        return held
 
-    async def _finish_pg(self, args: tuple[Any, ...]) -> bool:
-        """``finish`` in one statement; recount again under the notification's lock only if a
+    async def _finish_pg(self, finishes: list[Finish], now: datetime) -> set[str]:
+        """``finish`` in one statement; recount again under the notification's lock only where a
         sibling delivery was still under way as that statement saw it (see ``hotpath_pg``)."""
-        notification_id, busy = await hotpath_pg.finish(self.db, args)
-        if notification_id is None:
-            return False
-        if busy:
+        rows = await hotpath_pg.finish(self.db, finishes, now)
+        for notification_id in sorted({notification_id for _, notification_id, busy in rows if busy}):
             async with self.db.write():
                 await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
                 await self.refresh_notification_status(notification_id)
-        return True
+        return {delivery_id for delivery_id, _, _ in rows}
 
     async def refresh_notification_status(self, notification_id: str) -> None:
         """Derive the notification's status from its deliveries (``tables.NOTIFICATION_STATUS_FROM_S``)."""

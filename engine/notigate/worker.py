@@ -1,7 +1,10 @@
 """``notigate worker``: the arq consumer that runs deliveries from Redis.
 
-Job arguments are delivery ids; the serializer is msgpack; results are not kept, so
-a job id can be reused as soon as its job is done. ``max_tries`` is high because the
+Job arguments are a delivery id (``deliver``: one step of one delivery) or a list of them
+(``deliver_batch``: new deliveries, gathered by the API); the serializer is msgpack;
+results are not kept, so a job id can be reused as soon as its job is done. A job's
+deadline is long (``JOB_TIMEOUT``): a batch's sends may wait their turn for their
+destinations' slots, and every send has its own ``send_timeout``. ``max_tries`` is high because the
 attempt count that matters is the one in the database: a SIGTERM cancels a running
 job, which gives its attempt back (see ``delivery.deliver``) and runs again.
 """
@@ -14,14 +17,15 @@ from typing import Any
 from arq import func
 from arq.worker import Worker
 
-from notigate.config import seconds
 from notigate.delivery import deliver
 from notigate.gateway import Gateway
-from notigate.queue import JOB_NAME, ArqQueue, deserialize, serialize
+from notigate.queue import BATCH_JOB, JOB_NAME, ArqQueue, deserialize, serialize
+
+JOB_TIMEOUT = 3600
 
 
-async def _deliver_job(ctx: dict[str, Any], delivery_id: str) -> None:
-    await deliver(ctx["gateway"], delivery_id)
+async def _deliver_job(ctx: dict[str, Any], delivery_ids: str | list[str]) -> None:
+    await deliver(ctx["gateway"], delivery_ids)
 
 
 def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool = True) -> Worker:
@@ -38,8 +42,7 @@ def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool 
         await gateway.close()
 
     return Worker(
-        functions=[func(_deliver_job, name=JOB_NAME, max_tries=1000,
-                        timeout=seconds(gateway.settings.delivery.send_timeout) + 10)],
+        functions=[func(_deliver_job, name=name, max_tries=1000, timeout=JOB_TIMEOUT) for name in (JOB_NAME, BATCH_JOB)],
         queue_name=queue.name,
         redis_settings=queue.settings,
         on_startup=startup,

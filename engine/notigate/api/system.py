@@ -73,8 +73,10 @@ class _Snapshot:
                               labels=["destination"])
         for row in self.counts.get("breakers", []):
             b.add_metric([str(row["destination"])], 0.0 if row["state"] == "closed" else 1.0)
-        yield from (n, d, a, b, GaugeMetricFamily("notigate_queue_depth", "Deliveries waiting in the queue",
-                                                  value=self.depth))
+        depth = GaugeMetricFamily("notigate_queue_depth",
+                                  "Jobs waiting in the queue (one delivery step, or a batch of new deliveries)",
+                                  value=self.depth)
+        yield from (n, d, a, b, depth)
 
 
 @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
