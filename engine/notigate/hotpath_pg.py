@@ -3,7 +3,8 @@
 ``claim`` takes the due deliveries among the ids it is given and reads their notifications
 in the same statement. ``finish`` updates the deliveries (each only if our claim still
 holds), stores their attempts and recounts their notifications' statuses, without
-BEGIN/COMMIT round trips. Rows are locked in id order, so two batches that share a
+BEGIN/COMMIT round trips. The finish finds sibling rows by notification id only, never
+through the status index (with a backlog, most rows share a status). Rows are locked in id order, so two batches that share a
 delivery (a sweep's duplicate job) or a notification wait for each other instead of
 deadlocking.
 
@@ -70,10 +71,11 @@ WITH v AS (
         $10::timestamptz, EXTRACT(EPOCH FROM $10::timestamptz - v.started_at) * 1000
     FROM v JOIN d ON d.id = v.id
     ON CONFLICT (id) DO NOTHING
-), s AS (
+), sib AS (
     SELECT notification_id, status FROM deliveries
     WHERE notification_id IN (SELECT notification_id FROM d) AND id NOT IN (SELECT id FROM d)
-    UNION ALL SELECT notification_id, status FROM d
+), s AS (
+    SELECT notification_id, status FROM sib UNION ALL SELECT notification_id, status FROM d
 ), n AS (
     UPDATE notifications SET status = {notification_status_from(
         "(SELECT status FROM s WHERE s.notification_id = notifications.id) AS m")}
@@ -81,8 +83,8 @@ WITH v AS (
         AND status NOT IN {STATUSES_KEPT}
 )
 SELECT d.id, d.notification_id, EXISTS (
-    SELECT 1 FROM deliveries x WHERE x.notification_id = d.notification_id AND x.id NOT IN (SELECT id FROM d)
-        AND x.status IN ('pending', 'sending', 'retrying')) AS busy
+    SELECT 1 FROM sib WHERE sib.notification_id = d.notification_id
+        AND sib.status IN ('pending', 'sending', 'retrying')) AS busy
 FROM d
 """
 
