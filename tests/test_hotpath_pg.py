@@ -33,9 +33,9 @@ async def _store(gateway: Gateway, key: str, recipients: tuple[str, ...]) -> tup
              for r in recipients]
     stored = await gateway.repo.store_event(event, notification, plans, ["r"])
     notification_id, ids = stored.id, stored.due
-    claims = [await gateway.repo.claim(i, lease=60) for i in ids]
-    assert all(claims)
-    return notification_id, [c for c in claims if c is not None]
+    claims = await gateway.repo.claim_many(ids, lease=60)
+    assert len(claims) == len(ids)
+    return notification_id, claims
 
 
 async def _status(gateway: Gateway, notification_id: str) -> str:
@@ -51,7 +51,7 @@ async def test_claim_reads_the_notification_with_the_delivery(postgres_url: str)
         notification_id, (claimed,) = await _store(gateway, "one", ("receiver",))
         assert claimed.notification == await gateway.repo.notification(notification_id)
         assert claimed.attempt == 1 and claimed.delivery.status == "sending"
-        assert await gateway.repo.claim(claimed.delivery.id, lease=60) is None  # taken already
+        assert await gateway.repo.claim_many([claimed.delivery.id], lease=60) == []  # taken already
     finally:
         await gateway.close()
 

@@ -30,10 +30,10 @@ async def test_sibling_deliveries_finishing_together_settle_the_notification(dat
                      for r in ("receiver", "other")]
             stored = await gateway.repo.store_event(event, notification, plans, ["r"])
             notification_id, ids = stored.id, stored.due
-            claims = [await gateway.repo.claim(i, lease=60) for i in ids]
+            claims = await gateway.repo.claim_many(ids, lease=60)
             now = datetime.now(UTC)
             await asyncio.gather(*(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)
-                                   for c in claims if c))
+                                   for c in claims))
             stored = await gateway.repo.notification(notification_id)
             assert stored is not None and stored.status == "delivered", f"round {i}: {stored and stored.status}"
     finally:
@@ -156,10 +156,13 @@ async def test_a_bookkeeping_error_after_a_send_does_not_resend(sqlite_url: str,
     """If releasing the send slot fails after a successful send, the delivery is still delivered, once."""
     gateway = await migrated_gateway(make_settings(sqlite_url, receiver.url))
 
+    release = gateway.slots.release
+
     async def broken_release(destination: str, token: str) -> None:
+        await release(destination, token)
         raise ConnectionError("redis blip")
 
-    gateway.slots.limiter.release = broken_release  # type: ignore[method-assign]
+    gateway.slots.release = broken_release  # type: ignore[method-assign]
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         notification_id = response.headers["notigate-notification-ids"]

@@ -196,9 +196,6 @@ async def deliver(gw: Gateway, delivery_ids: str | list[str]) -> None:
             for c in await claiming:
                 await gw.repo.release(c)
             raise
-        if len(claimed) == 1:
-            await _deliver_claimed(gw, claimed[0])
-            return
         for failed in await asyncio.gather(*(_deliver_claimed(gw, c) for c in claimed), return_exceptions=True):
             if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
                 log.error("delivery step failed: %s: %s", type(failed).__name__, failed)

@@ -26,7 +26,7 @@ from notigate.database import Database
 from notigate.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.errors import ConfigError, TemplateError
 from notigate.inhibitions import Inhibitions
-from notigate.limits import Budget, MemoryLimiter, RedisLimiter, Slots
+from notigate.limits import Budget, RedisLimiter, Slots
 from notigate.migrations import LATEST, current_version, migrate
 from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
@@ -152,7 +152,7 @@ class Gateway:
         limit = settings.delivery.per_destination
         queue = self.queue
         self.slots = Slots(RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
-                           if isinstance(queue, ArqQueue) else MemoryLimiter(limit), limit)
+                           if isinstance(queue, ArqQueue) else None, limit)
         self.claims = Budget(settings.queue.max_claimed)
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = Endpoints(settings.webhooks, self.db)  # from_settings shares its own with the router

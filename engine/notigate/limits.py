@@ -3,8 +3,8 @@
 One slow endpoint must not take every worker slot and starve the others. A slot is a
 member of a per-destination set with an expiry (the attempt's lease), so a worker that
 dies holding one frees it when the lease runs out. On Redis the check-and-take is one
-Lua script (atomic across processes); the embedded default keeps the same structure
-in memory, since everything runs in one process there.
+Lua script (atomic across processes); the embedded default, where every send runs in one
+process, needs only ``Slots``' own count.
 
 A worker runs many sends at once, so the Redis limiter sends every acquire and release
 asked for in one turn of the event loop as one pipeline (a ``Batcher``: one round trip,
@@ -52,27 +52,6 @@ class Limiter(Protocol):
         ...
 
     async def release(self, destination: str, token: str) -> None: ...
-
-
-class MemoryLimiter:
-    """Slots in this process (the embedded default runs every delivery in one process)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._slots: dict[str, dict[str, float]] = {}
-
-    async def acquire(self, destination: str, token: str, ttl: float) -> bool:
-        now = time.monotonic()
-        slots = {t: exp for t, exp in self._slots.get(destination, {}).items() if exp > now}
-        self._slots[destination] = slots
-        if token not in slots and len(slots) >= self.limit:
-            return False
-        slots[token] = now + ttl
-        return True
-
-    async def release(self, destination: str, token: str) -> None:
-        self._slots.get(destination, {}).pop(token, None)
-
 
 
 _Call = tuple[str, str, tuple[Any, ...]]  # (acquire|release, key, args)
@@ -137,7 +116,8 @@ class _Local(msgspec.Struct):
 
 class Slots:
     """A destination's send slots: first one of this process's (waiting in turn, see
-    ``_wait_for_local``), then one of the shared ``limiter`` (never waiting: another worker holds it).
+    ``_wait_for_local``), then one of the shared ``limiter`` (never waiting: another worker holds it);
+    with no ``limiter`` (the embedded default) this process is the only one sending.
 
     While sends for a destination keep coming, this process keeps its shared slots and
     hands them from one send to the next, taking them again only to extend their lease;
@@ -147,7 +127,7 @@ class Slots:
     wait in the queue meanwhile.
     """
 
-    def __init__(self, limiter: Limiter, limit: int) -> None:
+    def __init__(self, limiter: Limiter | None, limit: int) -> None:
         self.limiter, self.limit = limiter, limit
         self._local: dict[str, _Local] = {}
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
@@ -164,7 +144,7 @@ class Slots:
             return None
         token, expires = local.idle.pop() if local.idle else (next(self._tokens), 0.0)
         now = time.monotonic()
-        if expires - now < ttl / 2:  # not held yet, or not for long enough: (re)take it in the shared limiter
+        if self.limiter is not None and expires - now < ttl / 2:  # not held (long enough): (re)take it
             try:
                 taken = await self.limiter.acquire(destination, token, ttl)
             except BaseException:
@@ -182,7 +162,7 @@ class Slots:
         local = self._local[destination]
         local.turnover = asyncio.get_running_loop().time()
         local.idle.append((token, local.busy.pop(token)))
-        if self._leave(destination, local, release=True):
+        if self._leave(destination, local, release=True) and self.limiter is not None:
             await asyncio.gather(*(self.limiter.release(destination, t) for t, _ in local.idle))
 
     async def _wait_for_local(self, local: _Local, wait: float) -> bool:

@@ -246,11 +246,6 @@ class Repository:
         return [to_notification(r) for r in await query]
 
     # -- delivery state machine -----------------------------------------------
-    async def claim(self, delivery_id: str, *, lease: float) -> Claimed | None:
-        """Take a due delivery for one attempt, or None if it is not ours to send now."""
-        claimed = await self.claim_many([delivery_id], lease=lease)
-        return claimed[0] if claimed else None
-
     async def claim_many(self, delivery_ids: list[str], *, lease: float) -> list[Claimed]:
         """Take the due ones among ``delivery_ids`` for one attempt each (the others are not ours to send now).
 
