@@ -9,6 +9,7 @@ machine, and fail under CI (CI=true): a green CI run always includes them.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import contextlib
 import os
 import sys
@@ -154,10 +155,12 @@ async def api_client(gateway: Gateway, **app_options: Any) -> AsyncIterator[http
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll an async predicate until it returns something truthy."""
+    """Poll a predicate (plain or async) until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
@@ -191,8 +194,11 @@ AUTH = {"X-API-Key": API_KEY}
 
 
 async def value_when(probe: Any, condition: Any) -> Any:
-    """``await probe()`` if ``condition`` holds for it, else None: for ``wait_for(lambda: value_when(...))``."""
-    value = await probe()
+    """``probe()`` (awaited if async) if ``condition`` holds for it, else None: for
+    ``wait_for(lambda: value_when(...))``."""
+    value = probe()
+    if inspect.isawaitable(value):
+        value = await value
     return value if condition(value) else None
 
 

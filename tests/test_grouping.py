@@ -79,7 +79,7 @@ async def test_storm_becomes_one_digest_per_recipient(database_url: str, receive
 
         clock.advance(61)
         await gateway.sweep()
-        await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 4))
+        await wait_for(lambda: len(receiver.requests) >= 4)
         got = _digests(receiver)
         counts = sorted((path, data["count"], data["group"]["code"]) for path, data in got)
         assert counts == [("/hooks", 1, "insufficient_funds"), ("/hooks", 200, "card_declined"),
@@ -103,7 +103,7 @@ async def test_storm_becomes_one_digest_per_recipient(database_url: str, receive
         assert again["notification"]["status"] == "grouped" and not {d["id"] for d in again["deliveries"]} & set(digest_ids)
         clock.advance(61)
         await gateway.sweep()
-        await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 2))
+        await wait_for(lambda: len(receiver.requests) >= 2)
         assert [data["count"] for _, data in _digests(receiver)] == [1, 1]
 
 
@@ -116,7 +116,7 @@ async def test_repeat_interval_holds_the_next_digest_back(sqlite_url: str, recei
         await _report(client, 3)
         clock.advance(61)
         await gateway.sweep()
-        await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) == 1))
+        await wait_for(lambda: len(receiver.requests) == 1)
         [later] = await _report(client, 1)
         clock.advance(61)  # the window has closed, but the repeat interval has not passed
         await gateway.sweep()
@@ -126,7 +126,7 @@ async def test_repeat_interval_holds_the_next_digest_back(sqlite_url: str, recei
         assert digest["status"] == "pending"
         clock.advance(9 * 60)
         await gateway.sweep()
-        await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) == 2))
+        await wait_for(lambda: len(receiver.requests) == 2)
         assert [data["count"] for _, data in _digests(receiver)] == [3, 1]
 
 
@@ -146,7 +146,7 @@ async def test_one_digest_across_api_processes_and_workers(tmp_path: Path, postg
     try:
         async with api_client(first) as a, api_client(second) as b:
             ids = [i for pair in await asyncio.gather(_report(a, 40), _report(b, 40)) for i in pair]
-            await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 1), timeout=30)
+            await wait_for(lambda: len(receiver.requests) >= 1, timeout=30)
             await asyncio.sleep(2)  # a second digest, if any, would arrive now
     finally:
         for w in workers:

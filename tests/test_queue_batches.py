@@ -44,7 +44,7 @@ async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(postgres
             worker = build_worker(Gateway.from_settings(settings), handle_signals=False)
             task = asyncio.create_task(worker.async_run())
             try:
-                await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 20), timeout=20)
+                await wait_for(lambda: len(receiver.requests) >= 20, timeout=20)
                 await asyncio.sleep(0.3)
             finally:
                 task.cancel()

@@ -81,7 +81,6 @@ async def test_each_wait_stays_within_its_exponential_cap(database_url: str, rec
     initial = 0.05
     delays, gaps, _ = await _run(database_url, receiver, monkeypatch, "50ms")
     caps = _caps(initial, 2.0)
-    assert all(b == 2 * a for a, b in itertools.pairwise(caps))
     assert len(delays) == FAILURES
     for k, (delay, gap, cap) in enumerate(zip(delays, gaps, caps, strict=True), start=1):
         assert initial - 0.02 <= delay <= cap, f"stored wait {k} is {delay:.3f}s, outside [{initial}, {cap}]"

@@ -12,12 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import API_KEY, AUTH, WEBHOOK_SECRET, api_client, make_settings, migrated_gateway, wait_for
+from conftest import (API_KEY, AUTH, JSON, WEBHOOK_SECRET, api_client, arindo_body, make_settings, migrated_gateway,
+                      wait_for)
 from receiver import Receiver
 
 from notigate import clock
 from notigate.errors import ConfigError
-from notigate.events import Notification
+from notigate.samples import sample_notification
 
 REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
           "amount": "150000.00", "currency": "IDR", "reference": "INV-1"}
@@ -170,6 +171,42 @@ async def test_outage_inhibits_follow_up_errors_of_the_same_platform(database_ur
         assert len(receiver.requests) == 3
 
 
+async def test_an_outage_whose_callback_failed_still_inhibits_once_retried(database_url: str,
+                                                                          receiver: Receiver) -> None:
+    """If storing an outage callback fails part-way (here: its inhibition), ARINDO is answered 503 and
+    nothing is kept; its retry stores the outage with its inhibition, so the follow-up timeouts are muted.
+    (Stored in two steps, the retry was a duplicate and the inhibition was never recorded.)"""
+    rules = [{"name": "outage", "match": {"codes": ["provider_unavailable"]},
+              "inhibit": {"codes": ["timeout"], "equal": ["platform"], "duration": "10m"},
+              "send": [{"channel": "webhook", "to": ["receiver"]}]},
+             {"name": "errors", "match": {"codes": ["timeout"]}, "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    gateway = await migrated_gateway(make_settings(database_url, receiver.url, rules=rules))
+    run = gateway.db._run  # every statement of the gateway's Database passes here
+    failures: list[str] = []
+
+    async def inhibitions_fail_once(sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        if 'INTO "inhibitions"' in sql and not failures:
+            failures.append(sql)
+            raise ConnectionError("connection lost")
+        return await run(sql, args)
+
+    gateway.db._run = inhibitions_fail_once  # type: ignore[method-assign]
+    outage = arindo_body(status="failure", code="503")
+    async with api_client(gateway) as client:
+        async def post(body: bytes) -> Any:
+            return await client.post("/api/v1/platforms/arindo/callbacks", content=body, headers=JSON)
+
+        assert (await post(outage)).status_code == 503 and failures
+        retried = await post(outage)
+        assert retried.status_code == 200 and retried.json()["detail"] == "accepted", retried.text
+        follow_up = await post(arindo_body(status="failure", code="504"))
+        [follow_up_id] = follow_up.json()["notification_ids"]
+        detail = (await client.get(f"/api/v1/notifications/{follow_up_id}", headers=AUTH)).json()
+        assert detail["notification"]["code"] == "timeout"
+        assert detail["notification"]["status"] == "silenced", detail
+        assert retried.json()["notification_ids"][0] in detail["deliveries"][0]["note"]
+
+
 # -- templates at render time ----------------------------------------------------------------------
 async def test_template_failing_at_render_fails_the_attempt_not_the_worker(sqlite_url: str, tmp_path: Path) -> None:
     """A template error on some data fails that delivery with a clear error; others still go out."""
@@ -269,9 +306,7 @@ async def test_reload_reads_templates_again(sqlite_url: str, tmp_path: Path) -> 
     (own / "event.subject.txt").write_text("first {{ event.code }}\n")
     settings = make_settings(sqlite_url, templates={"dir": str(tmp_path / "templates")})
     gateway = await migrated_gateway(settings)
-    now = datetime.now(UTC)
-    event = Notification(id="ntf_1", platform="arindo", code="timeout", severity="error", message="m",
-                         platform_code="x", occurred_at=now, received_at=now)
+    event = sample_notification(code="timeout")
 
     def subject() -> str:
         return gateway.templates.render("email", "event", {"event": event, "rule": "r", "recipient": "a@b.c"},

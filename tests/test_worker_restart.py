@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -38,7 +37,7 @@ async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, re
                .headers["notigate-notification-ids"] for _ in range(COUNT)]
         first = _start_worker(config)
         try:
-            await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 8), timeout=30)
+            await wait_for(lambda: len(receiver.requests) >= 8, timeout=30)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
@@ -74,7 +73,7 @@ async def test_sigterm_gives_the_running_attempt_back(tmp_path: Path, postgres_u
                                              headers=JSON)).headers["notigate-notification-ids"]
         worker = _start_worker(config)
         try:
-            await wait_for(lambda: asyncio.sleep(0, len(receiver.requests) >= 1), timeout=30)
+            await wait_for(lambda: len(receiver.requests) >= 1, timeout=30)
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) is not None

@@ -158,10 +158,6 @@ class Breakers:
             self._clean = {d: until for d, until in self._clean.items() if until > now}
         self._clean[destination] = now + CLEAN_CACHE_SECONDS
 
-    async def state(self, destination: str) -> str:
-        rows = await self.db.fetch('SELECT "state" FROM "breakers" WHERE "destination" = {}', destination)
-        return str(rows[0]["state"]) if rows else "closed"
-
     async def all(self) -> list[BreakerView]:
         rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')
         return [BreakerView(destination=r["destination"], state=r["state"], failures=r["failures"],

@@ -88,7 +88,7 @@ async def load(db: Database, delivery_id: str, group_key: str, rule: str) -> tup
             except InvalidOperation:
                 continue
     references = list(dict.fromkeys(r["reference"] for r in reversed(rows) if r["reference"]))[:TOP_REFERENCES]
-    received = [when for r in rows if (when := as_utc(r["received_at"])) is not None]
+    received: list[datetime] = [as_utc(r["received_at"]) for r in rows]  # type: ignore[misc]  # NOT NULL
     digest = Digest(rule=rule, group=values, count=len(rows), first_at=min(received),
                     last_at=max(received), references=references,
                     totals=dict(sorted(totals.items())),

@@ -10,16 +10,17 @@ Config endpoints win on a name clash, since the file is what an operator last sa
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from notigate.clock import as_utc
 from notigate.config import WebhookEndpoint
+from notigate.rules import glob_matcher
 
 if TYPE_CHECKING:
     from notigate.database import Database
@@ -43,10 +44,17 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
 
     def accepts(self, event_type: str) -> bool:
         """Whether ``event_type`` (``payment.<code>``) matches one of the endpoint's ``events`` globs."""
-        return any(fnmatchcase(event_type, pattern) for pattern in self.events)
+        matcher = _events_matcher(tuple(self.events))
+        return matcher is not None and matcher(event_type)
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return f"Endpoint(name={self.name!r}, source={self.source!r})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _events_matcher(events: tuple[str, ...]) -> Callable[[str], bool] | None:
+    """``events`` compiled once (routing asks every endpoint about every event)."""
+    return glob_matcher(list(events))
 
 
 class EndpointExists(Exception):

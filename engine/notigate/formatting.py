@@ -25,6 +25,8 @@ from babel.dates import (
     format_timedelta,
 )
 
+from notigate.clock import utcnow
+
 # Decimals shown for a currency; anything not listed shows 2. Not ISO 4217's minor
 # unit: IDR has two minor units on paper, but nobody writes rupiah cents.
 _DISPLAY_DIGITS: Final[dict[str, int]] = {
@@ -73,10 +75,12 @@ class Formatter:
 
     locale: Locale
     zone: ZoneInfo
+    now: dt.datetime | None = None
+    """What ``timeago`` counts from: one moment per render, so its parts agree; None: the clock at each call."""
 
     @classmethod
-    def for_recipient(cls, locale: str, timezone: str) -> Formatter:
-        return cls(parse_locale(locale), ZoneInfo(timezone))
+    def for_recipient(cls, locale: str, timezone: str, now: dt.datetime | None = None) -> Formatter:
+        return cls(parse_locale(locale), ZoneInfo(timezone), now)
 
     def money(self, amount: Decimal | int | str | None, currency: str | None = None) -> str:
         """``amount`` in ``currency`` as the locale writes it: ``Rp150.000`` (id), ``IDR150,000`` (en)."""
@@ -126,7 +130,7 @@ class Formatter:
         """How long ago (or until) ``value`` is: ``5 minutes ago``, ``5 menit yang lalu``."""
         if value is None:
             return ""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or self.now or utcnow()
         return format_timedelta(_aware(value) - now, add_direction=True, locale=self.locale)
 
     def zone_label(self, value: dt.datetime) -> str:

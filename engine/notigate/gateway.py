@@ -25,10 +25,10 @@ from notigate.config import ApiKey, Settings, convert, load_settings, seconds
 from notigate.database import Database
 from notigate.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.errors import ConfigError, TemplateError
+from notigate.formatting import locale_problem, timezone_problem
 from notigate.inhibitions import Inhibitions
 from notigate.limits import Budget, RedisLimiter, Slots
 from notigate.migrations import LATEST, current_version, migrate
-from notigate.platform import Platform
 from notigate.plugins import Plugins, load_plugins
 from notigate.policies import Policies
 from notigate.queue import ArqQueue, InProcessQueue, Queue
@@ -36,7 +36,7 @@ from notigate.repository import Repository
 from notigate.rules import RuleEvaluator
 from notigate.silences import Silences
 from notigate.subscriptions import Subscriptions
-from notigate.templates import Templates, locale_problem, timezone_problem
+from notigate.templates import Templates
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,18 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
 class Gateway:
     """Everything a process of Notigate needs, built from ``Settings``."""
 
-    def __init__(self, settings: Settings, plugins: Plugins, platforms: dict[str, Platform],
-                 channels: dict[str, Channel], api_keys: list[ApiKey], warnings: list[str]) -> None:
+    def __init__(self, assembly: _Assembly, plugins: Plugins, evaluator: RuleEvaluator, endpoints: Endpoints,
+                 extra_api_keys: Sequence[ApiKey] = ()) -> None:
+        settings = assembly.settings
         self.settings = settings
         self.plugins = plugins
-        self.platforms = platforms
-        self.channels = channels
-        self.api_keys = {k.key: k for k in api_keys}
-        self.warnings = warnings
+        self.platforms = assembly.platforms
+        self.channels = assembly.channels
+        self.templates = assembly.templates
+        self._extra_api_keys = list(extra_api_keys)
+        self.api_keys = {k.key: k for k in [*settings.security.api_keys, *self._extra_api_keys]}
+        self.warnings = [*plugins.problems(), *assembly.warnings]
+        self.evaluator = evaluator
         self.db = Database(settings.database.url, pool_min_size=settings.database.pool_min_size,
                            pool_max_size=settings.database.pool_max_size)
         self.repo = Repository(self.db)
@@ -155,13 +159,11 @@ class Gateway:
                            if isinstance(queue, ArqQueue) else None, limit)
         self.claims = Budget(settings.queue.max_claimed)
         self.route_event = plugins.hook("notigate_route_event")
-        self.endpoints = Endpoints(settings.webhooks, self.db)  # from_settings shares its own with the router
+        self.endpoints = endpoints  # shared with the routing plugins
+        endpoints.db = self.db
         self.policies = Policies(settings.rules)
         self.silences = Silences(self.db)
         self.inhibitions = Inhibitions(self.db)
-        self.evaluator: RuleEvaluator  # set by from_settings, like the templates
-        self.templates: Templates
-        self._extra_api_keys: list[ApiKey] = []
         self.config_path: str | None = None
         """Where ``reload`` reads the configuration (None: as ``load_settings`` resolves it)."""
         self.reload_on_sighup = False
@@ -174,20 +176,14 @@ class Gateway:
     @classmethod
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
-        evaluator = RuleEvaluator(settings.rules, settings.webhooks)
         endpoints = Endpoints(settings.webhooks)
+        evaluator = RuleEvaluator([], endpoints)  # its rules once _assemble has checked them
         plugins = load_plugins(settings.plugins.disabled, builtins=[("rules", evaluator),
                                                                    ("subscriptions", Subscriptions(endpoints))],
                                **plugin_options)
         a = _assemble(settings, plugins)
-        evaluator.load(a.settings.rules, a.settings.webhooks)
-        gw = cls(a.settings, plugins, a.platforms, a.channels, [*a.settings.security.api_keys, *extra_api_keys],
-                 [*plugins.problems(), *a.warnings])
-        gw.evaluator, gw.templates, gw._extra_api_keys = evaluator, a.templates, list(extra_api_keys)
-        endpoints.db = gw.db
-        endpoints.set_configured(a.settings.webhooks)
-        gw.endpoints = endpoints
-        return gw
+        evaluator.load(a.settings.rules)
+        return cls(a, plugins, evaluator, endpoints, extra_api_keys)
 
     async def reload(self, settings: Settings) -> list[str]:
         """Switch to new rules, templates, endpoints, credentials and channel settings.
@@ -206,7 +202,7 @@ class Gateway:
         self.api_keys = {k.key: k for k in [*a.settings.security.api_keys, *self._extra_api_keys]}
         self.endpoints.set_configured(a.settings.webhooks)
         self.policies = Policies(a.settings.rules)
-        self.evaluator.load(a.settings.rules, a.settings.webhooks)
+        self.evaluator.load(a.settings.rules)
         self.breakers.threshold = a.settings.delivery.breaker_threshold
         self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
         self.warnings = [*self.plugins.problems(), *a.warnings, *warnings]
@@ -232,7 +228,13 @@ class Gateway:
         task.add_done_callback(self._background.discard)
 
     async def _close_later(self, channels: list[Channel]) -> None:
-        await asyncio.sleep(self.lease_seconds)
+        """Close channels a reload replaced once their sends are done (at once if the gateway closes)."""
+        try:
+            await asyncio.sleep(self.lease_seconds)
+        finally:
+            await asyncio.shield(self._close_channels(channels))
+
+    async def _close_channels(self, channels: list[Channel]) -> None:
         for channel in channels:
             try:
                 await channel.aclose()
@@ -323,7 +325,9 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.queue.close()
-        for channel in self.channels.values():
-            await channel.aclose()
+        for task in list(self._background):  # replaced channels close now, not a lease later
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._close_channels(list(self.channels.values()))
         await self.repo.drain()
         await self.db.close()

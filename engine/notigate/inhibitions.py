@@ -2,7 +2,10 @@
 
 A rule with ``inhibit`` starts (or extends) an inhibition when an event matches it; the
 key names the rule and the values of its ``equal`` fields (``policies.Policies``). The
-rows live in the database, so every API process mutes the same events.
+rows live in the database, so every API process mutes the same events; they are written
+in the ingest transaction of their source event (``start``), so an event is never stored
+without the inhibitions it starts — a platform's retry of a failed callback would be
+deduplicated and could not add them later.
 """
 
 from __future__ import annotations
@@ -11,6 +14,22 @@ from datetime import datetime, timedelta
 
 from notigate.clock import as_utc
 from notigate.database import Database
+
+
+async def start(db: Database, sources: dict[str, tuple[str, float]], source_id: str, now: datetime) -> None:
+    """Record (or extend) the inhibitions an event starts (key → rule, seconds), in one statement.
+
+    Must run inside ``db.write()`` together with the notification's own insert.
+    """
+    if not sources:
+        return
+    rows = sorted(sources.items())  # one lock order for every writer: concurrent sources cannot deadlock
+    marks = ", ".join("({}, {}, {}, {})" for _ in rows)
+    args = [v for key, (rule, duration) in rows for v in (key, rule, source_id, now + timedelta(seconds=duration))]
+    await db.execute(
+        f'INSERT INTO "inhibitions" ("key", "rule", "source_id", "until") VALUES {marks} '
+        'ON CONFLICT ("key") DO UPDATE SET "rule" = excluded."rule", "source_id" = excluded."source_id", '
+        '"until" = excluded."until"', *args)
 
 
 class Inhibitions:
@@ -30,11 +49,3 @@ class Inhibitions:
             return None
         until = as_utc(rows[0]["until"])
         return f"rule {rows[0]['rule']!r} fired for {rows[0]['source_id']} (until {until.isoformat() if until else '?'})"
-
-    async def start(self, sources: dict[str, tuple[str, float]], source_id: str, now: datetime) -> None:
-        """Record (or extend) the inhibitions an event starts."""
-        for key, (rule, duration) in sources.items():
-            await self.db.write_one(
-                'INSERT INTO "inhibitions" ("key", "rule", "source_id", "until") VALUES ({}, {}, {}, {}) '
-                'ON CONFLICT ("key") DO UPDATE SET "rule" = excluded."rule", "source_id" = excluded."source_id", '
-                '"until" = excluded."until"', key, rule, source_id, now + timedelta(seconds=duration))

@@ -61,29 +61,27 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             'ALTER TABLE "breakers" ADD COLUMN "reason" TEXT DEFAULT null',
         ],
     ),
+    (
+        5,
+        "rules: digests (groups and their members), held and muted deliveries, silences, inhibitions",
+        [
+            'ALTER TABLE "deliveries" ADD COLUMN "group_key" VARCHAR(64) DEFAULT null',
+            'ALTER TABLE "deliveries" ADD COLUMN "note" TEXT DEFAULT null',
+            'CREATE TABLE "digest_groups" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL '
+            'DEFAULT \'\', "delivery_id" VARCHAR(32) NOT NULL DEFAULT \'\', "window_end" TIMESTAMPTZ NOT NULL, '
+            '"group_values" TEXT NOT NULL DEFAULT \'{}\')',
+            'CREATE TABLE "digest_members" ("delivery_id" VARCHAR(32) NOT NULL, "notification_id" VARCHAR(32) NOT NULL, '
+            'PRIMARY KEY ("delivery_id", "notification_id"))',
+            'CREATE INDEX digest_members_notification_id ON "digest_members" ("notification_id")',
+            'CREATE TABLE "silences" ("id" VARCHAR(32) PRIMARY KEY NOT NULL, "matchers" TEXT NOT NULL DEFAULT \'[]\', '
+            '"starts_at" TIMESTAMPTZ NOT NULL, "ends_at" TIMESTAMPTZ NOT NULL, "created_by" VARCHAR(200) NOT NULL '
+            'DEFAULT \'\', "comment" TEXT NOT NULL DEFAULT \'\', "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
+            'CREATE INDEX silences_ends_at ON "silences" ("ends_at")',
+            'CREATE TABLE "inhibitions" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL DEFAULT '
+            '\'\', "source_id" VARCHAR(32) NOT NULL DEFAULT \'\', "until" TIMESTAMPTZ NOT NULL)',
+        ],
+    ),
 ]
-
-MIGRATIONS.append((
-    5,
-    "rules: digests (groups and their members), held and muted deliveries, silences, inhibitions",
-    [
-        'ALTER TABLE "deliveries" ADD COLUMN "group_key" VARCHAR(64) DEFAULT null',
-        'ALTER TABLE "deliveries" ADD COLUMN "note" TEXT DEFAULT null',
-        'CREATE TABLE "digest_groups" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL '
-        'DEFAULT \'\', "delivery_id" VARCHAR(32) NOT NULL DEFAULT \'\', "window_end" TIMESTAMPTZ NOT NULL, '
-        '"group_values" TEXT NOT NULL DEFAULT \'{}\')',
-        'CREATE TABLE "digest_members" ("delivery_id" VARCHAR(32) NOT NULL, "notification_id" VARCHAR(32) NOT NULL, '
-        'PRIMARY KEY ("delivery_id", "notification_id"))',
-        'CREATE INDEX digest_members_notification_id ON "digest_members" ("notification_id")',
-        'CREATE TABLE "silences" ("id" VARCHAR(32) PRIMARY KEY NOT NULL, "matchers" TEXT NOT NULL DEFAULT \'[]\', '
-        '"starts_at" TIMESTAMPTZ NOT NULL, "ends_at" TIMESTAMPTZ NOT NULL, "created_by" VARCHAR(200) NOT NULL '
-        'DEFAULT \'\', "comment" TEXT NOT NULL DEFAULT \'\', "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
-        'CREATE INDEX silences_ends_at ON "silences" ("ends_at")',
-        'CREATE TABLE "inhibitions" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL DEFAULT '
-        '\'\', "source_id" VARCHAR(32) NOT NULL DEFAULT \'\', "until" TIMESTAMPTZ NOT NULL)',
-    ],
-))
-MIGRATIONS.sort(key=lambda m: m[0])
 
 _LOCK_ID = 0x4E4F5449  # "NOTI": advisory lock key for migrations
 
@@ -118,4 +116,4 @@ async def current_version(db: Database) -> int:
     return int(rows[0]["v"] or 0)
 
 
-LATEST = max(version for version, _, _ in MIGRATIONS)
+LATEST = MIGRATIONS[-1][0]

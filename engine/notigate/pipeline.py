@@ -77,9 +77,9 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     inhibited_by = await gw.inhibitions.active(gw.policies.inhibition_keys(notification), now) if routes else None
     plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)
     notification = msgspec.structs.replace(notification, status=_status(plans))
-    stored = await gw.repo.store_event(event, notification, plans, matched)
-    if stored.created and (sources := gw.policies.sources(notification, matched)):
-        await gw.inhibitions.start(sources, notification.id, now)
+    # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
+    stored = await gw.repo.store_event(event, notification, plans, matched,
+                                       inhibits=gw.policies.sources(notification, matched))
     if stored.due or stored.later:
         try:  # bounded: a Redis that hangs must not hold the platform's callback
             await asyncio.wait_for(_enqueue(gw, stored), 2)

@@ -10,8 +10,8 @@ delivery with a note saying why, a held one as ``pending`` until its window ends
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from fnmatch import fnmatchcase
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ import msgspec
 from notigate.config import WEEKDAYS, QuietHours, Rule, seconds
 from notigate.events import Notification
 from notigate.routing import Route
+from notigate.rules import glob_matcher
 from notigate.silences import Silence, event_labels, route_labels
 
 
@@ -51,34 +52,84 @@ def _field(n: Notification, name: str) -> str:
     return str(getattr(n, name) or "")
 
 
-def quiet_until(windows: list[QuietHours], severity: str, now: datetime) -> datetime | None:
-    """The end of the quiet window ``now`` falls in (latest if several), or None."""
+class _Quiet:
+    """One quiet-hours window, parsed once: its zone, times and weekdays (``date.weekday()`` numbers)."""
+
+    __slots__ = ("days", "end", "include_critical", "start", "tz")
+
+    def __init__(self, w: QuietHours) -> None:
+        self.tz = ZoneInfo(w.timezone)
+        self.start, self.end = time.fromisoformat(w.start), time.fromisoformat(w.end)
+        self.days = frozenset(WEEKDAYS.index(d) for d in w.days)
+        self.include_critical = w.include_critical
+
+
+def _quiet_until(windows: list[_Quiet], severity: str, now: datetime) -> datetime | None:
     end: datetime | None = None
     for w in windows:
         if severity == "critical" and not w.include_critical:
             continue
-        tz = ZoneInfo(w.timezone)
-        local = now.astimezone(tz)
-        start_t, end_t = (time.fromisoformat(t) for t in (w.start, w.end))
+        local = now.astimezone(w.tz)
         for back in (0, 1):  # a window that crosses midnight started yesterday
             day = local.date() - timedelta(days=back)
-            if WEEKDAYS[day.weekday()] not in w.days:
+            if day.weekday() not in w.days:
                 continue
-            opens = datetime.combine(day, start_t, tz)
-            closes = datetime.combine(day if end_t > start_t else day + timedelta(days=1), end_t, tz)
+            opens = datetime.combine(day, w.start, w.tz)
+            closes = datetime.combine(day if w.end > w.start else day + timedelta(days=1), w.end, w.tz)
             if opens <= local < closes and (end is None or closes > end):
                 end = closes
     return end.astimezone(now.tzinfo) if end is not None else None
+
+
+def quiet_until(windows: list[QuietHours], severity: str, now: datetime) -> datetime | None:
+    """The end of the quiet window ``now`` falls in (latest if several), or None."""
+    return _quiet_until([_Quiet(w) for w in windows], severity, now)
+
+
+class _Timing:
+    """A rule's quiet hours and digest windows, parsed once."""
+
+    __slots__ = ("group_by", "name", "quiet", "repeat", "window")
+
+    def __init__(self, rule: Rule) -> None:
+        self.name = rule.name
+        self.quiet = [_Quiet(w) for w in rule.quiet_hours]
+        self.group_by = rule.group_by
+        self.window = seconds(rule.group_window) if rule.group_window is not None else None
+        self.repeat = seconds(rule.repeat_interval) if rule.repeat_interval else None
+
+    def for_event(self, n: Notification, now: datetime) -> tuple[datetime, str | None, dict[str, str] | None]:
+        """What every route of this rule shares for ``n``: when it is due, why it waits, its group values."""
+        held = _quiet_until(self.quiet, n.severity, now)
+        note = f"quiet hours of rule {self.name!r} until {held.isoformat()}" if held else None
+        values: dict[str, str] | None = {f: _field(n, f) for f in self.group_by} if self.window is not None else None
+        return held or now, note, values
+
+
+class _Inhibitor:
+    """A rule's ``inhibit``, parsed once: the codes it mutes, its ``equal`` fields, its duration."""
+
+    __slots__ = ("codes", "duration", "equal", "name")
+
+    def __init__(self, rule: Rule) -> None:
+        assert rule.inhibit is not None
+        self.name = rule.name
+        self.codes: Callable[[str], bool] = glob_matcher(rule.inhibit.codes) or (lambda code: False)  # never empty
+        self.equal = rule.inhibit.equal
+        self.duration = seconds(rule.inhibit.duration)
+
+    def key(self, n: Notification) -> str:
+        """The rule's name and the values of its ``equal`` fields."""
+        values = [(f, _field(n, f)) for f in self.equal]
+        return hashlib.sha256(msgspec.json.encode([self.name, values])).hexdigest()[:40]
 
 
 class Policies:
     """The timing and muting parts of ``[[rules]]``, compiled by rule name."""
 
     def __init__(self, rules: list[Rule]) -> None:
-        self._rules = {r.name: r for r in rules}
-        self._inhibitors = [r for r in rules if r.inhibit is not None]
-        self._windows = {r.name: (seconds(r.group_window), seconds(r.repeat_interval) if r.repeat_interval else None)
-                         for r in rules if r.group_window is not None}
+        self._timing = {r.name: _Timing(r) for r in rules if r.quiet_hours or r.group_window is not None}
+        self._inhibitors = {r.name: _Inhibitor(r) for r in rules if r.inhibit is not None}
 
     def inhibition_keys(self, n: Notification) -> dict[str, str]:
         """Keys of the inhibitions that would mute ``n``, with their rule's name.
@@ -86,27 +137,15 @@ class Policies:
         A key names a rule and the values of its ``inhibit.equal`` fields, so an outage
         of one platform mutes only that platform's follow-up errors.
         """
-        checks: dict[str, str] = {}
-        for rule in self._inhibitors:
-            assert rule.inhibit is not None
-            if any(fnmatchcase(n.code, c) for c in rule.inhibit.codes):
-                checks[self._inhibition_key(rule, n)] = rule.name
-        return checks
+        return {i.key(n): i.name for i in self._inhibitors.values() if i.codes(n.code)}
 
     def sources(self, n: Notification, matched: list[str]) -> dict[str, tuple[str, float]]:
         """Inhibitions ``n`` starts: every matched rule with ``inhibit``, keyed like ``inhibition_keys``."""
         out: dict[str, tuple[str, float]] = {}
         for name in matched:
-            rule = self._rules.get(name)
-            if rule is not None and rule.inhibit is not None:
-                out[self._inhibition_key(rule, n)] = (rule.name, seconds(rule.inhibit.duration))
+            if (inhibitor := self._inhibitors.get(name)) is not None:
+                out[inhibitor.key(n)] = (inhibitor.name, inhibitor.duration)
         return out
-
-    @staticmethod
-    def _inhibition_key(rule: Rule, n: Notification) -> str:
-        assert rule.inhibit is not None
-        values = [(f, _field(n, f)) for f in rule.inhibit.equal]
-        return hashlib.sha256(msgspec.json.encode([rule.name, values])).hexdigest()[:40]
 
     def plan(self, n: Notification, routes: list[Route], now: datetime, silences: list[Silence],
              inhibited_by: str | None) -> list[Plan]:
@@ -114,8 +153,8 @@ class Policies:
         plans: list[Plan] = []
         labels = event_labels(n)
         candidates = [s for s in silences if s.mutes_event(labels, now)]  # most silences stop here
+        shared: dict[str, tuple[datetime, str | None, dict[str, str] | None]] = {}  # per rule, for this event
         for route in routes:
-            rule = self._rules.get(route.rule)
             silence = None
             if candidates:
                 here = route_labels(route)
@@ -128,12 +167,16 @@ class Policies:
             if inhibited_by is not None:
                 plans.append(Plan(route=route, status="cancelled", due=now, note=f"inhibited: {inhibited_by}"))
                 continue
-            held = quiet_until(rule.quiet_hours, n.severity, now) if rule is not None else None
-            note = f"quiet hours of rule {rule.name!r} until {held.isoformat()}" if rule and held else None
+            timing = self._timing.get(route.rule)
+            if timing is None:  # a rule without quiet hours or digests, or a plugin's route (no such rule)
+                plans.append(Plan(route=route, due=now))
+                continue
+            if (decided := shared.get(timing.name)) is None:
+                decided = shared[timing.name] = timing.for_event(n, now)
+            due, note, values = decided
             digest = None
-            if rule is not None and rule.name in self._windows:
-                values: dict[str, str] = {f: _field(n, f) for f in rule.group_by}
-                window, repeat = self._windows[rule.name]
-                digest = Grouping(key=_digest_key(rule.name, route, values), values=values, window=window, repeat=repeat)
-            plans.append(Plan(route=route, due=held or now, note=note, digest=digest))
+            if values is not None and timing.window is not None:
+                digest = Grouping(key=_digest_key(timing.name, route, values), values=values, window=timing.window,
+                                  repeat=timing.repeat)
+            plans.append(Plan(route=route, due=due, note=note, digest=digest))
         return plans

@@ -158,7 +158,8 @@ class ArqQueue:
     async def queued(self) -> set[str]:
         ids: set[str] = set()
         batches: list[str] = []
-        for raw in await self.pool.zrangebyscore(self.name, "-inf", int(time.time() * 1000)):
+        soon = int(time.time() * 1000) + 1000  # arq scores "now" rounded; a job due within a second is not lost
+        for raw in await self.pool.zrangebyscore(self.name, "-inf", soon):
             jid = raw.decode()
             if jid.startswith(BATCH_PREFIX):
                 batches.append(job_key_prefix + jid)

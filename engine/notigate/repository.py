@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from notigate import digests, hotpath_pg
+from notigate import digests, hotpath_pg, inhibitions
 from notigate.batching import Batcher
 from notigate.clock import as_utc as _dt
 from notigate.clock import utcnow
@@ -140,8 +140,9 @@ class Repository:
 
     # -- ingest ---------------------------------------------------------------
     async def store_event(self, event: Event, notification: Notification, plans: list[Plan],
-                          matched_rules: list[str]) -> Stored:
-        """Store a notification and its deliveries (and digest memberships) atomically.
+                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None) -> Stored:
+        """Store a notification and its deliveries (digest memberships, and the inhibitions it starts:
+        ``Policies.sources``) atomically.
 
         A repeat of a known (platform, key) stores nothing and returns the existing id with
         ``created`` False; the database's unique key decides, not a read before the write.
@@ -164,8 +165,8 @@ class Repository:
                 stored.due.append(delivery_id)
             elif plan.status == "pending":
                 stored.later.append((delivery_id, plan.due))
-        if self.db.is_sqlite or len(plain) < len(plans):
-            inserted = await self._store_in_transaction(values, ids, plans, stored)
+        if self.db.is_sqlite or len(plain) < len(plans) or inhibits:
+            inserted = await self._store_in_transaction(values, ids, plans, stored, inhibits or {})
         else:
             row = await self.db.fetchrow_pg(
                 _INGEST_PG, *values.values(), ids, [p.route.channel for p in plain],
@@ -179,7 +180,7 @@ class Repository:
         return Stored(id=(existing or {}).get("id", ""), created=False)
 
     async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
-                                    stored: Stored) -> bool:
+                                    stored: Stored, inhibits: dict[str, tuple[str, float]]) -> bool:
         now = values["received_at"]
         plain = [p for p in plans if p.digest is None]
         async with self.db.write():
@@ -202,6 +203,7 @@ class Repository:
                     delivery_id, due = await digests.join(self.db, plan, values["id"], now)
                     if due is not None:
                         stored.later.append((delivery_id, due))
+            await inhibitions.start(self.db, inhibits, values["id"], now)  # last: its row locks are held briefly
         return True
 
     # -- reads ----------------------------------------------------------------
@@ -209,9 +211,12 @@ class Repository:
         row = await NotificationRow.select().where(NotificationRow.id == notification_id).first()
         return to_notification(row) if row else None
 
-    async def matched_rules(self, notification_id: str) -> list[str]:
-        rows = await self.db.fetch('SELECT "matched_rules" FROM "notifications" WHERE "id" = {}', notification_id)
-        return msgspec.json.decode(rows[0]["matched_rules"] or "[]", type=list[str]) if rows else []
+    async def notification_routed(self, notification_id: str) -> tuple[Notification, list[str]] | None:
+        """The notification and the rules that routed it, from one read."""
+        row = await NotificationRow.select().where(NotificationRow.id == notification_id).first()
+        if row is None:
+            return None
+        return to_notification(row), msgspec.json.decode(row["matched_rules"] or "[]", type=list[str])
 
     async def deliveries_of(self, notification_id: str) -> list[DeliveryView]:
         """Its own deliveries and the digests it was folded into."""

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 from notigate import hookimpl
-from notigate.config import Rule, WebhookEndpoint
+from notigate.config import Rule
 from notigate.events import Notification, severity_rank
 from notigate.routing import Route
+
+if TYPE_CHECKING:
+    from notigate.endpoints import Endpoints
 
 
 def glob_matcher(patterns: list[str]) -> Callable[[str], bool] | None:
@@ -56,40 +59,38 @@ class _Compiled:
 class RuleEvaluator:
     """Appends a route per recipient of every matching rule, until a ``stop`` rule matches."""
 
-    def __init__(self, rules: list[Rule], webhooks: list[WebhookEndpoint]) -> None:
-        self.load(rules, webhooks)
+    def __init__(self, rules: list[Rule], endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        """The webhook endpoints rules name (their ``enabled`` and ``events`` filter routes)."""
+        self.load(rules)
 
-    def load(self, rules: list[Rule], webhooks: list[WebhookEndpoint]) -> None:
+    def load(self, rules: list[Rule]) -> None:
         """Compile ``rules`` once; evaluation then only compares."""
         self._rules = [_Compiled(r) for r in rules]
-        self._webhooks = {w.name: w for w in webhooks}
+
+    def _matched(self, n: Notification) -> Iterator[Rule]:
+        """The rules whose conditions ``n`` meets, in order, up to the first ``stop`` one."""
+        for compiled in self._rules:
+            if compiled.matches(n):
+                yield compiled.rule
+                if compiled.rule.stop:
+                    return
 
     def matching(self, n: Notification) -> list[str]:
         """Names of the rules whose conditions ``n`` meets (``stop`` respected), routes or not."""
-        names: list[str] = []
-        for compiled in self._rules:
-            if compiled.matches(n):
-                names.append(compiled.rule.name)
-                if compiled.rule.stop:
-                    break
-        return names
+        return [rule.name for rule in self._matched(n)]
 
     def _accepts(self, channel: str, recipient: str, n: Notification) -> bool:
         if channel != "webhook":
             return True
-        endpoint = self._webhooks.get(recipient)
-        event_type = f"payment.{n.code}"
-        return endpoint is not None and endpoint.enabled and any(fnmatchcase(event_type, p) for p in endpoint.events)
+        endpoint = self.endpoints.get(recipient)
+        return endpoint is not None and endpoint.enabled and endpoint.accepts(f"payment.{n.code}")
 
     @hookimpl(tryfirst=True)
     def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
-        for compiled in self._rules:
-            if not compiled.matches(notification):
-                continue
-            for target in compiled.rule.send:
+        for rule in self._matched(notification):
+            for target in rule.send:
                 for recipient in target.to:
                     if self._accepts(target.channel, recipient, notification):
-                        routes.append(Route(channel=target.channel, recipient=recipient, rule=compiled.rule.name,
+                        routes.append(Route(channel=target.channel, recipient=recipient, rule=rule.name,
                                             locale=target.locale, timezone=target.timezone))
-            if compiled.rule.stop:
-                break

@@ -64,7 +64,7 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
     def mutes_route(self, labels: dict[str, str]) -> bool:
         return all(m.holds(labels) for m in self.matchers if m.name in ROUTE_LABELS)
 
-    def state(self, now: datetime) -> Literal["pending", "active", "expired"]:
+    def state_at(self, now: datetime) -> Literal["pending", "active", "expired"]:
         return "pending" if now < self.starts_at else "active" if now < self.ends_at else "expired"
 
 

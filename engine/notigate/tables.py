@@ -1,5 +1,8 @@
 """Piccolo tables: notifications, deliveries and their attempts.
 
+The other tables (breakers, webhook endpoints, digests, silences, inhibitions) are read
+and written with plain SQL by their modules; ``migrations.py`` holds every table's schema.
+
 The schema avoids what SQLite through Piccolo cannot do (composite unique constraints,
 PostgreSQL-only indexes): the (platform, platform key) pair is one unique column,
 ``dedupe_key``, and an attempt's primary key encodes (delivery, number). Money is a
@@ -66,30 +69,7 @@ class AttemptRow(Table, tablename="delivery_attempts"):
     duration_ms = Real()
 
 
-class BreakerRow(Table, tablename="breakers"):
-    """One circuit breaker per destination (webhook URL, SMTP host, SMS account)."""
-
-    destination = Varchar(length=400, primary_key=True)
-    state = Varchar(length=16, default="closed")
-    failures = Integer(default=0)
-    opened_until = Timestamptz(null=True, default=None)
-    updated_at = Timestamptz()
-    failing_since = Timestamptz(null=True, default=None)
-    reason = Text(null=True, default=None)
-
-
-class WebhookEndpointRow(Table, tablename="webhook_endpoints"):
-    """A subscriber endpoint created through the API (``[[webhooks]]`` of the config are not stored)."""
-
-    name = Varchar(length=64, primary_key=True)
-    url = Text()
-    secret = Text()
-    events = Text(default="[]")
-    description = Text()
-    created_at = Timestamptz()
-
-
-TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow, BreakerRow, WebhookEndpointRow)
+TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow)
 
 # The one rule deriving a notification's status from its deliveries' statuses, as SQL over
 # a relation of ``status`` rows: the repository's recount and the batched finish on

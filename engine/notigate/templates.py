@@ -4,12 +4,14 @@ Folders are searched file by file: the deployment's override folder, then the sh
 ``templates/``, then folders that plugins ship. Every file is parsed at load and every
 template test-rendered by ``check()``, so a broken template stops the start, not a delivery.
 
-Concurrency: one environment per locale serves every render (its templates carry that
-locale's words, translated once at compile time). The locale, its catalog and the time
-zone of the render in progress live in a ``ContextVar`` set for the duration of
-``render``; each thread and each asyncio task sees its own value, and rendering is
-synchronous, so renders never see each other's settings. The filters are
-``pass_context`` only so that Jinja never folds them into constants at compile time.
+Concurrency: one environment per locale serves every render. It holds that locale's
+catalog: constant words are translated once at compile time, the rest (plurals, labels)
+through the catalog installed on it. The formatter of the render in progress (locale,
+time zone, the moment ``timeago`` counts from) lives in a ``ContextVar`` set for the
+duration of ``render``; each thread and each asyncio task sees its own value, and
+rendering is synchronous, so renders never see each other's settings. The formatting
+filters are ``pass_context`` only so that Jinja never folds them into constants at
+compile time; the label filters read the catalog from ``context.environment``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import jinja2
 import msgspec
@@ -39,6 +41,7 @@ from jinja2.visitor import NodeTransformer
 
 from notigate import labels
 from notigate.catalogs import DOMAIN, merged_catalog
+from notigate.clock import utcnow
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
 from notigate.formatting import (
@@ -49,7 +52,7 @@ from notigate.formatting import (
 )
 from notigate.samples import template_contexts
 
-__all__ = ["RenderedText", "Templates", "default_dir", "locale_problem", "timezone_problem"]
+__all__ = ["RenderedText", "Templates", "default_dir"]
 
 Purpose = Literal["event", "digest"]
 PURPOSES: tuple[Purpose, ...] = ("event", "digest")
@@ -67,18 +70,20 @@ class RenderedText(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True, slots=True)
 class _Render:
-    """What the filters and gettext of the render in progress use."""
+    """What the formatting filters of the render in progress use."""
 
     formatter: Formatter
-    translations: gettext.NullTranslations
     memo: dict[tuple[Any, ...], str] = field(default_factory=dict)
-    """Formatted values of this render: subject, text and HTML show the same amounts and times."""
+    """Formatted values of this render: subject, text and HTML each show the amount and times,
+    and Babel formats each of them once."""
 
 
 _DATA: frozenset[type] = frozenset({Notification, Digest})
-_ENGLISH = _Render(Formatter.for_recipient("en", DEFAULT_TIMEZONE), gettext.NullTranslations())
 _LABELS: dict[str, dict[str, str]] = {"code_label": labels.CODES, "severity_label": labels.SEVERITIES,
                                       "field_label": labels.FIELDS}
+_FIELD_VALUES: dict[str, dict[str, str]] = {"code": labels.CODES, "severity": labels.SEVERITIES}
+"""The digest group fields whose values ``field_value`` names; other fields' values show as they are."""
+_ENGLISH = _Render(Formatter.for_recipient("en", DEFAULT_TIMEZONE))
 _current: ContextVar[_Render] = ContextVar("notigate_template_render", default=_ENGLISH)
 
 
@@ -97,9 +102,8 @@ class Templates:
 
     def __init__(self, folders: Sequence[Path]) -> None:
         self.folders = tuple(folders)
-        self._env = _environment(self.folders)
+        self._env = _environment(self.folders, gettext.NullTranslations())  # parses and checks; renders: _env_for
         self._names = frozenset(self._env.list_templates(filter_func=lambda n: n.endswith(_SUFFIXES)))
-        self._catalogs: dict[str, gettext.NullTranslations] = {}
         self._envs: dict[str, SandboxedEnvironment] = {}
         self._lock = threading.Lock()
 
@@ -156,10 +160,9 @@ class Templates:
             locale = "en"
         if timezone_problem(timezone):
             timezone = DEFAULT_TIMEZONE
-        state = _Render(Formatter.for_recipient(locale, timezone), self._translations(locale))
-        env = self._env_for(locale, state.translations)
+        env = self._env_for(locale)
         values = {**context, "locale": locale, "timezone": timezone}
-        token = _current.set(state)
+        token = _current.set(_Render(Formatter.for_recipient(locale, timezone, now=utcnow())))
         try:
             subject = self._render(env, self._pick(channel, f"{purpose}.subject.txt"), values)
             text = self._render(env, self._pick(channel, f"{purpose}.txt"), values)
@@ -206,30 +209,25 @@ class Templates:
                 problems.append(f"{path}:{exc.lineno}: {exc.message}")
         return problems
 
-    def _env_for(self, locale: str, translations: gettext.NullTranslations) -> SandboxedEnvironment:
-        """The environment whose compiled templates carry ``locale``'s words (one per locale, made once)."""
+    def _env_for(self, locale: str) -> SandboxedEnvironment:
+        """The environment with ``locale``'s catalog (one per locale, made at its first render)."""
         with self._lock:
             env = self._envs.get(locale)
             if env is None:
-                env = self._envs[locale] = _environment(self.folders, translations)
+                env = self._envs[locale] = _environment(self.folders, merged_catalog(self.folders, locale))
             return env
-
-    def _translations(self, locale: str) -> gettext.NullTranslations:
-        with self._lock:
-            found = self._catalogs.get(locale)
-            if found is None:
-                found = self._catalogs[locale] = merged_catalog(self.folders, locale)
-            return found
 
 
 class _LocaleEnvironment(SandboxedEnvironment):
     """Templates compiled for one catalog: constant ``_("…")`` and ``{% trans %}`` without a
     plural are translated once, when the template is compiled, instead of at every render
-    (through the sandbox, each call cost as much as the rest of a small template)."""
+    (through the sandbox, each call cost as much as the rest of a small template); other
+    gettext calls and the label filters use the same catalog at render time."""
 
-    def __init__(self, translations: gettext.NullTranslations | None, **options: Any) -> None:
+    def __init__(self, translations: gettext.NullTranslations, **options: Any) -> None:
         super().__init__(**options)
         self.translations = translations
+        self.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """Public fields of the data we pass (notifications, digests) need no further inspection."""
@@ -238,8 +236,8 @@ class _LocaleEnvironment(SandboxedEnvironment):
         return bool(super().is_safe_attribute(obj, attr, value))
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = super()._parse(source, name, filename)
-        return tree if self.translations is None else _Fold(self.translations).visit(tree)
+        tree: nodes.Template = _Fold(self.translations).visit(super()._parse(source, name, filename))
+        return tree
 
 
 class _Fold(NodeTransformer):
@@ -259,7 +257,7 @@ class _Fold(NodeTransformer):
         return nodes.Mod(text, nodes.Dict(pairs), lineno=node.lineno)
 
 
-def _environment(folders: Sequence[Path], translations: gettext.NullTranslations | None = None) -> SandboxedEnvironment:
+def _environment(folders: Sequence[Path], translations: gettext.NullTranslations) -> SandboxedEnvironment:
     env = _LocaleEnvironment(
         translations,
         loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
@@ -271,14 +269,6 @@ def _environment(folders: Sequence[Path], translations: gettext.NullTranslations
         auto_reload=False,  # checked at load: a file changed later waits for a restart
     )
     env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda message: _current.get().translations.gettext(message),
-        lambda singular, plural, n: _current.get().translations.ngettext(singular, plural, n),
-        newstyle=True,
-        pgettext=lambda context, message: _current.get().translations.pgettext(context, message),
-        npgettext=lambda context, singular, plural, n: _current.get().translations.npgettext(
-            context, singular, plural, n),
-    )
     env.filters.update({name: _filter(name) for name in _FILTERS})
     env.filters.update({name: _label(table) for name, table in _LABELS.items()})
     env.filters["field_value"] = _field_value
@@ -305,13 +295,20 @@ def _filter(name: str) -> Callable[..., str]:
     return apply
 
 
+def _word(context: Context, table: Mapping[str, str] | None, value: Any) -> str:
+    """``value``'s name in ``table``, in the language of the environment rendering; else ``value`` as it is."""
+    word = table.get(value) if table is not None else None
+    if word is None:
+        return str(value)
+    return cast(_LocaleEnvironment, context.environment).translations.gettext(word)
+
+
 def _label(table: dict[str, str]) -> Callable[..., str]:
     """A filter naming a code, severity or field in the render's language (unknown values as they are)."""
 
     @pass_context
-    def apply(_context: Context, value: Any) -> str:
-        word = table.get(value)
-        return _current.get().translations.gettext(word) if word is not None else str(value)
+    def apply(context: Context, value: Any) -> str:
+        return _word(context, table, value)
 
     return apply
 
@@ -319,9 +316,7 @@ def _label(table: dict[str, str]) -> Callable[..., str]:
 @pass_context
 def _field_value(context: Context, value: Any, field_name: str) -> str:
     """A digest's group value, with codes and severities named in the render's language."""
-    table = {"code": labels.CODES, "severity": labels.SEVERITIES}.get(field_name)
-    word = table.get(value) if table is not None else None
-    return _current.get().translations.gettext(word) if word is not None else str(value)
+    return _word(context, _FIELD_VALUES.get(field_name), value)
 
 
 def _describe(exc: BaseException, name: str) -> str:

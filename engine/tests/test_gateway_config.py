@@ -14,6 +14,7 @@ from notigate.errors import ConfigError
 from notigate.events import Notification
 from notigate.gateway import Gateway
 from notigate.routing import Route
+from notigate.samples import template_contexts
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -201,8 +202,6 @@ def test_embedded_default_prefers_an_explicit_section(tmp_path: Path) -> None:
 
 def test_embedded_sample_rules_keep_only_installed_channels(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the email channel disabled, the embedded default still starts; its critical rule keeps SMS only."""
-    from notigate.config import embedded_settings
-
     settings = msgspec.structs.replace(embedded_settings(), plugins=PluginsConfig(disabled=["channel_email"]))
     gateway = Gateway.from_settings(settings)
     assert [t.channel for r in gateway.settings.rules for t in r.send] == ["webhook", "sms"]
@@ -224,6 +223,10 @@ def test_known_locale_without_a_catalog_is_accepted(build: Callable[..., Gateway
     gw = build(channels={"email": {"host": "127.0.0.1"}},
                rules=[{"name": "r", "send": [{"channel": "email", "to": ["a@example.com"], "locale": "fr"}]}])
     assert gw.settings.rules[0].send[0].locale == "fr"
+    words = gw.templates.render("email", "event", template_contexts("event")[0], locale="fr", timezone="Asia/Jakarta")
+    assert words.subject.startswith("Card declined: INV-2026-0001")
+    assert "Card declined (Warning)" in words.text and "Amount: 150\u202f000\xa0IDR" in words.text
+    assert 'Sent by Notigate because of the rule "fraud to the risk team".' in words.text
 
 
 def test_template_syntax_error_stops_the_start_with_file_and_line(build: Callable[..., Gateway],
@@ -252,14 +255,5 @@ def test_channel_plugins_can_ship_default_templates(build: Callable[..., Gateway
     (shipped / "event.txt").write_text("PAGE {{ event.code }}\n")
     monkeypatch.setattr(SmsChannel, "templates_dir", tmp_path / "shipped", raising=False)
     gw = build()
-    words = gw.templates.render("pager", "event", {"event": _sample_event(), "rule": "r", "recipient": "x"},
-                                locale="en", timezone="Asia/Jakarta")
+    words = gw.templates.render("pager", "event", template_contexts("event")[0], locale="en", timezone="Asia/Jakarta")
     assert words.text == "PAGE card_declined"
-
-
-def _sample_event() -> Notification:
-    from datetime import UTC, datetime
-
-    now = datetime(2024, 8, 1, 3, 15, 30, tzinfo=UTC)
-    return Notification(id="ntf_1", platform="arindo", code="card_declined", severity="warning", message="m",
-                        platform_code="202", occurred_at=now, received_at=now)

@@ -128,6 +128,18 @@ def test_group_keys(make_notification: Callable[..., Notification]) -> None:
     assert key(make_notification(), recipient="risk@example.com") != first
 
 
+def test_routes_of_one_rule_share_its_timing_not_its_group(make_notification: Callable[..., Notification]) -> None:
+    """Two recipients of one rule: both held until the same window's end, each folded into its own group."""
+    policies = Policies([rule(quiet_hours=[{"start": "21:00", "end": "06:00"}], group_by=["platform"],
+                              group_window="60s")])
+    first, second = policies.plan(make_notification(), [route(), route(recipient="risk@example.com")], THU_22_WIB,
+                                  [], None)
+    assert first.due == second.due == datetime(2024, 8, 1, 23, 0, tzinfo=UTC) and first.note == second.note
+    assert first.digest is not None and second.digest is not None
+    assert first.digest.values == second.digest.values == {"platform": "arindo"}
+    assert first.digest.key != second.digest.key
+
+
 def test_routes_of_rules_without_policies_go_out_now(make_notification: Callable[..., Notification]) -> None:
     """Plugin-added routes (no such rule) and plain rules are due at once."""
     plans = Policies([rule()]).plan(make_notification(), [route(), route("plugin:x")], THU_22_WIB, [], None)

@@ -16,9 +16,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from notigate.errors import NotigateError, TemplateError
-from notigate.events import TAXONOMY, Digest, Notification
-from notigate.formatting import Formatter
-from notigate.templates import RenderedText, Templates, default_dir, locale_problem, timezone_problem
+from notigate.events import TAXONOMY, Notification
+from notigate.formatting import Formatter, locale_problem, timezone_problem
+from notigate.samples import sample_digest
+from notigate.templates import RenderedText, Templates, default_dir
 
 REPO = Path(__file__).resolve().parents[2]
 AT = datetime(2024, 8, 1, 3, 15, 30, tzinfo=UTC)
@@ -44,10 +45,7 @@ def context(event: Notification) -> dict[str, Any]:
 
 
 def digest_context(event: Notification) -> dict[str, Any]:
-    digest = Digest(rule="errors to ops, folded", group={"platform": "arindo", "code": "card_declined"}, count=200,
-                    first_at=AT, last_at=AT + timedelta(seconds=59), references=["INV-2026-0001", "INV-2026-0002"],
-                    totals={"IDR": Decimal("30000000.00"), "USD": Decimal("12.50")}, notification_ids=[event.id])
-    return {**context(event), "digest": digest}
+    return {**context(event), "digest": sample_digest(notification_ids=[event.id])}
 
 
 def write(folder: Path, name: str, text: str) -> Path:

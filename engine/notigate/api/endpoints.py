@@ -150,7 +150,8 @@ class EndpointsController(Controller):
         if endpoint.source == "config":
             raise ClientException(f"webhook endpoint {name!r} is defined in notigate.toml ([[webhooks]]); "
                                   "remove it there", status_code=409)
-        await gateway.endpoints.delete(name)
+        if not await gateway.endpoints.delete(name):  # another request deleted it meanwhile
+            raise NotFoundException(f"no webhook endpoint named {name!r}")
         await gateway.repo.cancel_waiting(channel="webhook", recipient=name,
                                           reason=f"webhook endpoint {name!r} was deleted")
 

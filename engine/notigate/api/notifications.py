@@ -74,10 +74,10 @@ class NotificationsController(Controller):
 
     @get("/{notification_id:str}", summary="One notification with its deliveries")
     async def get_notification(self, gateway: GatewayDep, notification_id: FromPath[str]) -> NotificationDetail:
-        notification = await gateway.repo.notification(notification_id) if ID.fullmatch(notification_id) else None
-        if notification is None:
+        found = await gateway.repo.notification_routed(notification_id) if ID.fullmatch(notification_id) else None
+        if found is None:
             raise NotFoundException(f"no notification {notification_id!r}")
-        matched = await gateway.repo.matched_rules(notification_id)
+        notification, matched = found
         return NotificationDetail(notification=notification, deliveries=await gateway.repo.deliveries_of(notification_id),
                                   matched_rules=matched, routing=_routing(notification.status, matched))
 
