@@ -103,6 +103,17 @@ def http_request(host: str, port: int, path: str, body: bytes) -> bytes:
 
 
 # --------------------------------------------------------------------------- load generators
+async def _queued_deliveries(redis_url: str, queue: str) -> int:
+    """Deliveries the queue's jobs carry (new ones travel many to a job), read as the worker would."""
+    from notigate.queue import ArqQueue
+    q = ArqQueue(redis_url, queue)
+    await q.start()
+    try:
+        return len(await q.queued())
+    finally:
+        await q.close()
+
+
 class _Conn(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request in flight (Content-Length responses only)."""
 
@@ -601,10 +612,11 @@ class Bench:
                         "deliveries_pending": await conn.fetchval(
                             'SELECT COUNT(*) FROM "deliveries" WHERE "status" = \'pending\''),
                         "queued_jobs": await r.zcard(self.queue),
+                        "queued_deliveries": await _queued_deliveries(self.args.redis, self.queue),
                     }
                     c = out["notigate"]
                     c["ok"] = (c["notifications"] == sent and c["deliveries"] == routed
-                               and c["deliveries_pending"] == routed and c["queued_jobs"] == routed)
+                               and c["deliveries_pending"] == routed and c["queued_deliveries"] == routed)
                 finally:
                     await conn.close()
             if "baseline" in self.db_urls:
