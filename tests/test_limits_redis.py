@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -52,7 +53,7 @@ async def test_two_workers_slots_never_exceed_the_limit_and_are_given_back(redis
     clients = [aioredis.from_url(redis_url) for _ in range(2)]
     prefix = f"{queue_name}:slots:"
     limiters = [RedisLimiter(lambda c=c: c, 3, prefix) for c in clients]  # type: ignore[misc]
-    workers = [Slots(limiter, 3) for limiter in limiters]
+    workers = [Slots(limiter, 3, ttl=30) for limiter in limiters]
     calls = [0]
     acquire = limiters[0].acquire
 
@@ -64,7 +65,7 @@ async def test_two_workers_slots_never_exceed_the_limit_and_are_given_back(redis
     in_flight, peak, sent, put_back = [0], [0], [0], [0]
 
     async def send(slots: Slots) -> None:
-        token = await slots.acquire("dest", 30)
+        token = await slots.acquire("dest", wait=15)
         if token is None:
             put_back[0] += 1
             return
@@ -84,6 +85,71 @@ async def test_two_workers_slots_never_exceed_the_limit_and_are_given_back(redis
         await asyncio.gather(*(send(workers[i % 2]) for i in range(120)))
         assert peak[0] == 3 and sent[0] + put_back[0] == 120 and sent[0] >= 60
         assert await clients[0].zcard(prefix + "dest") == 0
+    finally:
+        for c in clients:
+            await c.delete(prefix + "dest")
+            await c.aclose()
+
+
+class _Faulty:
+    """The real Redis limiter with a seeded share of its acquires failing as a dropped connection would."""
+
+    def __init__(self, limiter: RedisLimiter, rng: random.Random, error_rate: float) -> None:
+        self.limiter, self.rng, self.error_rate = limiter, rng, error_rate
+
+    async def acquire(self, destination: str, token: str, ttl: float) -> bool:
+        if self.rng.random() < self.error_rate:
+            await asyncio.sleep(0)
+            raise aioredis.ConnectionError("injected: connection dropped")
+        return await self.limiter.acquire(destination, token, ttl)
+
+    async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
+        return await self.limiter.keep(destination, tokens, ttl)
+
+    async def release(self, destination: str, token: str) -> None:
+        await self.limiter.release(destination, token)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_no_slot_is_stranded_by_refusals_errors_or_cancellations(redis_url: str, queue_name: str,
+                                                                        seed: int) -> None:
+    """Two processes' ``Slots`` share 3 slots of one destination through Redis while sends are refused
+    (the other holds the slots), fail on the limiter, or are cancelled at random points: the limit is
+    never exceeded, and once every send is over no slot stays taken, in Redis or in either process."""
+    rng = random.Random(seed)
+    clients = [aioredis.from_url(redis_url) for _ in range(2)]
+    prefix = f"{queue_name}:slots:"
+    workers = [Slots(_Faulty(RedisLimiter(lambda c=c: c, 3, prefix), rng, 0.1), 3, ttl=30)  # type: ignore[misc]
+               for c in clients]
+    in_flight, peak, sent = [0], [0], [0]
+
+    async def send(slots: Slots) -> None:
+        await asyncio.sleep(rng.random() * 0.02)
+        try:
+            token = await slots.acquire("dest", wait=15)
+        except aioredis.ConnectionError:
+            return
+        if token is None:
+            return
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        try:
+            await asyncio.sleep(rng.random() * 0.005)
+        finally:
+            in_flight[0] -= 1
+            sent[0] += 1
+            await slots.release("dest", token)
+
+    try:
+        tasks = [asyncio.create_task(send(workers[rng.randrange(2)])) for _ in range(300)]
+        for task in rng.sample(tasks, 40):  # cancelled while waiting for a slot, acquiring or sending
+            asyncio.get_running_loop().call_later(rng.random() * 0.03, task.cancel)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for slots in workers:
+            await slots.drain()
+        assert peak[0] <= 3 and sent[0] > 0
+        assert await clients[0].zrange(prefix + "dest", 0, -1) == []
+        assert all(not slots._local for slots in workers)
     finally:
         for c in clients:
             await c.delete(prefix + "dest")

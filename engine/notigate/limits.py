@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -33,28 +34,43 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from notigate import blips
 from notigate.batching import Batcher
 
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return 1
+log = logging.getLogger(__name__)
+
+_HOLD = """
+-- KEYS[1]: a destination's slots (token -> expiry in ms). ARGV: mode, now, limit, expiry, ttl, tokens...
+-- 'take': each token keeps its slot or takes a free one; 'keep': each token still holding one extends it.
+-- Returns the tokens left without a slot.
+local take = ARGV[1] == 'take'
+if take then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2]) end
+local refused = {}
+for i = 6, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) or (take and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3])) then
+    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[i])
+  else
+    refused[#refused + 1] = ARGV[i]
+  end
 end
-return 0
+if #refused < #ARGV - 5 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return refused
 """
 
 
 class Limiter(Protocol):
     async def acquire(self, destination: str, token: str, ttl: float) -> bool:
-        """Take one of the destination's slots for ``token``; False when all are in use."""
+        """Take one of the destination's slots for ``token`` (or extend its own); False when all are in use."""
+        ...
+
+    async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
+        """Extend the slots these tokens hold by ``ttl``; return those that no longer hold one."""
         ...
 
     async def release(self, destination: str, token: str) -> None: ...
 
 
-_Call = tuple[str, str, tuple[Any, ...]]  # (acquire|release, key, args)
+_Call = tuple[str, str, tuple[Any, ...]]  # (hold|release, key, args)
 
 
 class RedisLimiter:
@@ -66,22 +82,43 @@ class RedisLimiter:
         self._sha: str | None = None
 
     async def acquire(self, destination: str, token: str, ttl: float) -> bool:
+        return not await self._hold("take", destination, [token], ttl)
+
+    async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
+        return await self._hold("keep", destination, tokens, ttl)
+
+    async def _hold(self, mode: str, destination: str, tokens: list[str], ttl: float) -> list[str]:
         now_ms = int(time.time() * 1000)
         ttl_ms = int(ttl * 1000)
-        args = (now_ms, self.limit, token, now_ms + ttl_ms, ttl_ms)
-        return bool(await self._calls(("acquire", self.prefix + destination, args)))
+        refused = await self._calls(("hold", self.prefix + destination,
+                                     (mode, now_ms, self.limit, now_ms + ttl_ms, ttl_ms, *tokens)))
+        return [t.decode() if isinstance(t, bytes) else str(t) for t in refused]
 
     async def release(self, destination: str, token: str) -> None:
         await self._calls(("release", self.prefix + destination, (token,)))
 
+    async def held(self) -> dict[str, int]:
+        """Slots taken per destination, by every process (for the metrics)."""
+        redis = self._redis()
+        keys = [key async for key in redis.scan_iter(match=self.prefix + "*", count=500)]
+        now_ms = int(time.time() * 1000)
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zcount(key, now_ms, "+inf")
+            counts = await pipe.execute()
+        return {key.decode()[len(self.prefix):]: n for key, n in zip(keys, counts, strict=True) if n}
+
     async def _flush(self, batch: list[_Call]) -> list[Any]:
+        return await blips.REDIS(self._flush_once, batch)  # every call in it is safe to repeat
+
+    async def _flush_once(self, batch: list[_Call]) -> list[Any]:
         redis = self._redis()
         if self._sha is None:
-            self._sha = await redis.script_load(_ACQUIRE)
+            self._sha = await redis.script_load(_HOLD)
         results = await self._pipeline(redis, batch)
         lost = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if lost:  # Redis restarted or its scripts were flushed: load again, retry those
-            self._sha = await redis.script_load(_ACQUIRE)
+            self._sha = await redis.script_load(_HOLD)
             for i, r in zip(lost, await self._pipeline(redis, [batch[i] for i in lost]), strict=True):
                 results[i] = r
         return results
@@ -89,11 +126,15 @@ class RedisLimiter:
     async def _pipeline(self, redis: Redis, batch: list[_Call]) -> list[Any]:
         async with redis.pipeline(transaction=False) as pipe:
             for op, key, args in batch:
-                if op == "acquire":
+                if op == "hold":
                     pipe.evalsha(self._sha, 1, key, *args)  # type: ignore[arg-type]
                 else:
                     pipe.zrem(key, *args)
             return list(await pipe.execute(raise_on_error=False))
+
+
+class SlotsUnavailable(Exception):
+    """The shared limiter did not answer: the send waits, as when every slot is taken."""
 
 
 TURNOVER = 0.5
@@ -106,7 +147,7 @@ class _Local(msgspec.Struct):
     turnover: float
     """When a send to the destination last ended (or it was first seen), on the loop's clock."""
     users: int = 0
-    """Sends holding or waiting for a slot."""
+    """Sends holding or waiting for a slot; the last one to leave gives every shared slot back."""
     waiting: collections.deque[asyncio.Future[bool]] = msgspec.field(default_factory=collections.deque)
     watchdog: asyncio.TimerHandle | None = None
     idle: list[tuple[str, float]] = msgspec.field(default_factory=list)
@@ -125,35 +166,58 @@ class Slots:
     limiter calls per slot, not per send. The limit stays exact across workers; a worker
     with a steady stream for one destination keeps its slots, and the others' sends to it
     wait in the queue meanwhile.
+
+    A shared slot lasts ``ttl`` (the process's lease): ``renew``, run by the process's
+    heartbeat, extends every slot it holds, so a live worker keeps them however long its
+    sends take and a dead one's free up within ``ttl``.
+
+    Every way out of ``acquire`` other than a token (refused, failed, cancelled) goes
+    through ``_leave``, and the last send to leave a destination gives back every shared
+    slot parked there, so no outcome strands a slot until it expires.
     """
 
-    def __init__(self, limiter: Limiter | None, limit: int) -> None:
-        self.limiter, self.limit = limiter, limit
+    def __init__(self, limiter: Limiter | None, limit: int, ttl: float) -> None:
+        self.limiter, self.limit, self.ttl = limiter, limit, ttl
         self._local: dict[str, _Local] = {}
         self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+        self._returning: set[asyncio.Task[None]] = set()
 
-    async def acquire(self, destination: str, ttl: float) -> str | None:
-        """A slot's token, held for at least ``ttl``/2 from now; None when none freed up in time
-        (the caller puts the send back). Waits ``ttl``/2 at most, leaving the send the other half."""
+    async def acquire(self, destination: str, wait: float) -> str | None:
+        """A slot's token, held for at least ``ttl``/2 from now; None when none freed up within
+        ``wait`` (the caller puts the send back)."""
         local = self._local.get(destination)
         if local is None:
             local = self._local[destination] = _Local(free=self.limit, turnover=asyncio.get_running_loop().time())
         local.users += 1
-        if not await self._wait_for_local(local, ttl / 2):
-            self._leave(destination, local)
-            return None
+        token: str | None = None
+        try:
+            if await self._wait_for_local(local, wait):
+                try:
+                    token = await self._shared(destination, local)
+                finally:
+                    if token is None:
+                        self._free_local(local)
+            return token
+        finally:
+            if token is None:
+                self._leave(destination, local)
+
+    async def _shared(self, destination: str, local: _Local) -> str | None:
+        """A shared slot for a send that holds a local one: one parked by an earlier send while it is
+        held long enough, else taken (or extended) from the limiter; None when other processes hold them all."""
         token, expires = local.idle.pop() if local.idle else (next(self._tokens), 0.0)
         now = time.monotonic()
-        if self.limiter is not None and expires - now < ttl / 2:  # not held (long enough): (re)take it
+        if self.limiter is not None and expires - now < self.ttl / 2:
             try:
-                taken = await self.limiter.acquire(destination, token, ttl)
-            except BaseException:
-                self._leave(destination, local, release=True)
+                taken = await self.limiter.acquire(destination, token, self.ttl)
+            except BaseException as exc:  # it may be held all the same (an answer lost on the way back)
+                self._give_back(destination, [token])
+                if isinstance(exc, Exception):
+                    raise SlotsUnavailable(f"send slots cannot be reached ({type(exc).__name__})") from exc
                 raise
             if not taken:
-                self._leave(destination, local, release=True)
                 return None
-            expires = now + ttl
+            expires = now + self.ttl
         local.busy[token] = expires
         return token
 
@@ -162,8 +226,38 @@ class Slots:
         local = self._local[destination]
         local.turnover = asyncio.get_running_loop().time()
         local.idle.append((token, local.busy.pop(token)))
-        if self._leave(destination, local, release=True) and self.limiter is not None:
-            await asyncio.gather(*(self.limiter.release(destination, t) for t, _ in local.idle))
+        self._free_local(local)
+        if (returning := self._leave(destination, local)) is not None:
+            await asyncio.shield(returning)
+
+    async def renew(self) -> None:
+        """Extend every shared slot this process holds by ``ttl`` (the heartbeat). A slot found lost
+        (Redis flushed, or expired while the heartbeat was late) is taken again by its next send."""
+        if self.limiter is None:
+            return
+        held = {d: [*local.busy, *(t for t, _ in local.idle)] for d, local in self._local.items()}
+        held = {d: tokens for d, tokens in held.items() if tokens}
+        expires = time.monotonic() + self.ttl
+        answers = await asyncio.gather(*(self.limiter.keep(d, tokens, self.ttl) for d, tokens in held.items()),
+                                       return_exceptions=True)
+        for destination, refused in zip(held, answers, strict=True):
+            if (local := self._local.get(destination)) is None or isinstance(refused, BaseException):
+                continue
+            asked, lost = set(held[destination]), set(refused)
+
+            def expiry(token: str, current: float) -> float:
+                return current if token not in asked else 0.0 if token in lost else expires
+
+            local.busy = {t: expiry(t, e) for t, e in local.busy.items()}
+            local.idle = [(t, expiry(t, e)) for t, e in local.idle]
+
+    def in_use(self) -> dict[str, int]:
+        """Sends in flight per destination in this process."""
+        return {d: len(local.busy) for d, local in self._local.items() if local.busy}
+
+    async def drain(self) -> None:
+        """Wait until the slots given back are back in the shared limiter (at shutdown, in tests)."""
+        await asyncio.gather(*self._returning, return_exceptions=True)
 
     async def _wait_for_local(self, local: _Local, wait: float) -> bool:
         """Take a local slot; wait for one (in turn) only while the destination's sends keep ending
@@ -213,18 +307,33 @@ class Slots:
                 return
         local.free += 1
 
-    def _leave(self, destination: str, local: _Local, *, release: bool = False) -> bool:
-        """One send is done with ``local``; True if it was the last (the destination is forgotten)."""
-        if release:
-            self._free_local(local)
+    def _leave(self, destination: str, local: _Local) -> asyncio.Task[None] | None:
+        """One send is done with ``local`` (its local slot already freed). The last one forgets the
+        destination and gives back the shared slots parked there; returns that give-back, if any."""
         local.users -= 1
         if local.users:
-            return False
+            return None
         if local.watchdog is not None:
             local.watchdog.cancel()
         if self._local.get(destination) is local:
             del self._local[destination]
-        return True
+        return self._give_back(destination, [token for token, _ in local.idle])
+
+    def _give_back(self, destination: str, tokens: list[str]) -> asyncio.Task[None] | None:
+        """Release ``tokens`` to the shared limiter in a task of its own: a cancelled send still gives back."""
+        if self.limiter is None or not tokens:
+            return None
+        task = asyncio.get_running_loop().create_task(self._release_all(self.limiter, destination, tokens))
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
+        return task
+
+    @staticmethod
+    async def _release_all(limiter: Limiter, destination: str, tokens: list[str]) -> None:
+        try:
+            await asyncio.gather(*(limiter.release(destination, t) for t in tokens))
+        except Exception as exc:  # they expire with their lease
+            log.warning("could not give back %d send slots of %s: %s", len(tokens), destination, type(exc).__name__)
 
 
 class Budget:
