@@ -204,7 +204,7 @@ async def value_when(probe: Any, condition: Any) -> Any:
 
 def worker_config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str,
                   rules: str = 'name = "all to the receiver"\nsend = [{ channel = "webhook", to = ["receiver"] }]',
-                  delivery: str = 'sweep_interval = "200ms"') -> Path:
+                  delivery: str = 'sweep_interval = "200ms"', queue: str = "") -> Path:
     """A ``notigate.toml`` for ``notigate worker`` subprocesses: the test's database, queue and receiver."""
     path = tmp_path / "notigate.toml"
     path.write_text(f"""
@@ -216,6 +216,7 @@ pool_max_size = 5
 [queue]
 url = "{redis_url}"
 name = "{queue_name}"
+{queue}
 
 [delivery]
 {delivery}

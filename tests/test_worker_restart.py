@@ -8,15 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import redis.asyncio as aioredis
+from arq.constants import in_progress_key_prefix
 from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for, worker_config
 from receiver import Receiver
+
+from notigate.queue import BATCH_PREFIX
 
 COUNT = 20
 
 
 def _config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str) -> Path:
     return worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver_url, delivery=(
-        'backoff_initial = "100ms"\nbackoff_max = "300ms"\nsend_timeout = "2s"\nsweep_interval = "200ms"'))
+        'backoff_initial = "100ms"\nbackoff_max = "300ms"\nsend_timeout = "2s"\nsweep_interval = "200ms"\nlease = "3s"'))
 
 
 def _start_worker(config: Path) -> subprocess.Popen[bytes]:
@@ -93,3 +97,70 @@ async def test_sigterm_gives_the_running_attempt_back(tmp_path: Path, postgres_u
             worker.wait(timeout=30)
         [delivery] = await gateway.repo.deliveries_of(notification_id)
     assert delivery.attempts == 1
+
+
+async def test_a_job_held_by_a_killed_worker_runs_again_within_a_lease(tmp_path: Path, postgres_url: str,
+                                                                       redis_url: str, queue_name: str,
+                                                                       receiver: Receiver) -> None:
+    """A worker killed while a batch job waits for room to claim (``max_claimed = 1``, one send in flight)
+    strands neither delivery: the job's in-progress mark lasts one lease, so the next worker runs it, and
+    the interrupted send's lease runs out as soon, so it is sent again."""
+    receiver.delay = 30.0
+    config = worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver.url,
+                           delivery='lease = "2s"\nsweep_interval = "200ms"', queue="max_claimed = 1")
+    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
+    gateway = await migrated_gateway(settings)
+    redis = aioredis.from_url(redis_url)
+    async with api_client(gateway) as client:
+        async def callback() -> str:
+            response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+            [delivery] = await gateway.repo.deliveries_of(response.headers["notigate-notification-ids"])
+            return delivery.id
+
+        worker = _start_worker(config)
+        try:
+            first = await callback()
+            await wait_for(lambda: len(receiver.requests) >= 1, timeout=30)
+            second = await callback()
+            mark = f"{in_progress_key_prefix}{BATCH_PREFIX}{second}"
+            await wait_for(lambda: redis.exists(mark), timeout=30)  # running, waiting for room to claim
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+        receiver.delay = 0.0
+        assert 0 < await redis.pttl(mark) <= 2000
+        worker = _start_worker(config)
+        try:
+            async def both_delivered() -> bool:
+                return all(d is not None and d.status == "delivered"
+                           for d in [await gateway.repo.delivery(first), await gateway.repo.delivery(second)])
+
+            await wait_for(both_delivered, timeout=30, interval=0.1)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        outcomes = {i: [a["outcome"] for a in await gateway.repo.attempts_of(i)] for i in (first, second)}
+    await redis.aclose()
+    assert outcomes == {first: ["interrupted", "delivered"], second: ["delivered"]}
+
+
+async def test_two_workers_share_one_destination_without_stalling(tmp_path: Path, postgres_url: str, redis_url: str,
+                                                                  queue_name: str, receiver: Receiver) -> None:
+    """Two workers sending to one destination (4 slots between them) deliver a burst at its pace: a slot
+    refused to one worker because the other holds it is never left taken until it expires."""
+    receiver.delay = 0.005
+    config = worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver.url)
+    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        for _ in range(400):
+            await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        workers = [_start_worker(config) for _ in range(2)]
+        try:
+            await wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.requests}) >= 400,
+                           timeout=40, interval=0.2)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=30)

@@ -84,6 +84,9 @@ class DeliveryConfig(_Section, frozen=True):
     max_age: Duration = "24h"
     send_timeout: Duration = "30s"
     sweep_interval: Duration = "10s"
+    """How often each delivering process looks for due deliveries the queue lost, and for expired leases."""
+    lease: Duration = "15s"
+    """How long a delivering process's claims, send slots and running jobs outlive it (renewed every lease/3)."""
     concurrency: Annotated[int, msgspec.Meta(ge=1)] = 100
     per_destination: Annotated[int, msgspec.Meta(ge=1)] = 4
     """Sends in flight at once to one destination, across all workers."""
@@ -95,7 +98,7 @@ class DeliveryConfig(_Section, frozen=True):
     """A webhook endpoint failing (transiently, without a success) for this long is disabled, as after 410 Gone."""
 
     def __post_init__(self) -> None:
-        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "breaker_cooldown",
+        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "lease", "breaker_cooldown",
                      "endpoint_disable_after"):
             if seconds(getattr(self, name)) <= 0:
                 raise ValueError(f"`{name}` must be longer than zero")

@@ -32,6 +32,7 @@ from notigate.endpoints import Endpoint
 from notigate.errors import TemplateError
 from notigate.events import Digest, Notification
 from notigate.gateway import Gateway
+from notigate.limits import SlotsUnavailable
 from notigate.masking import mask_text
 from notigate.repository import Claimed, DeliveryView
 from notigate.subscriptions import RULE as SUBSCRIPTION
@@ -110,7 +111,11 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     gate, until, dirty = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
-    if (token := await gw.slots.acquire(destination, gw.lease_seconds)) is None:
+    try:
+        token = await gw.slots.acquire(destination, wait=seconds(gw.settings.delivery.send_timeout))
+    except SlotsUnavailable as exc:
+        raise SlotsDown(destination, utcnow() + timedelta(seconds=random.uniform(0.5, 2.0)), str(exc)) from exc
+    if token is None:
         raise DestinationBusy(destination, utcnow() + timedelta(seconds=random.uniform(0.2, 1.0)))
     timeout = seconds(gw.settings.delivery.send_timeout)
     try:
@@ -171,6 +176,14 @@ class DestinationBusy(BreakerOpen):
     reason = "all send slots in use"
 
 
+class SlotsDown(BreakerOpen):
+    """The shared send slots cannot be reached (Redis down): wait a moment, no attempt is spent."""
+
+    def __init__(self, destination: str, until: datetime, reason: str) -> None:
+        super().__init__(destination, until)
+        self.reason = reason
+
+
 def destination_of(channel: object, message: Message) -> str:
     """The breaker's key: the channel's own ``destination(message)`` (SMTP host, SMS account)
     if it has one, else the channel and address (a webhook endpoint's URL)."""
@@ -196,12 +209,20 @@ async def deliver(gw: Gateway, delivery_ids: str | list[str]) -> None:
             for c in await claiming:
                 await gw.repo.release(c)
             raise
+        gw.heartbeat.claimed.update(c.delivery.id for c in claimed)
         for failed in await asyncio.gather(*(_deliver_claimed(gw, c) for c in claimed), return_exceptions=True):
             if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
                 log.error("delivery step failed: %s: %s", type(failed).__name__, failed)
 
 
 async def _deliver_claimed(gw: Gateway, claimed: Claimed) -> None:
+    try:
+        await _attempt_and_record(gw, claimed)
+    finally:
+        gw.heartbeat.claimed.discard(claimed.delivery.id)
+
+
+async def _attempt_and_record(gw: Gateway, claimed: Claimed) -> None:
     delivery_id = claimed.delivery.id
     started = utcnow()
     try:

@@ -26,6 +26,7 @@ from notigate.database import Database
 from notigate.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.errors import ConfigError, TemplateError
 from notigate.formatting import locale_problem, timezone_problem
+from notigate.heartbeat import Heartbeat
 from notigate.inhibitions import Inhibitions
 from notigate.limits import Budget, RedisLimiter, Slots
 from notigate.migrations import LATEST, current_version, migrate
@@ -37,6 +38,7 @@ from notigate.rules import RuleEvaluator
 from notigate.silences import Silences
 from notigate.subscriptions import Subscriptions
 from notigate.templates import Templates
+from notigate.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +157,13 @@ class Gateway:
                              else InProcessQueue(settings.delivery.concurrency))
         limit = settings.delivery.per_destination
         queue = self.queue
-        self.slots = Slots(RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
-                           if isinstance(queue, ArqQueue) else None, limit)
+        self.limiter = (RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
+                        if isinstance(queue, ArqQueue) else None)
+        self.slots = Slots(self.limiter, limit, ttl=self.lease_seconds)
         self.claims = Budget(settings.queue.max_claimed)
+        self.workers = Workers(lambda: queue.pool, settings.queue.name) if isinstance(queue, ArqQueue) else None
+        """The live ``notigate worker`` processes (Redis shape only)."""
+        self.heartbeat = Heartbeat(self.repo, self.slots, self.lease_seconds, self.workers)
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
         endpoints.db = self.db
@@ -170,6 +176,7 @@ class Gateway:
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._beating: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._counts: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
 
@@ -230,7 +237,7 @@ class Gateway:
     async def _close_later(self, channels: list[Channel]) -> None:
         """Close channels a reload replaced once their sends are done (at once if the gateway closes)."""
         try:
-            await asyncio.sleep(self.lease_seconds)
+            await asyncio.sleep(self.attempt_seconds)
         finally:
             await asyncio.shield(self._close_channels(channels))
 
@@ -247,7 +254,12 @@ class Gateway:
 
     @property
     def lease_seconds(self) -> float:
-        """How long a claimed attempt may take before the sweep presumes its worker dead."""
+        """How long what a delivering process holds outlives it (see ``heartbeat``)."""
+        return seconds(self.settings.delivery.lease)
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt can take: waiting its turn for a send slot, then sending."""
         return 2 * seconds(self.settings.delivery.send_timeout)
 
     async def start(self, *, run_deliveries: bool, auto_migrate: bool = False) -> None:
@@ -269,6 +281,7 @@ class Gateway:
             if isinstance(self.queue, InProcessQueue):
                 self.queue.start(lambda delivery_id: deliver(self, delivery_id))
             self._sweeper = asyncio.create_task(self._sweep_forever())
+            self._beating = asyncio.create_task(self.heartbeat.run(self._stopping))
 
     async def metric_counts(self) -> dict[str, list[dict[str, Any]]]:
         """Database totals for /metrics, cached for 5 s: scrapes stay cheap on big tables."""
@@ -315,7 +328,7 @@ class Gateway:
     async def close(self) -> None:
         """Stop the sweep between two passes (cancelling it mid-query can wedge the pool), then the rest."""
         self._stopping.set()
-        for task in (self._sweeper, self._refresher):
+        for task in (self._sweeper, self._refresher, self._beating):
             if task is None:
                 continue
             try:
@@ -329,5 +342,6 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._close_channels(list(self.channels.values()))
+        await self.slots.drain()
         await self.repo.drain()
         await self.db.close()

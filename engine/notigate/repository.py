@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from notigate import digests, hotpath_pg, inhibitions
+from notigate import blips, digests, hotpath_pg, inhibitions
 from notigate.batching import Batcher
 from notigate.clock import as_utc as _dt
 from notigate.clock import utcnow
@@ -255,7 +255,12 @@ class Repository:
         """Take the due ones among ``delivery_ids`` for one attempt each (the others are not ours to send now).
 
         On PostgreSQL one statement claims them all and reads their notifications (``hotpath_pg``).
+        A connection blip is retried: a claim that went through unanswered leaves those deliveries
+        ``sending`` until their lease runs out, and then they are sent.
         """
+        return await blips.DATABASE(self._claim_many, delivery_ids, lease)
+
+    async def _claim_many(self, delivery_ids: list[str], lease: float) -> list[Claimed]:
         now = utcnow()
         lease_until = now + timedelta(seconds=lease)
         if not self.db.is_sqlite:
@@ -316,7 +321,7 @@ class Repository:
         await self._finishes.drain()
 
     async def _finish_batch(self, finishes: list[Finish]) -> list[bool]:
-        held = await self.finish_many(finishes)
+        held = await blips.DATABASE(self.finish_many, finishes)  # safe to repeat: it holds only for our claims
         return [f.delivery_id in held for f in finishes]
 
     async def finish_many(self, finishes: list[Finish]) -> set[str]:
@@ -410,6 +415,18 @@ class Repository:
                     await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
                 await self.refresh_notification_status(notification_id)
         return len(rows)
+
+    async def renew_leases(self, delivery_ids: list[str], until: datetime) -> None:
+        """Extend to ``until`` the leases of the deliveries this process is still sending (its heartbeat)."""
+        for start in range(0, len(delivery_ids), 500):
+            chunk = delivery_ids[start:start + 500]
+            if self.db.is_sqlite:
+                ids = ", ".join("{}" for _ in chunk)
+                await self.db.write_one(f'UPDATE "deliveries" SET "lease_until" = {{}} WHERE "id" IN ({ids}) '
+                                        'AND "status" = \'sending\'', until, *chunk)
+            else:
+                await self.db.write_one('UPDATE "deliveries" SET "lease_until" = {} WHERE "id" = ANY({}) '
+                                        'AND "status" = \'sending\'', until, chunk)
 
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:

@@ -2,11 +2,16 @@
 
 Job arguments are a delivery id (``deliver``: one step of one delivery) or a list of them
 (``deliver_batch``: new deliveries, gathered by the API); the serializer is msgpack;
-results are not kept, so a job id can be reused as soon as its job is done. A job's
-deadline is long (``JOB_TIMEOUT``): a batch's sends may wait their turn for their
-destinations' slots, and every send has its own ``send_timeout``. ``max_tries`` is high because the
-attempt count that matters is the one in the database: a SIGTERM cancels a running
-job, which gives its attempt back (see ``delivery.deliver``) and runs again.
+results are not kept, so a job id can be reused as soon as its job is done.
+
+arq marks a running job in progress until its deadline; a worker killed with SIGKILL
+would leave that mark, and the job with it, for the whole deadline. Here the mark lasts
+one ``[delivery] lease`` and the worker's heartbeat renews it (``heartbeat.Heartbeat``),
+so a dead worker's jobs run again on another worker within one lease, while a live
+worker's long job keeps its mark. ``JOB_TIMEOUT`` only bounds a job that never ends
+(its claims are then given back and the sweep re-drives its deliveries). ``max_tries`` is
+high because the attempt count that matters is the one in the database: a SIGTERM
+cancels a running job, which gives its attempt back (see ``delivery.deliver``) and runs again.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from notigate.delivery import deliver
 from notigate.gateway import Gateway
 from notigate.queue import BATCH_JOB, JOB_NAME, ArqQueue, deserialize, serialize
 
-JOB_TIMEOUT = 3600
+JOB_TIMEOUT = 600
 
 
 async def _deliver_job(ctx: dict[str, Any], delivery_ids: str | list[str]) -> None:
-    await deliver(ctx["gateway"], delivery_ids)
+    gateway: Gateway = ctx["gateway"]
+    gateway.heartbeat.jobs.add(ctx["job_id"])
+    try:
+        await deliver(gateway, delivery_ids)
+    finally:
+        gateway.heartbeat.jobs.discard(ctx["job_id"])
 
 
 def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool = True) -> Worker:
@@ -41,7 +51,7 @@ def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await gateway.close()
 
-    return Worker(
+    worker = Worker(
         functions=[func(_deliver_job, name=name, max_tries=1000, timeout=JOB_TIMEOUT) for name in (JOB_NAME, BATCH_JOB)],
         queue_name=queue.name,
         redis_settings=queue.settings,
@@ -56,6 +66,8 @@ def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool 
         health_check_interval=30,
         poll_delay=0.05,
     )
+    worker.in_progress_timeout_s = gateway.lease_seconds  # renewed by the heartbeat (see above)
+    return worker
 
 
 def run_worker(gateway: Gateway) -> None:
