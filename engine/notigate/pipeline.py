@@ -11,6 +11,7 @@ import logging
 
 import msgspec
 
+from notigate import blips
 from notigate.clock import utcnow
 from notigate.errors import PlatformInputError
 from notigate.events import Event, Notification, NotificationStatus
@@ -70,6 +71,18 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     """Store one event with its routes and enqueue its deliveries; return (id, created)."""
     notification = normalize(event)
     routes = route(gw, notification)
+    # A connection blip is retried: storing is keyed by the platform's own key, so a repeat stores nothing twice.
+    stored = await blips.DATABASE(_store, gw, event, notification, routes)
+    if stored.due or stored.later:
+        try:  # bounded: a Redis that hangs must not hold the platform's callback
+            await asyncio.wait_for(_enqueue(gw, stored), 2)
+        except Exception as exc:  # committed already: the sweep will enqueue them
+            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
+    return stored.id, stored.created
+
+
+async def _store(gw: Gateway, event: Event, notification: Notification, routes: list[Route]) -> Stored:
+    """Decide what each route becomes (silences and inhibitions are read now) and store it all at once."""
     # who routed it; for a notification left without routes, the rules that matched anyway (their
     # recipients' event filters or a plugin dropped the routes), so `no_route` can say why
     matched = list(dict.fromkeys(r.rule for r in routes)) if routes else gw.evaluator.matching(notification)
@@ -78,14 +91,8 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)
     notification = msgspec.structs.replace(notification, status=_status(plans))
     # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
-    stored = await gw.repo.store_event(event, notification, plans, matched,
-                                       inhibits=gw.policies.sources(notification, matched))
-    if stored.due or stored.later:
-        try:  # bounded: a Redis that hangs must not hold the platform's callback
-            await asyncio.wait_for(_enqueue(gw, stored), 2)
-        except Exception as exc:  # committed already: the sweep will enqueue them
-            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
-    return stored.id, stored.created
+    return await gw.repo.store_event(event, notification, plans, matched,
+                                     inhibits=gw.policies.sources(notification, matched))
 
 
 def _status(plans: list[Plan]) -> NotificationStatus:

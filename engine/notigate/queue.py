@@ -24,6 +24,7 @@ from arq.constants import job_key_prefix
 from arq.jobs import deserialize_job, serialize_job
 from redis.asyncio import ConnectionPool
 
+from notigate import blips
 from notigate.batching import Batcher
 from notigate.clock import utcnow
 
@@ -121,8 +122,8 @@ class ArqQueue:
         return self._pool
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
-        await self.pool.enqueue_job(JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts, tag),
-                                    _defer_until=at, _queue_name=self.name)
+        await blips.REDIS(self.pool.enqueue_job, JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts, tag),
+                          _defer_until=at, _queue_name=self.name)  # a job id written twice is one job
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
         """Add new deliveries to the batch being gathered, written within ``BATCH_WINDOW``.
@@ -140,20 +141,23 @@ class ArqQueue:
         is lost anyway the outbox sweep enqueues its deliveries again.
         """
         ids = [i for delivery_ids in batch for i in delivery_ids]
-        now = int(time.time() * 1000)
         try:
-            async with self.pool.pipeline(transaction=False) as pipe:
-                for start in range(0, len(ids), MAX_BATCH):
-                    chunk = ids[start:start + MAX_BATCH]
-                    jid = BATCH_PREFIX + chunk[0]
-                    job = serialize_job(BATCH_JOB, (chunk,), {}, None, now, serializer=serialize)
-                    pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
-                    pipe.zadd(self.name, {jid: now})
-                await pipe.execute()
+            await blips.REDIS(self._write_batches, ids)
         except Exception as exc:
             log.warning("enqueue of %d new deliveries failed (%s); the outbox sweep will enqueue them",
                         len(ids), type(exc).__name__)
         return [None] * len(batch)
+
+    async def _write_batches(self, ids: list[str]) -> None:
+        now = int(time.time() * 1000)
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for start in range(0, len(ids), MAX_BATCH):
+                chunk = ids[start:start + MAX_BATCH]
+                jid = BATCH_PREFIX + chunk[0]
+                job = serialize_job(BATCH_JOB, (chunk,), {}, None, now, serializer=serialize)
+                pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
+                pipe.zadd(self.name, {jid: now})
+            await pipe.execute()
 
     async def queued(self) -> set[str]:
         ids: set[str] = set()

@@ -1,8 +1,10 @@
 """The email channel: render the RFC 5322 message, send it over pooled SMTP, classify the reply.
 
-A send is one SMTP transaction. Retries belong to the engine's durable schedule, so
-nothing here retries or sleeps; it only says whether a retry can help: 4xx replies and
-connection, timeout and TLS problems are transient, 5xx replies permanent.
+A send is one SMTP transaction. Retries belong to the engine's durable schedule; the
+only retry here is of a connection refused or dropped while it is being set up (a
+server restarting, a load balancer swapping it), tried again at once for half a second
+at most. Otherwise it only says whether a retry can help: 4xx replies and connection,
+timeout and TLS problems are transient, 5xx replies permanent.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import ClassVar
 
 import aiosmtplib
 import msgspec
+import stamina
 
 from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
 from notigate.config import seconds
@@ -23,6 +26,15 @@ from ._config import EmailConfig, sender_address
 from ._pool import Pool
 
 _SNIPPET_CHARS = 200  # of a server's reply kept in an error
+
+
+def _setup_blip(exc: BaseException) -> bool:
+    """Refused, reset or dropped before the session began; not a timeout, TLS or login failure."""
+    return isinstance(exc, ConnectionError) and not isinstance(exc, TimeoutError)
+
+
+_RETRY_SETUP = stamina.AsyncRetryingCaller(attempts=3, timeout=0.5, wait_initial=0.05, wait_max=0.2,
+                                           wait_jitter=0.05).on(_setup_blip)
 
 
 class EmailChannel:
@@ -95,7 +107,7 @@ class EmailChannel:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None:
-            pool = self._pools[loop] = Pool(self._connect, self.config.max_connections)
+            pool = self._pools[loop] = Pool(lambda: _RETRY_SETUP(self._connect), self.config.max_connections)
         return pool
 
     async def _connect(self) -> aiosmtplib.SMTP:

@@ -74,8 +74,13 @@ class _Controller(Controller):
     def __init__(self, handler: Handler, **kwargs: Any) -> None:
         super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
         self.sessions: list[SMTP] = []
+        self.drop_next = 0
+        """Connections still to close at once, before the greeting (a server restarting)."""
 
-    def factory(self) -> SMTP:
+    def factory(self) -> SMTP | asyncio.Protocol:  # type: ignore[override]
+        if self.drop_next:
+            self.drop_next -= 1
+            return _Hangup()
         smtp = super().factory()
         self.sessions.append(smtp)
         return smtp
@@ -94,6 +99,11 @@ class _Controller(Controller):
                     smtp.transport.close()
 
         asyncio.run_coroutine_threadsafe(drop(), self.loop).result(5)
+
+
+class _Hangup(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 class Server:

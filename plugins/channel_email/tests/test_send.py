@@ -83,6 +83,15 @@ async def test_dropped_connection_replaced(server: Server, make_channel: Callabl
     assert server.connections == 2
 
 
+async def test_connection_dropped_while_setting_up_is_tried_again(server: Server,
+                                                                 make_channel: Callable[..., EmailChannel],
+                                                                 make_message: Callable[..., Message]) -> None:
+    """A server that hangs up before its greeting (restarting) costs no attempt: the send connects again."""
+    server.controller.drop_next = 2
+    assert isinstance(await send(make_channel(port=server.port), make_message()), Delivered)
+    assert len(server.received) == 1 and server.controller.drop_next == 0
+
+
 async def test_451_then_250(server: Server, make_channel: Callable[..., EmailChannel],
                             make_message: Callable[..., Message]) -> None:
     """A 451 reply is transient with its code; the repeated send is delivered on the same connection."""
