@@ -1,14 +1,19 @@
-"""``notigate serve``: uvicorn with deadlines for slow clients.
+"""``notigate serve``: uvicorn with deadlines for slow clients and a drain on SIGTERM.
 
-What this couples to in uvicorn (its httptools protocol's parser callbacks) stays in
-the class below; engine/pyproject.toml pins the uvicorn releases it was checked against.
+What this couples to in uvicorn (its httptools protocol's parser callbacks, its
+server's signal capture) stays in the two classes below; engine/pyproject.toml pins
+the uvicorn releases they were checked against.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import signal
+import sys
+from collections.abc import Generator
 from typing import ClassVar, Literal
 
 import msgspec
@@ -22,6 +27,8 @@ from notigate.gateway import Gateway
 log = logging.getLogger(__name__)
 
 Part = Literal["headers", "body"]
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STARTUP_FAILURE = 3  # uvicorn's exit status when the lifespan start-up or the bind fails
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -112,12 +119,60 @@ class DeadlineProtocol(HttpToolsProtocol):
         return STATUS_LINE[408] + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopped by SIGTERM or SIGINT through a drain, then exiting 0.
+
+    The first signal marks the gateway draining (``/health/ready`` answers 503) and keeps
+    serving for ``grace``; then uvicorn's own shutdown closes the listener, gives requests
+    in flight ``timeout_graceful_shutdown`` to finish, and runs the lifespan shutdown (the
+    gateway's close). A second signal cuts what is left of the wait, not the close. uvicorn
+    itself would re-raise the signal after shutting down, so the process would die of it.
+    """
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway, grace: float) -> None:
+        super().__init__(config)
+        self.gateway, self.grace = gateway, grace
+        self._grace_end: asyncio.TimerHandle | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        previous = {sig: signal.signal(sig, lambda *_: loop.call_soon_threadsafe(self._on_signal)) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self) -> None:
+        if self._grace_end is None:
+            self.gateway.draining = True
+            log.warning("draining: /health/ready answers 503; the listener closes in %gs, then requests in flight "
+                        "have %gs (signal again to stop at once)", self.grace, self.config.timeout_graceful_shutdown)
+            self._grace_end = asyncio.get_running_loop().call_later(self.grace, self._stop)
+            return
+        log.warning("second signal: cancelling the requests in flight")
+        self._grace_end.cancel()
+        self.config.timeout_graceful_shutdown = 0  # a shutdown yet to begin waits for nothing
+        for task in self.server_state.tasks:  # one under way stops waiting when these end
+            task.cancel()
+        self._stop()
+
+    def _stop(self) -> None:
+        self.should_exit = True
+
+
 def run(app: Litestar, gateway: Gateway, *, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until a signal."""
+    """Serve ``app`` on ``host:port`` until a signal's drain has ended."""
     server = gateway.settings.server
     header_timeout = seconds(server.header_timeout)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, ws="none",
         http=DeadlineProtocol.limited(header_timeout, seconds(server.body_timeout)),
         timeout_keep_alive=math.ceil(header_timeout),  # never before ours, which also closes idle connections
+        timeout_graceful_shutdown=seconds(server.drain_timeout),  # type: ignore[arg-type]  # any number works
     )
+    uvicorn_server = DrainingServer(config, gateway, seconds(server.drain_grace))
+    uvicorn_server.run()
+    if not uvicorn_server.started:  # older uvicorn returns from a failed start-up instead of exiting
+        sys.exit(_STARTUP_FAILURE)
