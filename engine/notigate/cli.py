@@ -92,9 +92,8 @@ def main(log_level: str) -> None:
 @click.option("--port", type=int, default=None, help="overrides [server] port")
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the HTTP API (and, on the embedded queue, delivery in the same process)."""
-    import uvicorn
-
     from notigate.api import create_app
+    from notigate.server import run
 
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path, create_key=settings.embedded)
@@ -102,8 +101,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
     click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
                f"({settings.database.url.split('@')[-1]}; {mode}; sandbox {'on' if settings.sandbox.enabled else 'off'})")
-    uvicorn.run(app, host=host or settings.server.host, port=port or settings.server.port, log_level="warning",
-                access_log=False)
+    run(app, gateway, host=host or settings.server.host, port=port or settings.server.port)
 
 
 @main.command()

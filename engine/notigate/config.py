@@ -43,6 +43,21 @@ class ServerConfig(_Section, frozen=True):
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     max_body_size: Annotated[int, msgspec.Meta(ge=1024)] = 1_048_576
     public_metrics: bool = True
+    header_timeout: Duration = "10s"
+    """From a connection's opening, or the end of the previous response, to the end of a request's
+    headers; a client still sending them (or idle) then is cut off, so slow clients cannot hold connections."""
+    body_timeout: Duration = "30s"
+    """From the end of a request's headers to the end of its body; bytes trickling in do not extend it."""
+    drain_grace: Duration = "5s"
+    """After SIGTERM, how long ``/health/ready`` answers 503 while every request is still served,
+    so a load balancer stops sending before the listener closes."""
+    drain_timeout: Duration = "30s"
+    """After the grace, how long requests in flight may take to finish before they are cancelled."""
+
+    def __post_init__(self) -> None:
+        for name in ("header_timeout", "body_timeout"):
+            if seconds(getattr(self, name)) <= 0:
+                raise ValueError(f"`{name}` must be longer than zero")
 
 
 class DatabaseConfig(_Section, frozen=True):

@@ -173,6 +173,8 @@ class Gateway:
         self.config_path: str | None = None
         """Where ``reload`` reads the configuration (None: as ``load_settings`` resolves it)."""
         self.reload_on_sighup = False
+        self.draining = False
+        """Set when ``serve`` begins its drain: ``/health/ready`` then answers 503."""
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None

@@ -41,6 +41,8 @@ async def live() -> Health:
 
 @get("/health/ready", tags=["health"], summary="The database and the queue answer")
 async def ready(gateway: GatewayDep) -> Response[Health]:
+    if gateway.draining:  # before any probe: a balancer must stop sending here at once
+        return Response(Health(status="draining", checks={"server": "draining"}), status_code=503)
     checks: dict[str, str] = {}
     for name, probe in (("database", gateway.db.ping), ("queue", gateway.queue.ping)):
         try:
