@@ -7,11 +7,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from notigate.cli import main
 
 NOTIGATE = [sys.executable, "-m", "notigate"]
+Invoke = Callable[..., Result]
 
 
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -24,6 +30,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """``notigate …`` in this process (click's runner on the real ``main``), in a fresh folder
+    without NOTIGATE_* variables: for commands that need no server."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("NOTIGATE_")]:
+        monkeypatch.delenv(name)
+
+    def invoke(*args: str, **env: str) -> Result:
+        return CliRunner().invoke(main, list(args), env=env)
+
+    return invoke
+
+
+def _serve(cwd: Path, port: int, **env: str) -> subprocess.Popen[str]:
+    """``notigate serve`` on ``port``, returned once it answers /health/ready."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
+    server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=cwd, env={**clean, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(f"serve did not become ready:\n{server.communicate()[0]}")
+        time.sleep(0.2)
 
 
 def test_check_config_prints_each_problem_with_its_key(tmp_path: Path) -> None:
@@ -109,3 +147,39 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
         output = server.communicate(timeout=30)[0]
     assert "Generated admin API key" in output
     assert key in output
+
+
+# -- empty environment variables ------------------------------------------------------------------
+
+def test_empty_variables_count_as_unset_for_serve(tmp_path: Path) -> None:
+    """Every variable the gateway reads, set to "", is unset: ``serve`` runs on the embedded default
+    (SQLite here, the embedded queue, a generated key) and /metrics counts this process alone."""
+    port = _free_port()
+    empty = dict.fromkeys(("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY",
+                           "PROMETHEUS_MULTIPROC_DIR"), "")
+    server = _serve(tmp_path, port, **empty)
+    try:
+        key = (tmp_path / "notigate.db.api-key").read_text().strip()
+        listing = httpx.get(f"http://127.0.0.1:{port}/api/v1/notifications", headers={"X-API-Key": key})
+        assert listing.status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert metrics.status_code == 200, metrics.text
+        assert 'notigate_http_request_duration_seconds_count{method="GET",path="/api/v1/notifications"' in metrics.text
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "Generated admin API key" in output and "embedded queue" in output
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == ["notigate.db"]  # no metric files
+
+
+def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> None:
+    """``${VAR}`` with VAR set to "" is "not set"; ``${VAR:-default}`` then takes the default."""
+    port = _free_port()
+    (tmp_path / "notigate.toml").write_text(
+        f'[server]\nport = "${{NT_PORT:-{port}}}"\n[platforms.arindo]\nserver_key = "${{NT_ARINDO_KEY}}"\n')
+    result = cli("check-config", NT_PORT="", NT_ARINDO_KEY="")
+    assert result.exit_code == 2
+    assert "platforms.arindo.server_key: environment variable NT_ARINDO_KEY is not set" in result.stderr
+    result = cli("send-test", "arindo", NT_PORT="", NT_ARINDO_KEY="SB-Mid-server-X")
+    assert result.exit_code == 1
+    assert f"cannot reach the gateway at http://127.0.0.1:{port}" in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import sys
 import time
@@ -15,7 +14,7 @@ import click
 import httpx
 import msgspec
 
-from notigate.config import ApiKey, Settings, load_settings
+from notigate.config import ApiKey, Settings, env, load_settings
 from notigate.errors import ConfigError
 from notigate.gateway import Gateway
 
@@ -45,10 +44,10 @@ def _key_file(settings: Settings) -> Path:
 
 def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     """``NOTIGATE_API_KEY``, else the key kept beside the database (created once by ``serve``)."""
-    if env := os.environ.get("NOTIGATE_API_KEY"):
-        if len(env) < 16:
+    if key := env("NOTIGATE_API_KEY"):
+        if len(key) < 16:
             raise click.ClickException("NOTIGATE_API_KEY must be at least 16 characters")
-        return env
+        return key
     path = _key_file(settings)
     if path.exists():
         return path.read_text().strip()

@@ -1,7 +1,8 @@
 """Configuration: ``notigate.toml`` decoded with msgspec into typed structs.
 
 ``${VAR}`` and ``${VAR:-default}`` are replaced from the environment in every string;
-``NOTIGATE_DATABASE_URL`` and ``NOTIGATE_QUEUE_URL`` override the two URLs. Every
+``NOTIGATE_DATABASE_URL`` and ``NOTIGATE_QUEUE_URL`` override the two URLs. A variable
+set to the empty string counts as unset, wherever the gateway reads one (``env``). Every
 error names the key it is about (``delivery.max_attempts: Expected `int`…``).
 """
 
@@ -24,6 +25,11 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 T = TypeVar("T")
+
+
+def env(name: str) -> str | None:
+    """The environment variable ``name``, or None when it is unset or empty (product.md: empty counts as unset)."""
+    return os.environ.get(name) or None
 
 
 def seconds(duration: str) -> float:
@@ -238,8 +244,8 @@ def config_path(explicit: str | None = None) -> Path | None:
     """``--config``, else ``NOTIGATE_CONFIG``, else ``./notigate.toml`` if it exists."""
     if explicit:
         return Path(explicit)
-    if env := os.environ.get("NOTIGATE_CONFIG"):
-        return Path(env)
+    if value := env("NOTIGATE_CONFIG"):
+        return Path(value)
     default = Path("notigate.toml")
     return default if default.exists() else None
 
@@ -263,7 +269,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError(problems)
         data.pop("embedded", None)
     for var, section in (("NOTIGATE_DATABASE_URL", "database"), ("NOTIGATE_QUEUE_URL", "queue")):
-        if (value := os.environ.get(var)) is not None and isinstance(data.setdefault(section, {}), dict):
+        if (value := env(var)) is not None and isinstance(data.setdefault(section, {}), dict):
             data[section]["url"] = value
     _check_sections(data)
     return convert(data, Settings, "")
@@ -313,9 +319,8 @@ def _interpolate(value: Any, key: str, problems: list[str]) -> Any:
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            env = os.environ.get(name)
-            if env is not None and (env or default is None):
-                return env
+            if (value := env(name)) is not None:
+                return value
             if default is not None:
                 return default
             problems.append(f"{key}: environment variable {name} is not set")

@@ -183,7 +183,6 @@ def test_file_cannot_claim_to_be_the_embedded_default(clean_env: Path) -> None:
         ("${NT_VAR:-fallback}", {"NT_VAR": "set"}, "set"),
         ("${NT_VAR:-fallback}", {}, "fallback"),
         ("${NT_VAR:-fallback}", {"NT_VAR": ""}, "fallback"),
-        ("${NT_VAR}", {"NT_VAR": ""}, ""),
         ("${NT_VAR:-}", {}, ""),
         ("redis://${NT_HOST:-localhost}:${NT_PORT}/0", {"NT_PORT": "6380"}, "redis://localhost:6380/0"),
         ("no variables here", {}, "no variables here"),
@@ -230,6 +229,14 @@ def test_unset_variable_without_default_names_the_key(clean_env: Path, monkeypat
     assert excinfo.value.problems == ["security.api_keys[0].key: environment variable NT_UNSET_KEY is not set"]
 
 
+def test_empty_variable_without_default_is_not_set(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable set to the empty string counts as unset: ``${VAR}`` without a default is an error."""
+    monkeypatch.setenv("NT_EMPTY", "")
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(write(clean_env, '[platforms.arindo]\nserver_key = "${NT_EMPTY}"\n'))
+    assert excinfo.value.problems == ["platforms.arindo.server_key: environment variable NT_EMPTY is not set"]
+
+
 def test_every_unset_variable_is_reported_at_once(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """All unset variables are reported together, each with its own key."""
     monkeypatch.delenv("NT_A", raising=False)
@@ -269,6 +276,14 @@ def test_environment_overrides_apply_to_the_embedded_default(clean_env: Path, mo
     s = load_settings()
     assert s.embedded is True
     assert s.database.url == "sqlite:///elsewhere.db"
+
+
+def test_empty_overrides_leave_the_file_values(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOTIGATE_DATABASE_URL and NOTIGATE_QUEUE_URL set to the empty string count as unset."""
+    monkeypatch.setenv("NOTIGATE_DATABASE_URL", "")
+    monkeypatch.setenv("NOTIGATE_QUEUE_URL", "")
+    s = load_settings(write(clean_env, '[database]\nurl = "sqlite:///file.db"\n[queue]\nurl = "redis://file:6379/0"\n'))
+    assert (s.database.url, s.queue.url) == ("sqlite:///file.db", "redis://file:6379/0")
 
 
 def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
@@ -442,6 +457,13 @@ def test_notigate_config_picks_the_file(clean_env: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("NOTIGATE_CONFIG", str(path))
     s = load_settings()
     assert (s.server.port, s.embedded) == (9100, False)
+
+
+def test_empty_notigate_config_counts_as_unset(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOTIGATE_CONFIG set to the empty string falls through to ./notigate.toml."""
+    monkeypatch.setenv("NOTIGATE_CONFIG", "")
+    write(clean_env, "[server]\nport = 9400\n")
+    assert load_settings().server.port == 9400
 
 
 def test_explicit_path_wins_over_notigate_config(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
