@@ -183,3 +183,35 @@ def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> N
     result = cli("send-test", "arindo", NT_PORT="", NT_ARINDO_KEY="SB-Mid-server-X")
     assert result.exit_code == 1
     assert f"cannot reach the gateway at http://127.0.0.1:{port}" in result.stderr
+
+
+# -- which configuration file ---------------------------------------------------------------------
+
+PRECEDENCE = "--config FILE the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, else the embedded default)"
+
+
+def test_every_command_states_the_config_precedence(cli: Invoke) -> None:
+    """``--help`` of every command gives the order: --config, NOTIGATE_CONFIG, ./notigate.toml, the embedded default."""
+    for name in main.commands:
+        result = cli(name, "--help")
+        assert result.exit_code == 0, result.output
+        assert PRECEDENCE in " ".join(result.output.split()), name
+
+
+def test_config_precedence(cli: Invoke, tmp_path: Path) -> None:
+    """--config beats NOTIGATE_CONFIG, which beats ./notigate.toml, which beats the embedded default;
+    an empty --config or NOTIGATE_CONFIG counts as not given."""
+    for name in ("cli.toml", "env.toml", "notigate.toml"):
+        (tmp_path / name).write_text("")
+
+    def source(*args: str, **env: str) -> str:
+        result = cli("check-config", *args, **env)
+        assert result.exit_code == 0, result.output
+        return result.stdout.rstrip().rpartition("(from ")[2].removesuffix(")")
+
+    assert source("--config", "cli.toml", NOTIGATE_CONFIG="env.toml") == "cli.toml"
+    assert source(NOTIGATE_CONFIG="env.toml") == "env.toml"
+    assert source("--config", "", NOTIGATE_CONFIG="env.toml") == "env.toml"
+    assert source(NOTIGATE_CONFIG="") == "notigate.toml"
+    (tmp_path / "notigate.toml").unlink()
+    assert source("--config", "", NOTIGATE_CONFIG="") == "the embedded default"

@@ -14,12 +14,13 @@ import click
 import httpx
 import msgspec
 
-from notigate.config import ApiKey, Settings, env, load_settings
+from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings
 from notigate.errors import ConfigError
 from notigate.gateway import Gateway
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="notigate.toml (default ./notigate.toml, else NOTIGATE_CONFIG, else the embedded default)")
+                             help="the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, "
+                                  "else the embedded default)")
 
 
 def _settings(config_path: str | None) -> Settings:
@@ -164,8 +165,9 @@ def check_config(config_path: str | None) -> None:
     """Validate the configuration and print what is wrong, line by line."""
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path)
+    source = resolve_config_path(config_path) or "the embedded default"
     click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
-               f"{len(settings.rules)} rules")
+               f"{len(settings.rules)} rules (from {source})")
 
 
 @main.command("send-test")
