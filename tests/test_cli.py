@@ -215,3 +215,20 @@ def test_config_precedence(cli: Invoke, tmp_path: Path) -> None:
     assert source(NOTIGATE_CONFIG="") == "notigate.toml"
     (tmp_path / "notigate.toml").unlink()
     assert source("--config", "", NOTIGATE_CONFIG="") == "the embedded default"
+
+
+# -- disabled channels ----------------------------------------------------------------------------
+
+def test_check_config_warns_about_a_rule_on_a_disabled_channel(cli: Invoke, tmp_path: Path) -> None:
+    """A rule naming the channel of a disabled plugin draws a warning and passes; a channel that no
+    installed plugin provides (a typo) is an error."""
+    rule = '[[rules]]\nname = "on-call"\nsend = [{{ channel = "{}", to = ["+6281200000001"] }}]\n'
+    (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("sms"))
+    result = cli("check-config")
+    assert result.exit_code == 0, result.output
+    assert ("warning: rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
+            "its deliveries are stored as cancelled") in result.stderr
+    (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("smss"))
+    result = cli("check-config")
+    assert result.exit_code == 2
+    assert "rules[0].send[0].channel: no enabled channel named 'smss'" in result.stderr

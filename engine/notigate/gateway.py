@@ -76,18 +76,27 @@ class _Assembly(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
-def _rule_problems(settings: Settings, channels: dict[str, Any]) -> list[str]:
-    """What is wrong with the rules given the enabled channels: recipients, locales, zones, names."""
+def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: dict[str, str],
+                   warnings: list[str]) -> list[str]:
+    """What is wrong with the rules given the enabled channels: recipients, locales, zones, names.
+
+    A target on a channel of a disabled plugin only warns: the gateway starts and its routes
+    are stored cancelled (policies.py). Its recipients go unchecked: its plugin is not
+    configured, and nothing is ever sent to them.
+    """
     problems: list[str] = []
     for i, rule in enumerate(settings.rules):
         for j, target in enumerate(rule.send):
             key = f"rules[{i}].send[{j}]"
-            if target.channel not in channels:
+            if (plugin := switched_off.get(target.channel)) is not None:
+                warnings.append(f"{key}.channel: channel {target.channel!r} is switched off ([plugins] disabled: "
+                                f"{plugin}); its deliveries are stored as cancelled")
+            elif target.channel not in channels:
                 problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
             elif (validate := getattr(channels[target.channel], "validate_recipient", None)) is not None:
                 problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
                              if (error := validate(to)) is not None]
-            if target.channel == "webhook":
+            if target.channel == "webhook" and plugin is None:
                 problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
                              if to not in {w.name for w in settings.webhooks}]
             if error := locale_problem(target.locale):
@@ -116,7 +125,7 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
         settings = msgspec.structs.replace(settings, rules=[
             msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
             for r in settings.rules if any(t.channel in channels for t in r.send)])
-    problems += _rule_problems(settings, channels)
+    problems += _rule_problems(settings, channels, plugins.disabled_channels, warnings)
     templates: Templates | None = None
     try:
         plugin_dirs = [d for cls in plugins.channels.values() if (d := getattr(cls, "templates_dir", None))]
@@ -161,7 +170,7 @@ class Gateway:
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
         endpoints.db = self.db
-        self.policies = Policies(settings.rules)
+        self.policies = Policies(settings.rules, plugins.disabled_channels)
         self.silences = Silences(self.db)
         self.inhibitions = Inhibitions(self.db)
         self.config_path: str | None = None
@@ -201,7 +210,7 @@ class Gateway:
         self.settings, self.platforms, self.channels, self.templates = a.settings, a.platforms, a.channels, a.templates
         self.api_keys = {k.key: k for k in [*a.settings.security.api_keys, *self._extra_api_keys]}
         self.endpoints.set_configured(a.settings.webhooks)
-        self.policies = Policies(a.settings.rules)
+        self.policies = Policies(a.settings.rules, self.plugins.disabled_channels)
         self.evaluator.load(a.settings.rules)
         self.breakers.threshold = a.settings.delivery.breaker_threshold
         self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
