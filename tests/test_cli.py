@@ -13,8 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from conftest import worker_config
 
 from notigate.cli import main
+from notigate.database import Database
+from notigate.migrations import migrate
 
 NOTIGATE = [sys.executable, "-m", "notigate"]
 Invoke = Callable[..., Result]
@@ -232,3 +235,76 @@ def test_check_config_warns_about_a_rule_on_a_disabled_channel(cli: Invoke, tmp_
     result = cli("check-config")
     assert result.exit_code == 2
     assert "rules[0].send[0].channel: no enabled channel named 'smss'" in result.stderr
+
+
+# -- failures are one line ------------------------------------------------------------------------
+
+SECRET = "s3cret-pw"
+
+
+def _fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, line: str) -> None:
+    """Exit ``code``, ``line`` on stderr, no traceback, and the password of a URL nowhere."""
+    assert result.returncode == code, result.stderr
+    assert line in result.stderr.splitlines() or f"  {line}" in result.stderr.splitlines(), result.stderr
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("url", "code", "line"), [
+    (f"postgresql://postgres:{SECRET}@127.0.0.1:1/x", 1,
+     "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)"),
+    (f"mysql://notigate:{SECRET}@127.0.0.1/x", 2,
+     "database.url: unsupported scheme 'mysql' (use postgresql:// or sqlite:///)"),
+    ("sqlite:///{tmp}/file/sub/notigate.db", 1, "Error: database.url: cannot create {tmp}/file/sub (Not a directory)"),
+])
+def test_migrate_with_a_bad_database_url_is_one_line(tmp_path: Path, url: str, code: int, line: str) -> None:
+    """An unreachable PostgreSQL, an unknown scheme or a SQLite folder that cannot be created is one line."""
+    (tmp_path / "file").write_text("")
+    result = _run(["migrate"], tmp_path, NOTIGATE_DATABASE_URL=url.format(tmp=tmp_path))
+    _fails_in_one_line(result, code, line.format(tmp=tmp_path))
+
+
+async def test_serve_stops_in_one_line_when_the_database_cannot_be_used(tmp_path: Path, postgres_url: str) -> None:
+    """``serve`` checks the database before it starts: unreachable, or its schema old, is one line."""
+    result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
+    _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
+    result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=postgres_url)
+    _fails_in_one_line(result, 1, "Error: database.url: schema version 0 is older than 5; run `notigate migrate`")
+
+
+async def test_worker_stops_in_one_line_when_redis_or_the_database_cannot_be_used(
+        tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    """``worker`` checks the database and Redis before it starts; either one unreachable is one line."""
+    db = Database(postgres_url)
+    await db.start()
+    await migrate(db)
+    await db.close()
+    config = worker_config(tmp_path, postgres_url, f"redis://:{SECRET}@127.0.0.1:1/0", "unused", "http://127.0.0.1:9/")
+    result = _run(["worker", "--config", str(config)], tmp_path)
+    _fails_in_one_line(result, 1, "Error: queue.url: cannot connect to 127.0.0.1:1 (connection refused)")
+    result = _run(["worker", "--config", str(config)], tmp_path, NOTIGATE_QUEUE_URL=redis_url,
+                  NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
+    _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
+
+
+@pytest.mark.parametrize("command", ["plugins", "check-config"])
+def test_an_unreadable_config_file_is_one_line(tmp_path: Path, command: str) -> None:
+    """A configuration path that cannot be read (here a folder, through NOTIGATE_CONFIG) is named with why."""
+    result = _run([command], tmp_path, NOTIGATE_CONFIG=str(tmp_path))
+    _fails_in_one_line(result, 2, f"{tmp_path}: cannot read it (Is a directory)")
+
+
+def test_send_test_with_a_refused_key_is_one_line(tmp_path: Path) -> None:
+    """A gateway that refuses ``send-test``'s key when it follows the notification is one line naming the answer."""
+    port = _free_port()
+    server = _serve(tmp_path, port, NOTIGATE_API_KEY="the-servers-key-0123456789")
+    try:
+        result = _run(["send-test", "arindo", "--url", f"http://127.0.0.1:{port}"], tmp_path,
+                      NOTIGATE_API_KEY="another-key-0123456789")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert "→ 200" in result.stdout
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: GET /api/v1/notifications/ntf_") and " → 401 " in line

@@ -7,16 +7,20 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
 import msgspec
 
 from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings
-from notigate.errors import ConfigError
+from notigate.errors import ConfigError, UnavailableError
 from notigate.gateway import Gateway
+from notigate.preflight import check_services
+
+T = TypeVar("T")
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                              help="the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, "
@@ -37,6 +41,17 @@ def _fail(exc: ConfigError) -> NoReturn:
     sys.exit(2)
 
 
+def _checked(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``: a configuration problem exits 2 (every problem listed), a service that
+    cannot be used exits 1, in one line naming its key."""
+    try:
+        return asyncio.run(work)
+    except ConfigError as exc:
+        _fail(exc)
+    except UnavailableError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _key_file(settings: Settings) -> Path:
     """The embedded default keeps its generated admin key beside the SQLite database."""
     db = Path(settings.database.url.removeprefix("sqlite:///")) if settings.database.url.startswith("sqlite:///") else Path("notigate.db")
@@ -55,9 +70,12 @@ def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     if not create:
         return None
     key = "ngk_" + secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot keep the generated admin API key in {path} ({exc.strerror})") from None
     click.echo(f"Generated admin API key (shown once, kept in {path}):\n  {key}")
     return key
 
@@ -98,6 +116,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
 
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path, create_key=settings.embedded)
+    _checked(check_services(settings, migrating=gateway.db.is_sqlite, queue=False))
     app = create_app(gateway, auto_migrate=gateway.db.is_sqlite)
     mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
     click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
@@ -116,6 +135,7 @@ def worker(config_path: str | None) -> None:
     if gateway.in_process:
         click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
         sys.exit(2)
+    _checked(check_services(gateway.settings, migrating=False, queue=True))
     run_worker(gateway)
 
 
@@ -136,7 +156,7 @@ def migrate(config_path: str | None) -> None:
         finally:
             await db.close()
 
-    applied = asyncio.run(go())
+    applied = _checked(go())
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
 
 
@@ -201,7 +221,10 @@ def send_test(platform: str, config_path: str | None, code: str | None, url: str
             if not key:
                 click.echo("(no API key known: set NOTIGATE_API_KEY to follow the notification)")
             sys.exit(0 if response.is_success else 1)
-        _follow(client, ids, key, wait)
+        try:
+            _follow(client, ids, key, wait)
+        except httpx.TransportError as exc:
+            raise click.ClickException(f"lost the gateway at {base}: {exc}") from None
 
 
 def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None:
@@ -211,7 +234,11 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
     while True:
         settled = True
         for notification_id in ids:
-            detail = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key}).json()
+            response = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key})
+            if not response.is_success:
+                raise click.ClickException(f"GET /api/v1/notifications/{notification_id} → {response.status_code} "
+                                           f"{response.text}")
+            detail = response.json()
             n = detail["notification"]
             line = f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}"
             for d in detail["deliveries"]:

@@ -12,8 +12,10 @@ import os
 import re
 import tomllib
 from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -38,6 +40,40 @@ def seconds(duration: str) -> float:
     if match is None:
         raise ValueError(f"not a duration: {duration!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a ``[database] url``, or None. The URL is not repeated (it may hold a password)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        return None if path and path != url else f"expected sqlite:///path/file.db, got {url!r}"
+    if scheme not in ("postgres", "postgresql"):
+        return f"unsupported scheme {scheme!r} (use postgresql:// or sqlite:///)"
+    return _port_problem(url)
+
+
+def queue_url_problem(url: str) -> str | None:
+    """What is wrong with a ``[queue] url`` (empty: the embedded queue), or None."""
+    parts = urlsplit(url)
+    if not url:
+        return None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return f"unsupported scheme {parts.scheme!r} (use redis://, rediss:// or unix://, or leave it empty)"
+    if parts.scheme != "unix" and "db=" not in parts.query and not re.fullmatch(r"/?\d*", parts.path):
+        return "the path must be a database number (redis://host:6379/0)"
+    return _port_problem(url)
+
+
+def _port_problem(url: str) -> str | None:
+    try:
+        urlsplit(url).port
+    except ValueError as exc:
+        return f"invalid port ({exc})"
+    return None
+
+
+_URL_CHECKS: dict[str, Callable[[str], str | None]] = {"database": database_url_problem, "queue": queue_url_problem}
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -261,7 +297,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
             data = tomllib.loads(resolved.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError([f"{resolved}: no such file"]) from None
-        except tomllib.TOMLDecodeError as exc:
+        except OSError as exc:
+            raise ConfigError([f"{resolved}: cannot read it ({exc.strerror})"]) from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError([f"{resolved}: {exc}"]) from None
         problems: list[str] = []
         data = _interpolate(data, "", problems)
@@ -282,9 +320,12 @@ def _check_sections(data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in fields:
             try:
-                convert(value, fields[key], key)
+                section = convert(value, fields[key], key)
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                continue
+            if (check := _URL_CHECKS.get(key)) and (problem := check(section.url)):
+                problems.append(f"{key}.url: {problem}")
     if problems:
         raise ConfigError(problems)
 

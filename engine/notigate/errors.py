@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 
 class NotigateError(Exception):
     """Root of every error Notigate raises on purpose."""
@@ -13,6 +16,37 @@ class ConfigError(NotigateError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class UnavailableError(NotigateError):
+    """A service the configuration names (the database, Redis) cannot be used. The message is
+    one line naming the key of its URL; it never holds the URL, which may hold a password."""
+
+    @classmethod
+    def connecting(cls, key: str, url: str, exc: BaseException) -> UnavailableError:
+        """``key: cannot connect to host:port (why)``, from the URL's host and port only."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        where = (parts.hostname or parts.path or "localhost") + (f":{port}" if port else "")
+        return cls(f"{key}: cannot connect to {where} ({_why(exc)})")
+
+
+def _why(exc: BaseException) -> str:
+    """The reason in a few words: a socket error anywhere in the chain, else the message
+    (drivers and Redis say "password authentication failed", "database … does not exist")."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc).strip() or type(exc).__name__
 
 
 class PlatformInputError(NotigateError):

@@ -28,7 +28,7 @@ from notigate.errors import ConfigError, TemplateError
 from notigate.formatting import locale_problem, timezone_problem
 from notigate.inhibitions import Inhibitions
 from notigate.limits import Budget, RedisLimiter, Slots
-from notigate.migrations import LATEST, current_version, migrate
+from notigate.migrations import migrate, require_current
 from notigate.plugins import Plugins, load_plugins
 from notigate.policies import Policies
 from notigate.queue import ArqQueue, InProcessQueue, Queue
@@ -266,8 +266,8 @@ class Gateway:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         if auto_migrate:
             await migrate(self.db)
-        elif (version := await current_version(self.db)) < LATEST:
-            raise ConfigError([f"database.url: schema version {version} is older than {LATEST}; run `notigate migrate`"])
+        else:
+            await require_current(self.db)
         if isinstance(self.queue, ArqQueue):
             await self.queue.start()
         await self.endpoints.refresh()

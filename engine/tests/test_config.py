@@ -196,8 +196,8 @@ def test_interpolation_replaces_variables_in_strings(clean_env: Path, monkeypatc
         monkeypatch.delenv(var, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    path = write(clean_env, f'[queue]\nurl = "{template}"\n')
-    assert load_settings(path).queue.url == expected
+    path = write(clean_env, f'[server]\nhost = "{template}"\n')
+    assert load_settings(path).server.host == expected
 
 
 def test_interpolation_reaches_nested_lists_and_plugin_sections(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,6 +316,11 @@ def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
         ('[[webhooks]]\nname = "w"\nurl = "https://x"\nsecret = "plain"\n', "webhooks[0].secret: Expected `str` matching"),
         ('[security]\napi_keys = [{ name = "a", key = "short" }]\n',
          "security.api_keys[0].key: Expected `str` of length >= 16"),
+        ('[database]\nurl = "mysql://u:pw@h/x"\n', "database.url: unsupported scheme 'mysql'"),
+        ('[database]\nurl = "sqlite://notigate.db"\n', "database.url: expected sqlite:///path/file.db"),
+        ('[database]\nurl = "postgresql://h:five/x"\n', "database.url: invalid port"),
+        ('[queue]\nurl = "localhost:6379"\n', "queue.url: unsupported scheme 'localhost'"),
+        ('[queue]\nurl = "redis://h:6379/zero"\n', "queue.url: the path must be a database number"),
     ],
 )
 def test_invalid_values_are_reported_with_their_key(clean_env: Path, text: str, expected: str) -> None:
@@ -324,6 +329,17 @@ def test_invalid_values_are_reported_with_their_key(clean_env: Path, text: str, 
         load_settings(write(clean_env, text))
     assert len(excinfo.value.problems) == 1
     assert excinfo.value.problems[0].startswith(expected), excinfo.value.problems
+
+
+@pytest.mark.parametrize(("database", "queue"), [
+    ("postgresql://u:pw@db.example:5433/notigate", "redis://:pw@cache.example:6380/2"),
+    ("postgres://db.example/notigate", "rediss://cache.example?db=1"),
+    ("sqlite:////var/lib/notigate/notigate.db", "unix:///run/redis.sock"),
+])
+def test_supported_urls_are_accepted(clean_env: Path, database: str, queue: str) -> None:
+    """PostgreSQL and SQLite databases, Redis over TCP, TLS or a socket are valid URLs."""
+    s = load_settings(write(clean_env, f'[database]\nurl = "{database}"\n[queue]\nurl = "{queue}"\n'))
+    assert (s.database.url, s.queue.url) == (database, queue)
 
 
 @pytest.mark.parametrize("field", ["backoff_initial", "backoff_max", "max_age", "send_timeout", "sweep_interval"])
