@@ -308,3 +308,61 @@ def test_send_test_with_a_refused_key_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: GET /api/v1/notifications/ntf_") and " → 401 " in line
+
+
+# -- every problem in one run ---------------------------------------------------------------------
+
+EVERYTHING_WRONG = """\
+[server]
+hostname = "x"
+
+[delivery]
+max_attempts = 0
+
+[channels.email]
+host = "127.0.0.1"
+port = "twenty-five"
+
+[platforms.arindo]
+server_key = "${NT_UNSET_ARINDO_KEY}"
+
+[[rules]]
+name = "broken"
+send = [{ channel = "webhook", to = ["hook"], lang = "id" }]
+
+[[rules]]
+name = "typo"
+send = [{ channel = "pigeon", to = ["x"] }]
+
+[[rules]]
+name = "bad locale"
+send = [{ channel = "webhook", to = ["hook"], locale = "xx_YY" }]
+
+[[webhooks]]
+name = "hook"
+url = "https://hook.example"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""
+
+
+def test_check_config_reports_every_problem_in_one_run(tmp_path: Path) -> None:
+    """Broken sections, a broken plugin section, rule problems and a plugin that fails to load
+    are all listed in one run, one line each naming its key, though some sections are invalid."""
+    dist = tmp_path / "site" / "notigate_broken_probe-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: notigate-broken-probe\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[notigate]\nbroken_probe = notigate_no_such_module\n")
+    (tmp_path / "notigate.toml").write_text(EVERYTHING_WRONG)
+    result = _run(["check-config"], tmp_path, PYTHONPATH=str(tmp_path / "site"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("  ")] == [
+        "  platforms.arindo.server_key: environment variable NT_UNSET_ARINDO_KEY is not set",
+        "  server.hostname: unknown key",
+        "  delivery.max_attempts: Expected `int` >= 1",
+        "  rules[0].send[0].lang: unknown key",
+        "  channels.email.port: Expected `int`, got `str`",
+        "  rules[1].send[0].channel: no enabled channel named 'pigeon'",
+        "  rules[2].send[0].locale: unknown locale 'xx_YY' (expected a tag such as 'en', 'id' or 'en_US')",
+    ]
+    assert any(line.startswith("warning: plugin 'broken_probe' failed to load: ModuleNotFoundError") for line in lines)

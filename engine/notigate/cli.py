@@ -7,7 +7,7 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -15,7 +15,7 @@ import click
 import httpx
 import msgspec
 
-from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings
+from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings, read_settings
 from notigate.errors import ConfigError, UnavailableError
 from notigate.gateway import Gateway
 from notigate.preflight import check_services
@@ -38,6 +38,8 @@ def _fail(exc: ConfigError) -> NoReturn:
     click.echo("configuration error:", err=True)
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
+    for warning in exc.warnings:
+        click.echo(f"warning: {warning}", err=True)
     sys.exit(2)
 
 
@@ -80,15 +82,22 @@ def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     return key
 
 
-def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False) -> Gateway:
-    """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP."""
+def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False,
+             problems: Sequence[str] = ()) -> Gateway:
+    """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP.
+
+    ``problems`` found in ``settings`` already (``read_settings``) fail it together with
+    those of the plugins and rules.
+    """
     extra: list[ApiKey] = []
     if settings.embedded and (key := embedded_api_key(settings, create=create_key)):
         extra.append(ApiKey(name="embedded-admin", key=key, scopes=["admin"]))
     try:
         gateway = Gateway.from_settings(settings, extra_api_keys=extra)
     except ConfigError as exc:
-        _fail(exc)
+        _fail(ConfigError([*problems, *exc.problems], exc.warnings))
+    if problems:
+        _fail(ConfigError(list(problems), gateway.warnings))
     for warning in gateway.warnings:
         click.echo(f"warning: {warning}", err=True)
     gateway.config_path, gateway.reload_on_sighup = config_path, True
@@ -183,8 +192,11 @@ def plugins(config_path: str | None, as_json: bool) -> None:
 @config_option
 def check_config(config_path: str | None) -> None:
     """Validate the configuration and print what is wrong, line by line."""
-    settings = _settings(config_path)
-    gateway = _gateway(settings, config_path)
+    try:
+        settings, problems = read_settings(config_path)
+    except ConfigError as exc:
+        _fail(exc)
+    gateway = _gateway(settings, config_path, problems=problems)
     source = resolve_config_path(config_path) or "the embedded default"
     click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
                f"{len(settings.rules)} rules (from {source})")

@@ -14,7 +14,7 @@ import tomllib
 from decimal import Decimal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
 
 import msgspec
@@ -288,10 +288,24 @@ def config_path(explicit: str | None = None) -> Path | None:
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read, interpolate, override and validate the configuration (or the embedded default)."""
+    settings, problems = read_settings(path)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def read_settings(path: str | Path | None = None) -> tuple[Settings, list[str]]:
+    """The configuration and every problem in it, so that ``check-config`` reports all in one run.
+
+    Each part (a section, a plugin's section, one rule or endpoint) is checked on its own and
+    a broken one is left out, so what remains is valid and the checks that need valid settings
+    (plugins, rules, templates) still run on it. A broken rule is kept as one that sends
+    nothing, so the rules after it keep their index. A file that cannot be read raises ConfigError.
+    """
     resolved = config_path(str(path) if path else None)
+    problems: list[str] = []
     if resolved is None:
-        settings = embedded_settings()
-        data: dict[str, Any] = msgspec.to_builtins(settings)
+        data: dict[str, Any] = msgspec.to_builtins(embedded_settings())
     else:
         try:
             data = tomllib.loads(resolved.read_text(encoding="utf-8"))
@@ -301,33 +315,51 @@ def load_settings(path: str | Path | None = None) -> Settings:
             raise ConfigError([f"{resolved}: cannot read it ({exc.strerror})"]) from None
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError([f"{resolved}: {exc}"]) from None
-        problems: list[str] = []
         data = _interpolate(data, "", problems)
-        if problems:
-            raise ConfigError(problems)
         data.pop("embedded", None)
     for var, section in (("NOTIGATE_DATABASE_URL", "database"), ("NOTIGATE_QUEUE_URL", "queue")):
         if (value := env(var)) is not None and isinstance(data.setdefault(section, {}), dict):
             data[section]["url"] = value
-    _check_sections(data)
-    return convert(data, Settings, "")
+    return convert(_valid_parts(data, problems), Settings, ""), problems
 
 
-def _check_sections(data: dict[str, Any]) -> None:
-    """Validate each top-level section on its own, so one run reports every broken section."""
+def _valid_parts(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The parts of ``data`` valid on their own: sections, and each entry of the tables of
+    tables (plugin sections) and arrays of tables (rules, endpoints). The others' problems
+    go to ``problems``; a part holding an unset variable is already there, once."""
     fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
-    problems = [f"{key}: unknown key" for key in data if key not in fields]
+    unset = [p.partition(": ")[0] for p in problems]
+
+    def valid(value: Any, type_: Any, key: str) -> bool:
+        if any(k == key or k.startswith((f"{key}.", f"{key}[")) for k in unset):
+            return False
+        try:
+            part = convert(value, type_, key)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return False
+        if (check := _URL_CHECKS.get(key)) and (problem := check(part.url)):
+            problems.append(f"{key}.url: {problem}")
+            return False
+        return True
+
+    parts: dict[str, Any] = {}
     for key, value in data.items():
-        if key in fields:
-            try:
-                section = convert(value, fields[key], key)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            if (check := _URL_CHECKS.get(key)) and (problem := check(section.url)):
-                problems.append(f"{key}.url: {problem}")
-    if problems:
-        raise ConfigError(problems)
+        type_ = fields.get(key)
+        if type_ is None:
+            problems.append(f"{key}: unknown key")
+        elif get_origin(type_) is list and isinstance(value, list):
+            (item,) = get_args(type_)
+            kept = [v if valid(v, item, f"{key}[{i}]") else None for i, v in enumerate(value)]
+            if key == "rules":
+                kept = [{"name": f"rules[{i}]", "send": []} if v is None else v for i, v in enumerate(kept)]
+            parts[key] = [v for v in kept if v is not None]
+        elif get_origin(type_) is dict and isinstance(value, dict):
+            _, item = get_args(type_)
+            parts[key] = {name: v for name, v in value.items() if valid(v, item, f"{key}.{name}")}
+        elif valid(value, type_, key):
+            parts[key] = value
+    return parts
 
 
 def convert(data: Any, type_: type[T], key: str) -> T:

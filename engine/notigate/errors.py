@@ -11,10 +11,12 @@ class NotigateError(Exception):
 
 
 class ConfigError(NotigateError):
-    """The configuration is invalid; each problem names the key it is about."""
+    """The configuration is invalid; each problem names the key it is about. ``warnings``
+    are what else was found on the way, for ``check-config`` to show with the problems."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         self.problems = problems
+        self.warnings = warnings or []
         super().__init__("\n".join(problems))
 
 

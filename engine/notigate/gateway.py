@@ -113,7 +113,8 @@ def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: d
 
 
 def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
-    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every problem."""
+    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every
+    problem (and, as its warnings, the plugins' problems and every other warning)."""
     problems: list[str] = []
     warnings: list[str] = []
     disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
@@ -134,7 +135,7 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
     except TemplateError as exc:
         problems += [f"templates: {p}" for p in exc.problems]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, [*plugins.problems(), *warnings])
     assert templates is not None
     return _Assembly(settings=settings, platforms=platforms, channels=channels, templates=templates,
                      warnings=warnings)

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from notigate.config import Settings, convert, embedded_settings, load_settings, seconds
+from notigate.config import Settings, convert, embedded_settings, load_settings, read_settings, seconds
 from notigate.errors import ConfigError
 
 PRODUCT_EXAMPLE = """\
@@ -522,6 +522,46 @@ def test_every_broken_section_is_reported_in_one_run(clean_env: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert {p.split(":")[0] for p in error.value.problems} >= {"bogus", "server.port", "delivery.max_attempts"}
+
+
+def test_read_settings_keeps_the_valid_parts_of_a_broken_file(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``read_settings`` lists every problem and returns the valid rest: a broken section falls back
+    to its default, a broken rule sends nothing and the next rule keeps its index, a broken endpoint
+    is left out, and a part holding an unset variable is reported once."""
+    monkeypatch.delenv("NT_UNSET", raising=False)
+    settings, problems = read_settings(write(clean_env, """\
+[server]
+port = 9000
+[delivery]
+max_attempts = 0
+[security]
+api_keys = [{ name = "ops", key = "${NT_UNSET}" }]
+[channels]
+webhook = "fast"
+[channels.email]
+host = "smtp.example"
+[[webhooks]]
+name = "good"
+url = "https://good.example"
+secret = "whsec_abc"
+[[webhooks]]
+name = "bad"
+url = "ftp://bad.example"
+secret = "whsec_abc"
+[[rules]]
+name = "first"
+send = [{ channel = "email", to = ["a@example.com"], lang = "id" }]
+[[rules]]
+name = "second"
+send = [{ channel = "email", to = ["b@example.com"] }]
+"""))
+    assert [p.split(":")[0] for p in problems] == [
+        "security.api_keys[0].key", "delivery.max_attempts", "channels.webhook", "webhooks[1].url",
+        "rules[0].send[0].lang"]
+    assert (settings.server.port, settings.delivery.max_attempts, settings.security.api_keys) == (9000, 8, [])
+    assert settings.channels == {"email": {"host": "smtp.example"}}
+    assert [w.name for w in settings.webhooks] == ["good"]
+    assert [(r.name, len(r.send)) for r in settings.rules] == [("rules[0]", 0), ("second", 1)]
 
 
 @pytest.mark.parametrize("text", ["${NOTIGATE_API_KEY", "${ NOTIGATE_API_KEY }", "x${}"])
