@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 from urllib.parse import urlsplit
@@ -55,9 +55,9 @@ def database_url_problem(url: str) -> str | None:
 
 def queue_url_problem(url: str) -> str | None:
     """What is wrong with a ``[queue] url`` (empty: the embedded queue), or None."""
-    parts = urlsplit(url)
     if not url:
         return None
+    parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss", "unix"):
         return f"unsupported scheme {parts.scheme!r} (use redis://, rediss:// or unix://, or leave it empty)"
     if parts.scheme != "unix" and "db=" not in parts.query and not re.fullmatch(r"/?\d*", parts.path):
@@ -326,12 +326,12 @@ def read_settings(path: str | Path | None = None) -> tuple[Settings, list[str]]:
 def _valid_parts(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """The parts of ``data`` valid on their own: sections, and each entry of the tables of
     tables (plugin sections) and arrays of tables (rules, endpoints). The others' problems
-    go to ``problems``; a part holding an unset variable is already there, once."""
+    go to ``problems``, where a part whose ``${…}`` failed is already, once."""
     fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
-    unset = [p.partition(": ")[0] for p in problems]
+    reported = [p.partition(": ")[0] for p in problems]
 
     def valid(value: Any, type_: Any, key: str) -> bool:
-        if any(k == key or k.startswith((f"{key}.", f"{key}[")) for k in unset):
+        if any(k == key or k.startswith((f"{key}.", f"{key}[")) for k in reported):
             return False
         try:
             part = convert(value, type_, key)
@@ -392,8 +392,8 @@ def _interpolate(value: Any, key: str, problems: list[str]) -> Any:
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            if (value := env(name)) is not None:
-                return value
+            if (found := env(name)) is not None:
+                return found
             if default is not None:
                 return default
             problems.append(f"{key}: environment variable {name} is not set")

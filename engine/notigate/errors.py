@@ -32,8 +32,8 @@ class UnavailableError(NotigateError):
             port = parts.port
         except ValueError:
             port = None
-        where = (parts.hostname or parts.path or "localhost") + (f":{port}" if port else "")
-        return cls(f"{key}: cannot connect to {where} ({_why(exc)})")
+        host = parts.hostname or (parts.path if parts.scheme == "unix" else "localhost")
+        return cls(f"{key}: cannot connect to {host}{f':{port}' if port else ''} ({_why(exc)})")
 
 
 def _why(exc: BaseException) -> str:
