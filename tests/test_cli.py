@@ -7,11 +7,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from click.testing import CliRunner, Result
+from conftest import worker_config
+
+from notigate.cli import main
+from notigate.database import Database
+from notigate.migrations import migrate
 
 NOTIGATE = [sys.executable, "-m", "notigate"]
+Invoke = Callable[..., Result]
 
 
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -24,6 +33,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """``notigate …`` in this process (click's runner on the real ``main``), in a fresh folder
+    without NOTIGATE_* variables: for commands that need no server."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("NOTIGATE_")]:
+        monkeypatch.delenv(name)
+
+    def invoke(*args: str, **env: str) -> Result:
+        return CliRunner().invoke(main, list(args), env=env)
+
+    return invoke
+
+
+def _serve(cwd: Path, port: int, **env: str) -> subprocess.Popen[str]:
+    """``notigate serve`` on ``port``, returned once it answers /health/ready."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
+    server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=cwd, env={**clean, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(f"serve did not become ready:\n{server.communicate()[0]}")
+        time.sleep(0.2)
 
 
 def test_check_config_prints_each_problem_with_its_key(tmp_path: Path) -> None:
@@ -109,3 +150,219 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
         output = server.communicate(timeout=30)[0]
     assert "Generated admin API key" in output
     assert key in output
+
+
+# -- empty environment variables ------------------------------------------------------------------
+
+def test_empty_variables_count_as_unset_for_serve(tmp_path: Path) -> None:
+    """Every variable the gateway reads, set to "", is unset: ``serve`` runs on the embedded default
+    (SQLite here, the embedded queue, a generated key) and /metrics counts this process alone."""
+    port = _free_port()
+    empty = dict.fromkeys(("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY",
+                           "PROMETHEUS_MULTIPROC_DIR"), "")
+    server = _serve(tmp_path, port, **empty)
+    try:
+        key = (tmp_path / "notigate.db.api-key").read_text().strip()
+        listing = httpx.get(f"http://127.0.0.1:{port}/api/v1/notifications", headers={"X-API-Key": key})
+        assert listing.status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert metrics.status_code == 200, metrics.text
+        assert 'notigate_http_request_duration_seconds_count{method="GET",path="/api/v1/notifications"' in metrics.text
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "Generated admin API key" in output and "embedded queue" in output
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == ["notigate.db"]  # no metric files
+
+
+def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> None:
+    """``${VAR}`` with VAR set to "" is "not set"; ``${VAR:-default}`` then takes the default."""
+    port = _free_port()
+    (tmp_path / "notigate.toml").write_text(
+        f'[server]\nport = "${{NT_PORT:-{port}}}"\n[platforms.arindo]\nserver_key = "${{NT_ARINDO_KEY}}"\n')
+    result = cli("check-config", NT_PORT="", NT_ARINDO_KEY="")
+    assert result.exit_code == 2
+    assert "platforms.arindo.server_key: environment variable NT_ARINDO_KEY is not set" in result.stderr
+    result = cli("send-test", "arindo", NT_PORT="", NT_ARINDO_KEY="SB-Mid-server-X")
+    assert result.exit_code == 1
+    assert f"cannot reach the gateway at http://127.0.0.1:{port}" in result.stderr
+
+
+# -- which configuration file ---------------------------------------------------------------------
+
+PRECEDENCE = "--config FILE the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, else the embedded default)"
+
+
+def test_every_command_states_the_config_precedence(cli: Invoke) -> None:
+    """``--help`` of every command gives the order: --config, NOTIGATE_CONFIG, ./notigate.toml, the embedded default."""
+    for name in main.commands:
+        result = cli(name, "--help")
+        assert result.exit_code == 0, result.output
+        assert PRECEDENCE in " ".join(result.output.split()), name
+
+
+def test_config_precedence(cli: Invoke, tmp_path: Path) -> None:
+    """--config beats NOTIGATE_CONFIG, which beats ./notigate.toml, which beats the embedded default;
+    an empty --config or NOTIGATE_CONFIG counts as not given."""
+    for name in ("cli.toml", "env.toml", "notigate.toml"):
+        (tmp_path / name).write_text("")
+
+    def source(*args: str, **env: str) -> str:
+        result = cli("check-config", *args, **env)
+        assert result.exit_code == 0, result.output
+        return result.stdout.rstrip().rpartition("(from ")[2].removesuffix(")")
+
+    assert source("--config", "cli.toml", NOTIGATE_CONFIG="env.toml") == "cli.toml"
+    assert source(NOTIGATE_CONFIG="env.toml") == "env.toml"
+    assert source("--config", "", NOTIGATE_CONFIG="env.toml") == "env.toml"
+    assert source(NOTIGATE_CONFIG="") == "notigate.toml"
+    (tmp_path / "notigate.toml").unlink()
+    assert source("--config", "", NOTIGATE_CONFIG="") == "the embedded default"
+
+
+# -- disabled channels ----------------------------------------------------------------------------
+
+def test_check_config_warns_about_a_rule_on_a_disabled_channel(cli: Invoke, tmp_path: Path) -> None:
+    """A rule naming the channel of a disabled plugin draws a warning and passes; a channel that no
+    installed plugin provides (a typo) is an error."""
+    rule = '[[rules]]\nname = "on-call"\nsend = [{{ channel = "{}", to = ["+6281200000001"] }}]\n'
+    (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("sms"))
+    result = cli("check-config")
+    assert result.exit_code == 0, result.output
+    assert ("warning: rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
+            "its deliveries are stored as cancelled") in result.stderr
+    (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("smss"))
+    result = cli("check-config")
+    assert result.exit_code == 2
+    assert "rules[0].send[0].channel: no enabled channel named 'smss'" in result.stderr
+
+
+# -- failures are one line ------------------------------------------------------------------------
+
+SECRET = "s3cret-pw"
+
+
+def _fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, line: str) -> None:
+    """Exit ``code``, ``line`` on stderr, no traceback, and the password of a URL nowhere."""
+    assert result.returncode == code, result.stderr
+    assert line in result.stderr.splitlines() or f"  {line}" in result.stderr.splitlines(), result.stderr
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("url", "code", "line"), [
+    (f"postgresql://postgres:{SECRET}@127.0.0.1:1/x", 1,
+     "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)"),
+    (f"mysql://notigate:{SECRET}@127.0.0.1/x", 2,
+     "database.url: unsupported scheme 'mysql' (use postgresql:// or sqlite:///)"),
+    ("sqlite:///{tmp}/file/sub/notigate.db", 1, "Error: database.url: cannot create {tmp}/file/sub (Not a directory)"),
+])
+def test_migrate_with_a_bad_database_url_is_one_line(tmp_path: Path, url: str, code: int, line: str) -> None:
+    """An unreachable PostgreSQL, an unknown scheme or a SQLite folder that cannot be created is one line."""
+    (tmp_path / "file").write_text("")
+    result = _run(["migrate"], tmp_path, NOTIGATE_DATABASE_URL=url.format(tmp=tmp_path))
+    _fails_in_one_line(result, code, line.format(tmp=tmp_path))
+
+
+async def test_serve_stops_in_one_line_when_the_database_cannot_be_used(tmp_path: Path, postgres_url: str) -> None:
+    """``serve`` checks the database before it starts: unreachable, or its schema old, is one line."""
+    result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
+    _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
+    result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=postgres_url)
+    _fails_in_one_line(result, 1, "Error: database.url: schema version 0 is older than 5; run `notigate migrate`")
+
+
+async def test_worker_stops_in_one_line_when_redis_or_the_database_cannot_be_used(
+        tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    """``worker`` checks the database and Redis before it starts; either one unreachable is one line."""
+    db = Database(postgres_url)
+    await db.start()
+    await migrate(db)
+    await db.close()
+    config = worker_config(tmp_path, postgres_url, f"redis://:{SECRET}@127.0.0.1:1/0", "unused", "http://127.0.0.1:9/")
+    result = _run(["worker", "--config", str(config)], tmp_path)
+    _fails_in_one_line(result, 1, "Error: queue.url: cannot connect to 127.0.0.1:1 (connection refused)")
+    result = _run(["worker", "--config", str(config)], tmp_path, NOTIGATE_QUEUE_URL=redis_url,
+                  NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
+    _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
+
+
+@pytest.mark.parametrize("command", ["plugins", "check-config"])
+def test_an_unreadable_config_file_is_one_line(tmp_path: Path, command: str) -> None:
+    """A configuration path that cannot be read (here a folder, through NOTIGATE_CONFIG) is named with why."""
+    result = _run([command], tmp_path, NOTIGATE_CONFIG=str(tmp_path))
+    _fails_in_one_line(result, 2, f"{tmp_path}: cannot read it (Is a directory)")
+
+
+def test_send_test_with_a_refused_key_is_one_line(tmp_path: Path) -> None:
+    """A gateway that refuses ``send-test``'s key when it follows the notification is one line naming the answer."""
+    port = _free_port()
+    server = _serve(tmp_path, port, NOTIGATE_API_KEY="the-servers-key-0123456789")
+    try:
+        result = _run(["send-test", "arindo", "--url", f"http://127.0.0.1:{port}"], tmp_path,
+                      NOTIGATE_API_KEY="another-key-0123456789")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert "→ 200" in result.stdout
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: GET /api/v1/notifications/ntf_") and " → 401 " in line
+
+
+# -- every problem in one run ---------------------------------------------------------------------
+
+EVERYTHING_WRONG = """\
+[server]
+hostname = "x"
+
+[delivery]
+max_attempts = 0
+
+[channels.email]
+host = "127.0.0.1"
+port = "twenty-five"
+
+[platforms.arindo]
+server_key = "${NT_UNSET_ARINDO_KEY}"
+
+[[rules]]
+name = "broken"
+send = [{ channel = "webhook", to = ["hook"], lang = "id" }]
+
+[[rules]]
+name = "typo"
+send = [{ channel = "pigeon", to = ["x"] }]
+
+[[rules]]
+name = "bad locale"
+send = [{ channel = "webhook", to = ["hook"], locale = "xx_YY" }]
+
+[[webhooks]]
+name = "hook"
+url = "https://hook.example"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""
+
+
+def test_check_config_reports_every_problem_in_one_run(tmp_path: Path) -> None:
+    """Broken sections, a broken plugin section, rule problems and a plugin that fails to load
+    are all listed in one run, one line each naming its key, though some sections are invalid."""
+    dist = tmp_path / "site" / "notigate_broken_probe-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: notigate-broken-probe\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[notigate]\nbroken_probe = notigate_no_such_module\n")
+    (tmp_path / "notigate.toml").write_text(EVERYTHING_WRONG)
+    result = _run(["check-config"], tmp_path, PYTHONPATH=str(tmp_path / "site"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("  ")] == [
+        "  platforms.arindo.server_key: environment variable NT_UNSET_ARINDO_KEY is not set",
+        "  server.hostname: unknown key",
+        "  delivery.max_attempts: Expected `int` >= 1",
+        "  rules[0].send[0].lang: unknown key",
+        "  channels.email.port: Expected `int`, got `str`",
+        "  rules[1].send[0].channel: no enabled channel named 'pigeon'",
+        "  rules[2].send[0].locale: unknown locale 'xx_YY' (expected a tag such as 'en', 'id' or 'en_US')",
+    ]
+    assert any(line.startswith("warning: plugin 'broken_probe' failed to load: ModuleNotFoundError") for line in lines)

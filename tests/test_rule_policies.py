@@ -76,6 +76,33 @@ async def test_silence_mutes_matching_routes_visibly(database_url: str, receiver
         await _until(client, after["notification"]["id"], "delivered")
 
 
+# -- channels switched off ------------------------------------------------------------------------
+async def test_routes_to_a_disabled_channel_are_stored_cancelled(database_url: str, receiver: Receiver) -> None:
+    """With ``channel_sms`` disabled the gateway starts with a warning; a callback's SMS route is stored
+    cancelled with a note naming the plugin while its webhook route is delivered (status ``delivered``);
+    an event whose only route is SMS is ``silenced``."""
+    sms = {"channel": "sms", "to": ["+6281200000001"]}
+    rules = [{"name": "warnings to the receiver and on-call", "match": {"min_severity": "warning"},
+              "send": [{"channel": "webhook", "to": ["receiver"]}, sms]},
+             {"name": "refunds to on-call", "match": {"codes": ["payment_refunded"]}, "send": [sms]}]
+    gateway = await migrated_gateway(make_settings(database_url, receiver.url, rules=rules,
+                                                   plugins={"disabled": ["channel_sms"]}))
+    assert "rules[0].send[1].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); " \
+           "its deliveries are stored as cancelled" in gateway.warnings
+    async with api_client(gateway) as client:
+        answer = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        assert answer.status_code == 200, answer.text
+        detail = await _until(client, answer.headers["notigate-notification-ids"], "delivered")
+        by_channel = {d["channel"]: d for d in detail["deliveries"]}
+        assert by_channel["webhook"]["status"] == "delivered"
+        assert (by_channel["sms"]["status"], by_channel["sms"]["note"]) == (
+            "cancelled", "channel 'sms' is switched off ([plugins] disabled: channel_sms)")
+        assert len(receiver.requests) == 1
+        refund = await _report(client, error_code="payment_refunded", reference="INV-2")
+        assert refund["notification"]["status"] == "silenced"
+        assert [d["status"] for d in refund["deliveries"]] == ["cancelled"]
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"matchers": [], "ends_at": "2999-01-01T00:00:00Z", "created_by": "a", "comment": "c"}, "matchers"),
     ({"matchers": [{"name": "colour", "value": "x"}], "ends_at": "2999-01-01T00:00:00Z", "created_by": "a",

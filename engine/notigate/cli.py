@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import sys
 import time
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
 import msgspec
 
-from notigate.config import ApiKey, Settings, load_settings
-from notigate.errors import ConfigError
+from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings, read_settings
+from notigate.errors import ConfigError, UnavailableError
 from notigate.gateway import Gateway
+from notigate.preflight import check_services
+
+T = TypeVar("T")
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="notigate.toml (default ./notigate.toml, else NOTIGATE_CONFIG, else the embedded default)")
+                             help="the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, "
+                                  "else the embedded default)")
 
 
 def _settings(config_path: str | None) -> Settings:
@@ -34,7 +38,20 @@ def _fail(exc: ConfigError) -> NoReturn:
     click.echo("configuration error:", err=True)
     for problem in exc.problems:
         click.echo(f"  {problem}", err=True)
+    for warning in exc.warnings:
+        click.echo(f"warning: {warning}", err=True)
     sys.exit(2)
+
+
+def _checked(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``: a configuration problem exits 2 (every problem listed), a service that
+    cannot be used exits 1, in one line naming its key."""
+    try:
+        return asyncio.run(work)
+    except ConfigError as exc:
+        _fail(exc)
+    except UnavailableError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _key_file(settings: Settings) -> Path:
@@ -45,32 +62,42 @@ def _key_file(settings: Settings) -> Path:
 
 def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     """``NOTIGATE_API_KEY``, else the key kept beside the database (created once by ``serve``)."""
-    if env := os.environ.get("NOTIGATE_API_KEY"):
-        if len(env) < 16:
+    if key := env("NOTIGATE_API_KEY"):
+        if len(key) < 16:
             raise click.ClickException("NOTIGATE_API_KEY must be at least 16 characters")
-        return env
+        return key
     path = _key_file(settings)
     if path.exists():
         return path.read_text().strip()
     if not create:
         return None
     key = "ngk_" + secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+    except OSError as exc:
+        raise click.ClickException(f"cannot keep the generated admin API key in {path} ({exc.strerror})") from None
     click.echo(f"Generated admin API key (shown once, kept in {path}):\n  {key}")
     return key
 
 
-def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False) -> Gateway:
-    """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP."""
+def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False,
+             problems: Sequence[str] = ()) -> Gateway:
+    """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP.
+
+    ``problems`` found in ``settings`` already (``read_settings``) fail it together with
+    those of the plugins and rules.
+    """
     extra: list[ApiKey] = []
     if settings.embedded and (key := embedded_api_key(settings, create=create_key)):
         extra.append(ApiKey(name="embedded-admin", key=key, scopes=["admin"]))
     try:
         gateway = Gateway.from_settings(settings, extra_api_keys=extra)
     except ConfigError as exc:
-        _fail(exc)
+        _fail(ConfigError([*problems, *exc.problems], exc.warnings))
+    if problems:
+        _fail(ConfigError(list(problems), gateway.warnings))
     for warning in gateway.warnings:
         click.echo(f"warning: {warning}", err=True)
     gateway.config_path, gateway.reload_on_sighup = config_path, True
@@ -97,6 +124,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
 
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path, create_key=settings.embedded)
+    _checked(check_services(settings, migrating=gateway.db.is_sqlite, queue=False))
     app = create_app(gateway, auto_migrate=gateway.db.is_sqlite)
     mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
     click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
@@ -114,6 +142,7 @@ def worker(config_path: str | None) -> None:
     if gateway.in_process:
         click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
         sys.exit(2)
+    _checked(check_services(gateway.settings, migrating=False, queue=True))
     run_worker(gateway)
 
 
@@ -134,7 +163,7 @@ def migrate(config_path: str | None) -> None:
         finally:
             await db.close()
 
-    applied = asyncio.run(go())
+    applied = _checked(go())
     click.echo(f"applied migrations {applied}" if applied else "schema is up to date")
 
 
@@ -161,10 +190,14 @@ def plugins(config_path: str | None, as_json: bool) -> None:
 @config_option
 def check_config(config_path: str | None) -> None:
     """Validate the configuration and print what is wrong, line by line."""
-    settings = _settings(config_path)
-    gateway = _gateway(settings, config_path)
+    try:
+        settings, problems = read_settings(config_path)
+    except ConfigError as exc:
+        _fail(exc)
+    gateway = _gateway(settings, config_path, problems=problems)
+    source = resolve_config_path(config_path) or "the embedded default"
     click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
-               f"{len(settings.rules)} rules")
+               f"{len(settings.rules)} rules (from {source})")
 
 
 @main.command("send-test")
@@ -198,7 +231,10 @@ def send_test(platform: str, config_path: str | None, code: str | None, url: str
             if not key:
                 click.echo("(no API key known: set NOTIGATE_API_KEY to follow the notification)")
             sys.exit(0 if response.is_success else 1)
-        _follow(client, ids, key, wait)
+        try:
+            _follow(client, ids, key, wait)
+        except httpx.TransportError as exc:
+            raise click.ClickException(f"lost the gateway at {base}: {exc}") from None
 
 
 def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None:
@@ -208,7 +244,11 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
     while True:
         settled = True
         for notification_id in ids:
-            detail = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key}).json()
+            response = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key})
+            if not response.is_success:
+                raise click.ClickException(f"GET /api/v1/notifications/{notification_id} → {response.status_code} "
+                                           f"{response.text}")
+            detail = response.json()
             n = detail["notification"]
             line = f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}"
             for d in detail["deliveries"]:

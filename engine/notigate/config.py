@@ -1,7 +1,8 @@
 """Configuration: ``notigate.toml`` decoded with msgspec into typed structs.
 
 ``${VAR}`` and ``${VAR:-default}`` are replaced from the environment in every string;
-``NOTIGATE_DATABASE_URL`` and ``NOTIGATE_QUEUE_URL`` override the two URLs. Every
+``NOTIGATE_DATABASE_URL`` and ``NOTIGATE_QUEUE_URL`` override the two URLs. A variable
+set to the empty string counts as unset, wherever the gateway reads one (``env``). Every
 error names the key it is about (``delivery.max_attempts: Expected `int`…``).
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -26,12 +29,51 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 T = TypeVar("T")
 
 
+def env(name: str) -> str | None:
+    """The environment variable ``name``, or None when it is unset or empty (product.md: empty counts as unset)."""
+    return os.environ.get(name) or None
+
+
 def seconds(duration: str) -> float:
     """``"30m"`` → ``1800.0``."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration)
     if match is None:
         raise ValueError(f"not a duration: {duration!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with a ``[database] url``, or None. The URL is not repeated (it may hold a password)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        return None if path and path != url else f"expected sqlite:///path/file.db, got {url!r}"
+    if scheme not in ("postgres", "postgresql"):
+        return f"unsupported scheme {scheme!r} (use postgresql:// or sqlite:///)"
+    return _port_problem(url)
+
+
+def queue_url_problem(url: str) -> str | None:
+    """What is wrong with a ``[queue] url`` (empty: the embedded queue), or None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return f"unsupported scheme {parts.scheme!r} (use redis://, rediss:// or unix://, or leave it empty)"
+    if parts.scheme != "unix" and "db=" not in parts.query and not re.fullmatch(r"/?\d*", parts.path):
+        return "the path must be a database number (redis://host:6379/0)"
+    return _port_problem(url)
+
+
+def _port_problem(url: str) -> str | None:
+    try:
+        urlsplit(url).port
+    except ValueError as exc:
+        return f"invalid port ({exc})"
+    return None
+
+
+_URL_CHECKS: dict[str, Callable[[str], str | None]] = {"database": database_url_problem, "queue": queue_url_problem}
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -256,49 +298,86 @@ def config_path(explicit: str | None = None) -> Path | None:
     """``--config``, else ``NOTIGATE_CONFIG``, else ``./notigate.toml`` if it exists."""
     if explicit:
         return Path(explicit)
-    if env := os.environ.get("NOTIGATE_CONFIG"):
-        return Path(env)
+    if value := env("NOTIGATE_CONFIG"):
+        return Path(value)
     default = Path("notigate.toml")
     return default if default.exists() else None
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read, interpolate, override and validate the configuration (or the embedded default)."""
+    settings, problems = read_settings(path)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def read_settings(path: str | Path | None = None) -> tuple[Settings, list[str]]:
+    """The configuration and every problem in it, so that ``check-config`` reports all in one run.
+
+    Each part (a section, a plugin's section, one rule or endpoint) is checked on its own and
+    a broken one is left out, so what remains is valid and the checks that need valid settings
+    (plugins, rules, templates) still run on it. A broken rule is kept as one that sends
+    nothing, so the rules after it keep their index. A file that cannot be read raises ConfigError.
+    """
     resolved = config_path(str(path) if path else None)
+    problems: list[str] = []
     if resolved is None:
-        settings = embedded_settings()
-        data: dict[str, Any] = msgspec.to_builtins(settings)
+        data: dict[str, Any] = msgspec.to_builtins(embedded_settings())
     else:
         try:
             data = tomllib.loads(resolved.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError([f"{resolved}: no such file"]) from None
-        except tomllib.TOMLDecodeError as exc:
+        except OSError as exc:
+            raise ConfigError([f"{resolved}: cannot read it ({exc.strerror})"]) from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError([f"{resolved}: {exc}"]) from None
-        problems: list[str] = []
         data = _interpolate(data, "", problems)
-        if problems:
-            raise ConfigError(problems)
         data.pop("embedded", None)
     for var, section in (("NOTIGATE_DATABASE_URL", "database"), ("NOTIGATE_QUEUE_URL", "queue")):
-        if (value := os.environ.get(var)) is not None and isinstance(data.setdefault(section, {}), dict):
+        if (value := env(var)) is not None and isinstance(data.setdefault(section, {}), dict):
             data[section]["url"] = value
-    _check_sections(data)
-    return convert(data, Settings, "")
+    return convert(_valid_parts(data, problems), Settings, ""), problems
 
 
-def _check_sections(data: dict[str, Any]) -> None:
-    """Validate each top-level section on its own, so one run reports every broken section."""
+def _valid_parts(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The parts of ``data`` valid on their own: sections, and each entry of the tables of
+    tables (plugin sections) and arrays of tables (rules, endpoints). The others' problems
+    go to ``problems``, where a part whose ``${…}`` failed is already, once."""
     fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
-    problems = [f"{key}: unknown key" for key in data if key not in fields]
+    reported = [p.partition(": ")[0] for p in problems]
+
+    def valid(value: Any, type_: Any, key: str) -> bool:
+        if any(k == key or k.startswith((f"{key}.", f"{key}[")) for k in reported):
+            return False
+        try:
+            part = convert(value, type_, key)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return False
+        if (check := _URL_CHECKS.get(key)) and (problem := check(part.url)):
+            problems.append(f"{key}.url: {problem}")
+            return False
+        return True
+
+    parts: dict[str, Any] = {}
     for key, value in data.items():
-        if key in fields:
-            try:
-                convert(value, fields[key], key)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
+        type_ = fields.get(key)
+        if type_ is None:
+            problems.append(f"{key}: unknown key")
+        elif get_origin(type_) is list and isinstance(value, list):
+            (item,) = get_args(type_)
+            kept = [v if valid(v, item, f"{key}[{i}]") else None for i, v in enumerate(value)]
+            if key == "rules":
+                kept = [{"name": f"rules[{i}]", "send": []} if v is None else v for i, v in enumerate(kept)]
+            parts[key] = [v for v in kept if v is not None]
+        elif get_origin(type_) is dict and isinstance(value, dict):
+            _, item = get_args(type_)
+            parts[key] = {name: v for name, v in value.items() if valid(v, item, f"{key}.{name}")}
+        elif valid(value, type_, key):
+            parts[key] = value
+    return parts
 
 
 def convert(data: Any, type_: type[T], key: str) -> T:
@@ -331,9 +410,8 @@ def _interpolate(value: Any, key: str, problems: list[str]) -> Any:
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
-            env = os.environ.get(name)
-            if env is not None and (env or default is None):
-                return env
+            if (found := env(name)) is not None:
+                return found
             if default is not None:
                 return default
             problems.append(f"{key}: environment variable {name} is not set")

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 
-from notigate.errors import ConfigError
+from notigate.config import database_url_problem
+from notigate.errors import ConfigError, UnavailableError
 from notigate.tables import TABLES
 
 
@@ -33,38 +35,52 @@ async def _rollback_if_needed(connection: Any) -> None:
         await connection.execute("ROLLBACK")
 
 
+class _PostgresEngine(PostgresEngine):
+    async def check_version(self) -> None:
+        """Skipped: Piccolo would connect while the engine is built, only to warn (on stderr) about
+        old servers or failed connections; ``Database.start`` reports a failure as one line."""
+
+
 class Database:
     """Owns the Piccolo engine (and the asyncpg pool) for the process."""
 
     def __init__(self, url: str, *, pool_min_size: int = 2, pool_max_size: int = 20) -> None:
+        if problem := database_url_problem(url):
+            raise ConfigError([f"database.url: {problem}"])
         self.url = url
-        scheme = urlsplit(url).scheme
-        if scheme == "sqlite":
-            path = url.split("sqlite:///", 1)[-1] if url.startswith("sqlite:///") else ""
-            if not path:
-                raise ConfigError([f"database.url: expected sqlite:///path/file.db, got {url!r}"])
-            self.is_sqlite = True
-            self.path = Path(path)
+        self.is_sqlite = url.startswith("sqlite:///")
+        if self.is_sqlite:
+            self.path = Path(url.removeprefix("sqlite:///"))
             self.engine: PostgresEngine | SQLiteEngine = SQLiteEngine(path=str(self.path), timeout=30)
-        elif scheme in ("postgres", "postgresql"):
-            self.is_sqlite = False
-            self.engine = PostgresEngine(config={"dsn": url})
         else:
-            raise ConfigError([f"database.url: unsupported scheme {scheme!r} (use postgresql:// or sqlite:///)"])
+            self.engine = _PostgresEngine(config={"dsn": url})
         self._pool = (pool_min_size, pool_max_size)
         self._write_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Bind the tables and open the pool (PostgreSQL) or switch on WAL (SQLite)."""
+        """Bind the tables and open the pool (PostgreSQL) or switch on WAL (SQLite).
+
+        A database that cannot be reached or opened raises UnavailableError: one line naming
+        ``database.url`` and why, without the URL's password.
+        """
         for table in TABLES:
             table._meta.db = self.engine
         if isinstance(self.engine, PostgresEngine):
             min_size, max_size = self._pool
-            await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size,
-                                                    reset=_rollback_if_needed)
+            try:
+                await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size,
+                                                        reset=_rollback_if_needed)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise UnavailableError.connecting("database.url", self.url, exc) from None
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            await self.engine.run_ddl("PRAGMA journal_mode=WAL")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                await self.engine.run_ddl("PRAGMA journal_mode=WAL")
+            except OSError as exc:
+                raise UnavailableError(f"database.url: cannot create {exc.filename or self.path} "
+                                       f"({exc.strerror})") from None
+            except sqlite3.Error as exc:
+                raise UnavailableError(f"database.url: cannot open {self.path} ({exc})") from None
 
     async def close(self) -> None:
         """Close the pool, waiting up to 10 s for connections still in use, then terminating them."""

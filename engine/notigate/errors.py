@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 
 class NotigateError(Exception):
     """Root of every error Notigate raises on purpose."""
 
 
 class ConfigError(NotigateError):
-    """The configuration is invalid; each problem names the key it is about."""
+    """The configuration is invalid; each problem names the key it is about. ``warnings``
+    are what else was found on the way, for ``check-config`` to show with the problems."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str] | None = None) -> None:
         self.problems = problems
+        self.warnings = warnings or []
         super().__init__("\n".join(problems))
+
+
+class UnavailableError(NotigateError):
+    """A service the configuration names (the database, Redis) cannot be used. The message is
+    one line naming the key of its URL; it never holds the URL, which may hold a password."""
+
+    @classmethod
+    def connecting(cls, key: str, url: str, exc: BaseException) -> UnavailableError:
+        """``key: cannot connect to host:port (why)``, from the URL's host and port only."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        host = parts.hostname or (parts.path if parts.scheme == "unix" else "localhost")
+        return cls(f"{key}: cannot connect to {host}{f':{port}' if port else ''} ({_why(exc)})")
+
+
+def _why(exc: BaseException) -> str:
+    """The reason in a few words: a socket error anywhere in the chain, else the message
+    (drivers and Redis say "password authentication failed", "database … does not exist")."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc).strip() or type(exc).__name__
 
 
 class PlatformInputError(NotigateError):

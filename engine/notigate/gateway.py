@@ -29,7 +29,7 @@ from notigate.formatting import locale_problem, timezone_problem
 from notigate.heartbeat import Heartbeat
 from notigate.inhibitions import Inhibitions
 from notigate.limits import Budget, RedisLimiter, Slots
-from notigate.migrations import LATEST, current_version, migrate
+from notigate.migrations import migrate, require_current
 from notigate.plugins import Plugins, load_plugins
 from notigate.policies import Policies
 from notigate.queue import ArqQueue, InProcessQueue, Queue
@@ -78,18 +78,27 @@ class _Assembly(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
-def _rule_problems(settings: Settings, channels: dict[str, Any]) -> list[str]:
-    """What is wrong with the rules given the enabled channels: recipients, locales, zones, names."""
+def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: dict[str, str],
+                   warnings: list[str]) -> list[str]:
+    """What is wrong with the rules given the enabled channels: recipients, locales, zones, names.
+
+    A target on a channel of a disabled plugin only warns: the gateway starts and its routes
+    are stored cancelled (policies.py). Its recipients go unchecked: its plugin is not
+    configured, and nothing is ever sent to them.
+    """
     problems: list[str] = []
     for i, rule in enumerate(settings.rules):
         for j, target in enumerate(rule.send):
             key = f"rules[{i}].send[{j}]"
-            if target.channel not in channels:
+            if (plugin := switched_off.get(target.channel)) is not None:
+                warnings.append(f"{key}.channel: channel {target.channel!r} is switched off ([plugins] disabled: "
+                                f"{plugin}); its deliveries are stored as cancelled")
+            elif target.channel not in channels:
                 problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
             elif (validate := getattr(channels[target.channel], "validate_recipient", None)) is not None:
                 problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
                              if (error := validate(to)) is not None]
-            if target.channel == "webhook":
+            if target.channel == "webhook" and plugin is None:
                 problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
                              if to not in {w.name for w in settings.webhooks}]
             if error := locale_problem(target.locale):
@@ -106,7 +115,8 @@ def _rule_problems(settings: Settings, channels: dict[str, Any]) -> list[str]:
 
 
 def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
-    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every problem."""
+    """Configure plugins, templates and rules from ``settings``; raise ConfigError listing every
+    problem (and, as its warnings, the plugins' problems and every other warning)."""
     problems: list[str] = []
     warnings: list[str] = []
     disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
@@ -118,7 +128,7 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
         settings = msgspec.structs.replace(settings, rules=[
             msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
             for r in settings.rules if any(t.channel in channels for t in r.send)])
-    problems += _rule_problems(settings, channels)
+    problems += _rule_problems(settings, channels, plugins.disabled_channels, warnings)
     templates: Templates | None = None
     try:
         plugin_dirs = [d for cls in plugins.channels.values() if (d := getattr(cls, "templates_dir", None))]
@@ -127,7 +137,7 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
     except TemplateError as exc:
         problems += [f"templates: {p}" for p in exc.problems]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, [*plugins.problems(), *warnings])
     assert templates is not None
     return _Assembly(settings=settings, platforms=platforms, channels=channels, templates=templates,
                      warnings=warnings)
@@ -167,7 +177,7 @@ class Gateway:
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
         endpoints.db = self.db
-        self.policies = Policies(settings.rules)
+        self.policies = Policies(settings.rules, plugins.disabled_channels)
         self.silences = Silences(self.db)
         self.inhibitions = Inhibitions(self.db)
         self.config_path: str | None = None
@@ -210,7 +220,7 @@ class Gateway:
         self.settings, self.platforms, self.channels, self.templates = a.settings, a.platforms, a.channels, a.templates
         self.api_keys = {k.key: k for k in [*a.settings.security.api_keys, *self._extra_api_keys]}
         self.endpoints.set_configured(a.settings.webhooks)
-        self.policies = Policies(a.settings.rules)
+        self.policies = Policies(a.settings.rules, self.plugins.disabled_channels)
         self.evaluator.load(a.settings.rules)
         self.breakers.threshold = a.settings.delivery.breaker_threshold
         self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
@@ -271,8 +281,8 @@ class Gateway:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         if auto_migrate:
             await migrate(self.db)
-        elif (version := await current_version(self.db)) < LATEST:
-            raise ConfigError([f"database.url: schema version {version} is older than {LATEST}; run `notigate migrate`"])
+        else:
+            await require_current(self.db)
         if isinstance(self.queue, ArqQueue):
             await self.queue.start()
         await self.endpoints.refresh()

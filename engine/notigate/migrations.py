@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from notigate.errors import UnavailableError
+
 if TYPE_CHECKING:
     from notigate.database import Database
 
@@ -117,3 +119,9 @@ async def current_version(db: Database) -> int:
 
 
 LATEST = MIGRATIONS[-1][0]
+
+
+async def require_current(db: Database) -> None:
+    """Raise UnavailableError unless the schema is the latest: the processes never migrate PostgreSQL themselves."""
+    if (version := await current_version(db)) < LATEST:
+        raise UnavailableError(f"database.url: schema version {version} is older than {LATEST}; run `notigate migrate`")

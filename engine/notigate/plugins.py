@@ -43,12 +43,14 @@ class Plugins:
 
     def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo], unknown_disabled: list[str],
                  platforms: dict[str, type[Platform]], channels: dict[str, type[Channel]],
-                 disabled_objects: list[object]) -> None:
+                 disabled_objects: list[object], disabled_channels: dict[str, str]) -> None:
         self.pm = pm
         self.infos = infos
         self.unknown_disabled = unknown_disabled
         self.platforms = platforms
         self.channels = channels
+        self.disabled_channels = disabled_channels
+        """Channel name → the disabled plugin that provides it (and no enabled one does)."""
         self._disabled_objects = disabled_objects
 
     def hook(self, name: str) -> Any:
@@ -131,6 +133,7 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
     disabled_objects = [obj for name, obj, _, _ in loaded if name in disabled_names]
     platforms: dict[str, type[Platform]] = {}
     channels: dict[str, type[Channel]] = {}
+    switched_off: dict[str, str] = {}
     for name, obj, dist, version in loaded:
         others = [o for o in all_objects if o is not obj]
         regs_p, regs_c = _registrations(pm, obj, others)
@@ -138,6 +141,8 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
         if enabled:
             platforms.update({cls.name: cls for cls in regs_p})
             channels.update({cls.name: cls for cls in regs_c})
+        else:
+            switched_off.update({cls.name: name for cls in regs_c})
         infos.append(PluginInfo(name=name, kind=_kind(regs_p, regs_c, obj), distribution=dist,
                                 version=version, enabled=enabled,
                                 provides=[c.name for c in regs_p] + [c.name for c in regs_c]))
@@ -145,7 +150,8 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
     unknown = sorted(disabled_names - known)
     for n in unknown:
         log.warning("plugins.disabled names %r, but no such plugin is installed", n)
-    return Plugins(pm, sorted(infos, key=lambda i: i.name), unknown, platforms, channels, disabled_objects)
+    return Plugins(pm, sorted(infos, key=lambda i: i.name), unknown, platforms, channels, disabled_objects,
+                   {c: p for c, p in switched_off.items() if c not in channels})
 
 
 def _engine_version() -> str | None:

@@ -1,5 +1,5 @@
 """After routing: what each route becomes — sent now, held for quiet hours, folded into a
-digest, or muted by a silence or an inhibition.
+digest, or muted by a switched-off channel, a silence or an inhibition.
 
 Rules say who hears about an event; a rule's ``group_by``, ``quiet_hours`` and ``inhibit``
 say *when* and *whether*. These are decided here, once per event, from rules compiled at
@@ -10,7 +10,7 @@ delivery with a note saying why, a held one as ``pending`` until its window ends
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -125,9 +125,11 @@ class _Inhibitor:
 
 
 class Policies:
-    """The timing and muting parts of ``[[rules]]``, compiled by rule name."""
+    """The timing and muting parts of ``[[rules]]``, compiled by rule name, and the channels
+    ``[plugins] disabled`` switched off (channel name → plugin name)."""
 
-    def __init__(self, rules: list[Rule]) -> None:
+    def __init__(self, rules: list[Rule], switched_off: Mapping[str, str] | None = None) -> None:
+        self._switched_off = dict(switched_off or {})
         self._timing = {r.name: _Timing(r) for r in rules if r.quiet_hours or r.group_window is not None}
         self._inhibitors = {r.name: _Inhibitor(r) for r in rules if r.inhibit is not None}
 
@@ -149,12 +151,16 @@ class Policies:
 
     def plan(self, n: Notification, routes: list[Route], now: datetime, silences: list[Silence],
              inhibited_by: str | None) -> list[Plan]:
-        """One plan per route, in order: silenced, inhibited, held for quiet hours, or folded."""
+        """One plan per route, in order: switched off, silenced, inhibited, held for quiet hours, or folded."""
         plans: list[Plan] = []
         labels = event_labels(n)
         candidates = [s for s in silences if s.mutes_event(labels, now)]  # most silences stop here
         shared: dict[str, tuple[datetime, str | None, dict[str, str] | None]] = {}  # per rule, for this event
         for route in routes:
+            if (plugin := self._switched_off.get(route.channel)) is not None:
+                plans.append(Plan(route=route, status="cancelled", due=now,
+                                  note=f"channel {route.channel!r} is switched off ([plugins] disabled: {plugin})"))
+                continue
             silence = None
             if candidates:
                 here = route_labels(route)

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from notigate.config import Settings, convert, embedded_settings, load_settings, seconds
+from notigate.config import Settings, convert, embedded_settings, load_settings, read_settings, seconds
 from notigate.errors import ConfigError
 
 PRODUCT_EXAMPLE = """\
@@ -183,7 +183,6 @@ def test_file_cannot_claim_to_be_the_embedded_default(clean_env: Path) -> None:
         ("${NT_VAR:-fallback}", {"NT_VAR": "set"}, "set"),
         ("${NT_VAR:-fallback}", {}, "fallback"),
         ("${NT_VAR:-fallback}", {"NT_VAR": ""}, "fallback"),
-        ("${NT_VAR}", {"NT_VAR": ""}, ""),
         ("${NT_VAR:-}", {}, ""),
         ("redis://${NT_HOST:-localhost}:${NT_PORT}/0", {"NT_PORT": "6380"}, "redis://localhost:6380/0"),
         ("no variables here", {}, "no variables here"),
@@ -197,8 +196,8 @@ def test_interpolation_replaces_variables_in_strings(clean_env: Path, monkeypatc
         monkeypatch.delenv(var, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    path = write(clean_env, f'[queue]\nurl = "{template}"\n')
-    assert load_settings(path).queue.url == expected
+    path = write(clean_env, f'[server]\nhost = "{template}"\n')
+    assert load_settings(path).server.host == expected
 
 
 def test_interpolation_reaches_nested_lists_and_plugin_sections(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,6 +227,14 @@ def test_unset_variable_without_default_names_the_key(clean_env: Path, monkeypat
     with pytest.raises(ConfigError) as excinfo:
         load_settings(path)
     assert excinfo.value.problems == ["security.api_keys[0].key: environment variable NT_UNSET_KEY is not set"]
+
+
+def test_empty_variable_without_default_is_not_set(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable set to the empty string counts as unset: ``${VAR}`` without a default is an error."""
+    monkeypatch.setenv("NT_EMPTY", "")
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(write(clean_env, '[platforms.arindo]\nserver_key = "${NT_EMPTY}"\n'))
+    assert excinfo.value.problems == ["platforms.arindo.server_key: environment variable NT_EMPTY is not set"]
 
 
 def test_every_unset_variable_is_reported_at_once(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,6 +278,14 @@ def test_environment_overrides_apply_to_the_embedded_default(clean_env: Path, mo
     assert s.database.url == "sqlite:///elsewhere.db"
 
 
+def test_empty_overrides_leave_the_file_values(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOTIGATE_DATABASE_URL and NOTIGATE_QUEUE_URL set to the empty string count as unset."""
+    monkeypatch.setenv("NOTIGATE_DATABASE_URL", "")
+    monkeypatch.setenv("NOTIGATE_QUEUE_URL", "")
+    s = load_settings(write(clean_env, '[database]\nurl = "sqlite:///file.db"\n[queue]\nurl = "redis://file:6379/0"\n'))
+    assert (s.database.url, s.queue.url) == ("sqlite:///file.db", "redis://file:6379/0")
+
+
 def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
     """Unset override variables leave the file's URLs alone."""
     s = load_settings(write(clean_env, '[database]\nurl = "sqlite:///file.db"\n'))
@@ -301,6 +316,11 @@ def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
         ('[[webhooks]]\nname = "w"\nurl = "https://x"\nsecret = "plain"\n', "webhooks[0].secret: Expected `str` matching"),
         ('[security]\napi_keys = [{ name = "a", key = "short" }]\n',
          "security.api_keys[0].key: Expected `str` of length >= 16"),
+        ('[database]\nurl = "mysql://u:pw@h/x"\n', "database.url: unsupported scheme 'mysql'"),
+        ('[database]\nurl = "sqlite://notigate.db"\n', "database.url: expected sqlite:///path/file.db"),
+        ('[database]\nurl = "postgresql://h:five/x"\n', "database.url: invalid port"),
+        ('[queue]\nurl = "localhost:6379"\n', "queue.url: unsupported scheme 'localhost'"),
+        ('[queue]\nurl = "redis://h:6379/zero"\n', "queue.url: the path must be a database number"),
     ],
 )
 def test_invalid_values_are_reported_with_their_key(clean_env: Path, text: str, expected: str) -> None:
@@ -309,6 +329,17 @@ def test_invalid_values_are_reported_with_their_key(clean_env: Path, text: str, 
         load_settings(write(clean_env, text))
     assert len(excinfo.value.problems) == 1
     assert excinfo.value.problems[0].startswith(expected), excinfo.value.problems
+
+
+@pytest.mark.parametrize(("database", "queue"), [
+    ("postgresql://u:pw@db.example:5433/notigate", "redis://:pw@cache.example:6380/2"),
+    ("postgres://db.example/notigate", "rediss://cache.example?db=1"),
+    ("sqlite:////var/lib/notigate/notigate.db", "unix:///run/redis.sock"),
+])
+def test_supported_urls_are_accepted(clean_env: Path, database: str, queue: str) -> None:
+    """PostgreSQL and SQLite databases, Redis over TCP, TLS or a socket are valid URLs."""
+    s = load_settings(write(clean_env, f'[database]\nurl = "{database}"\n[queue]\nurl = "{queue}"\n'))
+    assert (s.database.url, s.queue.url) == (database, queue)
 
 
 @pytest.mark.parametrize("field", ["backoff_initial", "backoff_max", "max_age", "send_timeout", "sweep_interval"])
@@ -444,6 +475,13 @@ def test_notigate_config_picks_the_file(clean_env: Path, monkeypatch: pytest.Mon
     assert (s.server.port, s.embedded) == (9100, False)
 
 
+def test_empty_notigate_config_counts_as_unset(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOTIGATE_CONFIG set to the empty string falls through to ./notigate.toml."""
+    monkeypatch.setenv("NOTIGATE_CONFIG", "")
+    write(clean_env, "[server]\nport = 9400\n")
+    assert load_settings().server.port == 9400
+
+
 def test_explicit_path_wins_over_notigate_config(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--config`` beats NOTIGATE_CONFIG."""
     monkeypatch.setenv("NOTIGATE_CONFIG", str(write(clean_env, "[server]\nport = 9100\n", "env.toml")))
@@ -484,6 +522,46 @@ def test_every_broken_section_is_reported_in_one_run(clean_env: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert {p.split(":")[0] for p in error.value.problems} >= {"bogus", "server.port", "delivery.max_attempts"}
+
+
+def test_read_settings_keeps_the_valid_parts_of_a_broken_file(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``read_settings`` lists every problem and returns the valid rest: a broken section falls back
+    to its default, a broken rule sends nothing and the next rule keeps its index, a broken endpoint
+    is left out, and a part holding an unset variable is reported once."""
+    monkeypatch.delenv("NT_UNSET", raising=False)
+    settings, problems = read_settings(write(clean_env, """\
+[server]
+port = 9000
+[delivery]
+max_attempts = 0
+[security]
+api_keys = [{ name = "ops", key = "${NT_UNSET}" }]
+[channels]
+webhook = "fast"
+[channels.email]
+host = "smtp.example"
+[[webhooks]]
+name = "good"
+url = "https://good.example"
+secret = "whsec_abc"
+[[webhooks]]
+name = "bad"
+url = "ftp://bad.example"
+secret = "whsec_abc"
+[[rules]]
+name = "first"
+send = [{ channel = "email", to = ["a@example.com"], lang = "id" }]
+[[rules]]
+name = "second"
+send = [{ channel = "email", to = ["b@example.com"] }]
+"""))
+    assert [p.split(":")[0] for p in problems] == [
+        "security.api_keys[0].key", "delivery.max_attempts", "channels.webhook", "webhooks[1].url",
+        "rules[0].send[0].lang"]
+    assert (settings.server.port, settings.delivery.max_attempts, settings.security.api_keys) == (9000, 8, [])
+    assert settings.channels == {"email": {"host": "smtp.example"}}
+    assert [w.name for w in settings.webhooks] == ["good"]
+    assert [(r.name, len(r.send)) for r in settings.rules] == [("rules[0]", 0), ("second", 1)]
 
 
 @pytest.mark.parametrize("text", ["${NOTIGATE_API_KEY", "${ NOTIGATE_API_KEY }", "x${}"])

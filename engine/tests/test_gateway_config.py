@@ -130,11 +130,25 @@ def test_rule_with_an_uninstalled_channel_names_the_target(build: Callable[..., 
     assert problems(build, rules=rules) == ["rules[0].send[0].channel: no enabled channel named 'sms'"]
 
 
-def test_rule_with_a_disabled_channel_is_rejected(build: Callable[..., Gateway]) -> None:
-    """A rule using the channel of a disabled plugin is an error too."""
-    result = problems(build, plugins={"disabled": ["channel_webhook"]},
-                      webhooks=[{"name": "w", "url": "https://w.example", "secret": SECRET}], rules=[webhook_rule("w")])
-    assert result == ["rules[0].send[0].channel: no enabled channel named 'webhook'"]
+def test_rule_with_a_disabled_channel_warns_and_starts(build: Callable[..., Gateway]) -> None:
+    """A rule using the channel of a disabled plugin is a warning naming the plugin, and its recipients
+    (which the unconfigured plugin cannot check) are not checked."""
+    gw = build(plugins={"disabled": ["channel_sms", "channel_webhook"]},
+               rules=[{"name": "sms", "send": [{"channel": "sms", "to": ["not a phone number"]}]}, webhook_rule("nowhere")])
+    assert [w for w in gw.warnings if w.startswith("rules")] == [
+        "rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
+        "its deliveries are stored as cancelled",
+        "rules[1].send[0].channel: channel 'webhook' is switched off ([plugins] disabled: channel_webhook); "
+        "its deliveries are stored as cancelled",
+    ]
+    assert "sms" not in gw.channels
+
+
+def test_a_disabled_channel_still_checks_the_rest_of_the_rule(build: Callable[..., Gateway]) -> None:
+    """Switching a channel off relaxes only its recipients: a bad locale on that target is still an error."""
+    rules = [{"name": "r", "send": [{"channel": "sms", "to": ["+6281200000001"], "locale": "xx_YY"}]}]
+    [problem] = problems(build, plugins={"disabled": ["channel_sms"]}, rules=rules)
+    assert problem.startswith("rules[0].send[0].locale: ")
 
 
 def test_webhook_rule_to_an_unknown_endpoint_names_the_target(build: Callable[..., Gateway]) -> None:

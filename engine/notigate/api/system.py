@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import msgspec
@@ -14,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.breakers import BreakerView
+from notigate.config import env
 from notigate.plugins import PluginInfo
 
 
@@ -95,7 +95,7 @@ async def metrics(gateway: GatewayDep, request: Request[Any, Any, Any]) -> Respo
         depth = -1
     snapshot = CollectorRegistry()
     snapshot.register(_Snapshot(await gateway.metric_counts(), depth))
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    if env("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
         multiprocess.MultiProcessCollector(process)  # type: ignore[no-untyped-call]
     else:
