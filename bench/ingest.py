@@ -44,6 +44,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -67,19 +68,20 @@ MIX: list[tuple[str, str, str | None, str | None, int]] = [
 
 
 # --------------------------------------------------------------------------- bodies
-def arindo_bodies(count: int, seed: int) -> tuple[list[bytes], int]:
-    """``count`` distinct signed notifications; returns (bodies, how many are routed)."""
+def arindo_bodies(count: int, seed: int, merchants: tuple[str, ...] = ("M-ARD-000123",)) -> tuple[list[bytes], int]:
+    """``count`` distinct signed notifications, the i-th from ``merchants[i % len(merchants)]``;
+    returns (bodies, how many are routed)."""
     rng = random.Random(seed)
     weights = [m[4] for m in MIX]
     bodies: list[bytes] = []
     routed = 0
-    for _ in range(count):
+    for i in range(count):
         status, code, fraud, channel, _w = rng.choices(MIX, weights)[0]
         order_id = f"ORD-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"
         amount = f"{rng.randrange(10_000, 5_000_000)}.00"
         body: dict[str, Any] = {
             "transaction_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "order_id": order_id, "merchant_id": "M-ARD-000123", "status_code": code,
+            "order_id": order_id, "merchant_id": merchants[i % len(merchants)], "status_code": code,
             "transaction_status": status, "status_message": "ARINDO payment notification",
             "payment_type": rng.choice(["credit_card", "bank_transfer", "qris", "gopay"]),
             "gross_amount": amount, "currency": "IDR", "transaction_time": "2024-08-01 10:15:30",
@@ -522,19 +524,23 @@ class Bench:
         for server in self.servers.values():
             with contextlib.suppress(Exception):
                 server.stop()
-        # Queued arq jobs: one key per delivery (job id "<delivery id>:0"), found in the database.
-        job_keys: list[str] = []
+        # arq jobs left over: those the queue still lists (batches "b:<first id>", retries, deferrals)
+        # and each delivery's first ones ("<id>:0", "b:<id>"), which a stopped worker may have been running.
+        job_ids: list[str] = []
         if "notigate" in self.db_urls:
             with contextlib.suppress(Exception):
                 conn = await asyncpg.connect(self.db_urls["notigate"], timeout=5)
                 try:
-                    job_keys = [f"arq:job:{r['id']}:0" for r in await conn.fetch('SELECT "id" FROM "deliveries"')]
+                    ids = [r["id"] for r in await conn.fetch('SELECT "id" FROM "deliveries"')]
+                    job_ids = [f"{i}:0" for i in ids] + [f"b:{i}" for i in ids]
                 finally:
                     await conn.close()
         with contextlib.suppress(Exception):
             r = aioredis.from_url(self.args.redis)
             try:
-                keys = self.redis_keys + job_keys
+                job_ids += [m.decode() for m in await r.zrange(self.queue, 0, -1)]
+                keys = self.redis_keys + [p + j for j in job_ids
+                                          for p in (job_key_prefix, in_progress_key_prefix, retry_key_prefix)]
                 for i in range(0, len(keys), 1000):
                     await r.delete(*keys[i:i + 1000])
             finally:
