@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -291,7 +292,7 @@ class DeliveryBench(Bench):
                 str(self.config)]
         if a.pyspy:  # py-spy as the worker's parent, so ptrace restrictions do not matter
             out = a.pyspy if a.workers == 1 else f"{a.pyspy}.{i}"
-            argv = ["/tmp/pyspy/bin/py-spy", "record", "-f", "raw", "-o", out, "-r", "50", "--", *argv]
+            argv = [shutil.which("py-spy") or "py-spy", "record", "-f", "raw", "-o", out, "-r", "50", "--", *argv]
         return argv
 
     async def start_workers(self) -> None:

@@ -12,6 +12,7 @@ wait until someone enables the destination again; no probe, no cool-down.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,7 @@ class Breakers:
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
         self._clean: dict[str, float] = {}  # destination -> monotonic time until which it is known clean
+        self._reading: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
 
     async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None, bool]:
         """May a delivery go to ``destination`` now? ("open", until) means wait until then.
@@ -77,8 +79,7 @@ class Breakers:
         """
         if self._clean.get(destination, 0.0) > time.monotonic():
             return "closed", None, False
-        rows = await self.db.fetch(
-            'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination)
+        rows = await self._read(destination)
         if not rows:
             self._remember_clean(destination)
             return "closed", None, False
@@ -97,6 +98,15 @@ class Breakers:
             'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
             now + self.cooldown, now, destination, now)
         return ("probe", None, True) if won else ("open", now + self.cooldown, True)
+
+    async def _read(self, destination: str) -> list[dict[str, Any]]:
+        """The destination's row, one query at a time: a burst of sends to a destination not yet known
+        clean (at start, after a failure) shares one read instead of opening a connection each."""
+        if (pending := self._reading.get(destination)) is None:
+            pending = self._reading[destination] = asyncio.ensure_future(self.db.fetch(
+                'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination))
+            pending.add_done_callback(lambda _: self._reading.pop(destination, None))
+        return await asyncio.shield(pending)
 
     async def record(self, destination: str, *, reachable: bool, now: datetime, dirty: bool = True,
                      disable_after: timedelta | None = None, reason: str = "") -> Recorded:

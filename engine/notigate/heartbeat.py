@@ -59,7 +59,10 @@ class Heartbeat:
     async def run(self, stopping: asyncio.Event) -> None:
         """Beat now and every ``lease``/3 until ``stopping``; a worker stopping cleanly then leaves the registry."""
         while not stopping.is_set():
-            await self.beat()  # not cut short: cancelling a query mid-way can wedge the pool
+            try:
+                await self.beat()  # not cut short: cancelling a query mid-way can wedge the pool
+            except Exception:  # a bug must not end the heartbeat: the process would lose what it holds
+                log.exception("heartbeat failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.lease / 3)
         if self.workers is not None:

@@ -1,21 +1,22 @@
 """At most N sends in flight per destination, across every worker.
 
 One slow endpoint must not take every worker slot and starve the others. A slot is a
-member of a per-destination set with an expiry (the attempt's lease), so a worker that
-dies holding one frees it when the lease runs out. On Redis the check-and-take is one
-Lua script (atomic across processes); the embedded default, where every send runs in one
-process, needs only ``Slots``' own count.
+member of a per-destination set with an expiry (the process's lease, renewed by its
+heartbeat), so a worker that dies holding one frees it within a lease. On Redis every
+change is one Lua script (atomic across processes); the embedded default, where every
+send runs in one process, needs only ``Slots``' own count.
 
-A worker runs many sends at once, so the Redis limiter sends every acquire and release
-asked for in one turn of the event loop as one pipeline (a ``Batcher``: one round trip,
-one connection checkout) instead of a round trip each.
+A worker runs many sends at once, so the Redis limiter sends every call asked for in one
+turn of the event loop as one pipeline (a ``Batcher``: one round trip, one connection
+checkout) instead of a round trip each.
 
-``Slots`` puts a queue in this process in front of the shared limiter: a send that finds its
-destination's local slots taken waits its turn while the destination's sends keep ending
-(``TURNOVER``), for half its lease at most, instead of being put back at once; so a burst
-for a fast endpoint drains at its limit rather than bouncing through the queue, and a
-stalled endpoint's sends never sit in a worker's job slots. ``Budget`` caps the deliveries a
-worker holds claimed at once, so those waiting their turn get it within their lease.
+``Slots`` puts a queue in this process in front of the shared limiter: a send whose
+destination's slots are taken waits its turn while the destination's sends keep ending
+(``TURNOVER``, in any process), instead of being put back at once; so a burst for a fast
+endpoint drains at its limit rather than bouncing through the queue, several workers
+share a destination's slots, and a stalled endpoint's sends never sit in a worker's job
+slots. ``Budget`` caps the deliveries a worker holds claimed at once, so those waiting
+their turn get it within their lease.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -39,63 +40,110 @@ from notigate.batching import Batcher
 
 log = logging.getLogger(__name__)
 
-_HOLD = """
--- KEYS[1]: a destination's slots (token -> expiry in ms). ARGV: mode, now, limit, expiry, ttl, tokens...
--- 'take': each token keeps its slot or takes a free one; 'keep': each token still holding one extends it.
--- Returns the tokens left without a slot.
-local take = ARGV[1] == 'take'
-if take then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2]) end
+_SLOTS = """
+-- KEYS: a destination's slots (token '<process>:<n>' -> expiry, ms), the processes waiting for one
+-- (process -> expiry), and when a send to it last ended (ms). ARGV: mode, now, limit, ttl, process, tokens...
+-- Returns {tokens left without a slot, other processes holding or waiting for a slot, last turnover}.
+local mode, now, limit, ttl, me = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local slots, waiting, moved = KEYS[1], KEYS[2], KEYS[3]
+redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
+local held, others, seen = 0, 0, {}
+local function count(process)
+  if process == me then return end
+  if not seen[process] then seen[process] = true; others = others + 1 end
+end
+for _, t in ipairs(redis.call('ZRANGEBYSCORE', slots, now, '+inf')) do
+  local process = string.match(t, '^(.*):') or t
+  if process == me then held = held + 1 else count(process) end
+end
+for _, process in ipairs(redis.call('ZRANGE', waiting, 0, -1)) do count(process) end
 local refused = {}
-for i = 6, #ARGV do
-  if redis.call('ZSCORE', KEYS[1], ARGV[i]) or (take and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3])) then
-    redis.call('ZADD', KEYS[1], ARGV[4], ARGV[i])
+if mode == 'pulse' then  -- a send of `me` ended
+  redis.call('SET', moved, now, 'PX', 60000)
+elseif mode == 'keep' then  -- extend the slots these tokens still hold
+  for i = 6, #ARGV do
+    if redis.call('ZSCORE', slots, ARGV[i]) then
+      redis.call('ZADD', slots, now + ttl, ARGV[i])
+    else
+      refused[#refused + 1] = ARGV[i]
+    end
+  end
+  if #refused < #ARGV - 5 then redis.call('PEXPIRE', slots, ttl) end
+else  -- 'take' a slot for one token: a free one, unless others want them and `me` holds its share already
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+  local token = ARGV[6]
+  if redis.call('ZSCORE', slots, token) or (redis.call('ZCARD', slots) < limit
+      and (others == 0 or held < math.ceil(limit / (others + 1)))) then
+    redis.call('ZADD', slots, now + ttl, token)
+    redis.call('PEXPIRE', slots, ttl)
+    redis.call('ZREM', waiting, me)
   else
-    refused[#refused + 1] = ARGV[i]
+    refused[1] = token
+    redis.call('ZADD', waiting, now + 1000, me)
+    redis.call('PEXPIRE', waiting, 60000)
   end
 end
-if #refused < #ARGV - 5 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-return refused
+return {refused, others, tonumber(redis.call('GET', moved) or 0)}
 """
+
+class Answer(msgspec.Struct, frozen=True):
+    """What the shared limiter said: tokens it refused, how many other processes hold or wait for one of
+    the destination's slots, and when (unix seconds) a send to the destination last ended anywhere."""
+
+    refused: list[str]
+    others: int = 0
+    turnover: float = 0.0
 
 
 class Limiter(Protocol):
-    async def acquire(self, destination: str, token: str, ttl: float) -> bool:
-        """Take one of the destination's slots for ``token`` (or extend its own); False when all are in use."""
+    process: str
+    """Prefix of this process's tokens (``<process>:<n>``), so the limiter can count each process's share."""
+
+    async def acquire(self, destination: str, token: str, ttl: float) -> Answer:
+        """Take one of the destination's slots for ``token`` (or extend its own); refused when all are in
+        use, or when other processes want them and this one holds its share."""
         ...
 
     async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
         """Extend the slots these tokens hold by ``ttl``; return those that no longer hold one."""
         ...
 
+    async def pulse(self, destination: str) -> Answer:
+        """Say that a send to the destination just ended (others waiting for its slots keep waiting)."""
+        ...
+
     async def release(self, destination: str, token: str) -> None: ...
 
 
-_Call = tuple[str, str, tuple[Any, ...]]  # (hold|release, key, args)
+_Call = tuple[str, str, tuple[Any, ...]]  # (slots|release, destination, args)
 
 
 class RedisLimiter:
-    """Slots shared by every worker, in a sorted set per destination (score = expiry)."""
+    """Slots shared by every worker, in a sorted set per destination (score = expiry), beside the
+    processes waiting for one and the time a send last ended, all changed by one Lua script."""
 
     def __init__(self, redis: Callable[[], Redis], limit: int, prefix: str) -> None:
         self._redis, self.limit, self.prefix = redis, limit, prefix
+        self.process = uuid.uuid4().hex[:12]
         self._calls: Batcher[_Call, Any] = Batcher(self._flush)
         self._sha: str | None = None
 
-    async def acquire(self, destination: str, token: str, ttl: float) -> bool:
-        return not await self._hold("take", destination, [token], ttl)
+    async def acquire(self, destination: str, token: str, ttl: float) -> Answer:
+        return await self._run("take", destination, [token], ttl)
 
     async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
-        return await self._hold("keep", destination, tokens, ttl)
+        return (await self._run("keep", destination, tokens, ttl)).refused
 
-    async def _hold(self, mode: str, destination: str, tokens: list[str], ttl: float) -> list[str]:
-        now_ms = int(time.time() * 1000)
-        ttl_ms = int(ttl * 1000)
-        refused = await self._calls(("hold", self.prefix + destination,
-                                     (mode, now_ms, self.limit, now_ms + ttl_ms, ttl_ms, *tokens)))
-        return [t.decode() if isinstance(t, bytes) else str(t) for t in refused]
+    async def pulse(self, destination: str) -> Answer:
+        return await self._run("pulse", destination, [], 0)
+
+    async def _run(self, mode: str, destination: str, tokens: list[str], ttl: float) -> Answer:
+        args = (mode, int(time.time() * 1000), self.limit, int(ttl * 1000), self.process, *tokens)
+        refused, others, moved = await self._calls(("slots", destination, args))
+        return Answer([t.decode() if isinstance(t, bytes) else str(t) for t in refused], int(others), int(moved) / 1000)
 
     async def release(self, destination: str, token: str) -> None:
-        await self._calls(("release", self.prefix + destination, (token,)))
+        await self._calls(("release", destination, (token,)))
 
     async def held(self) -> dict[str, int]:
         """Slots taken per destination, by every process (for the metrics)."""
@@ -108,28 +156,34 @@ class RedisLimiter:
             counts = await pipe.execute()
         return {key.decode()[len(self.prefix):]: n for key, n in zip(keys, counts, strict=True) if n}
 
+    def _keys(self, destination: str) -> tuple[str, str, str]:
+        """The slots, the waiting processes and the last turnover: the last two under prefixes of their
+        own, so a scan of ``prefix*`` sees slot sets only."""
+        base = self.prefix.rstrip(":")
+        return self.prefix + destination, f"{base}-waiting:{destination}", f"{base}-moved:{destination}"
+
     async def _flush(self, batch: list[_Call]) -> list[Any]:
         return await blips.REDIS(self._flush_once, batch)  # every call in it is safe to repeat
 
     async def _flush_once(self, batch: list[_Call]) -> list[Any]:
         redis = self._redis()
         if self._sha is None:
-            self._sha = await redis.script_load(_HOLD)
+            self._sha = await redis.script_load(_SLOTS)
         results = await self._pipeline(redis, batch)
         lost = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if lost:  # Redis restarted or its scripts were flushed: load again, retry those
-            self._sha = await redis.script_load(_HOLD)
+            self._sha = await redis.script_load(_SLOTS)
             for i, r in zip(lost, await self._pipeline(redis, [batch[i] for i in lost]), strict=True):
                 results[i] = r
         return results
 
     async def _pipeline(self, redis: Redis, batch: list[_Call]) -> list[Any]:
         async with redis.pipeline(transaction=False) as pipe:
-            for op, key, args in batch:
-                if op == "hold":
-                    pipe.evalsha(self._sha, 1, key, *args)  # type: ignore[arg-type]
+            for op, destination, args in batch:
+                if op == "slots":
+                    pipe.evalsha(self._sha, 3, *self._keys(destination), *args)  # type: ignore[arg-type]
                 else:
-                    pipe.zrem(key, *args)
+                    pipe.zrem(self.prefix + destination, *args)
             return list(await pipe.execute(raise_on_error=False))
 
 
@@ -139,13 +193,18 @@ class SlotsUnavailable(Exception):
 
 TURNOVER = 0.5
 """A destination none of whose sends ended for this long is stalled: sends to it stop waiting for a slot."""
+PULSE = 0.1
+"""How often at most a process tells the shared limiter that its sends to a destination keep ending."""
+POLL = 0.02
+"""How often a send waiting for a slot another process holds asks the shared limiter again."""
 
 
 class _Local(msgspec.Struct):
-    free: int
-    """Local slots nobody holds."""
     turnover: float
-    """When a send to the destination last ended (or it was first seen), on the loop's clock."""
+    """When a send to the destination last ended (here, or in another process as the limiter
+    says), or when it was first seen; on the loop's clock."""
+    holding: int = 0
+    """Sends holding a local slot."""
     users: int = 0
     """Sends holding or waiting for a slot; the last one to leave gives every shared slot back."""
     waiting: collections.deque[asyncio.Future[bool]] = msgspec.field(default_factory=collections.deque)
@@ -153,19 +212,28 @@ class _Local(msgspec.Struct):
     idle: list[tuple[str, float]] = msgspec.field(default_factory=list)
     """Shared-limiter slots this process holds between two sends: (token, expiry on the monotonic clock)."""
     busy: dict[str, float] = msgspec.field(default_factory=dict)
+    others: int = 0
+    """Other processes holding or waiting for the destination's shared slots, as the limiter last said."""
+    pulsed: float = float("-inf")
 
 
 class Slots:
-    """A destination's send slots: first one of this process's (waiting in turn, see
-    ``_wait_for_local``), then one of the shared ``limiter`` (never waiting: another worker holds it);
+    """A destination's send slots: first one of this process's, then one of the shared ``limiter``;
     with no ``limiter`` (the embedded default) this process is the only one sending.
 
-    While sends for a destination keep coming, this process keeps its shared slots and
-    hands them from one send to the next, taking them again only to extend their lease;
-    it gives them back when its last send for the destination ends. So a burst costs two
-    limiter calls per slot, not per send. The limit stays exact across workers; a worker
-    with a steady stream for one destination keeps its slots, and the others' sends to it
-    wait in the queue meanwhile.
+    A send waits for its slot in turn while the destination's sends keep ending (one ended
+    within ``TURNOVER``, in this process or another), for ``wait`` at most; a stalled
+    destination's sends stop waiting and are put back, since they would hold the worker's
+    job slots other destinations need.
+
+    While its sends for a destination keep coming, a process keeps its shared slots and
+    hands them from one send to the next, telling the limiter every ``PULSE`` that they
+    keep ending; it gives them back when its last send for the destination ends. When
+    other processes wait for the destination, it keeps only its share (the limit divided
+    among the processes that want it) and hands the rest back as its sends end, and the
+    limiter gives a free slot to a waiting process before one holding its share. So a
+    burst costs a few limiter calls per slot, not per send, the limit stays exact across
+    workers, and two workers on one destination share it instead of bouncing sends.
 
     A shared slot lasts ``ttl`` (the process's lease): ``renew``, run by the process's
     heartbeat, extends every slot it holds, so a live worker keeps them however long its
@@ -179,21 +247,24 @@ class Slots:
     def __init__(self, limiter: Limiter | None, limit: int, ttl: float) -> None:
         self.limiter, self.limit, self.ttl = limiter, limit, ttl
         self._local: dict[str, _Local] = {}
-        self._tokens = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+        process = limiter.process if limiter is not None else uuid.uuid4().hex[:12]
+        self._tokens = (f"{process}:{n}" for n in itertools.count())
         self._returning: set[asyncio.Task[None]] = set()
 
     async def acquire(self, destination: str, wait: float) -> str | None:
         """A slot's token, held for at least ``ttl``/2 from now; None when none freed up within
         ``wait`` (the caller puts the send back)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         local = self._local.get(destination)
         if local is None:
-            local = self._local[destination] = _Local(free=self.limit, turnover=asyncio.get_running_loop().time())
+            local = self._local[destination] = _Local(turnover=loop.time())
         local.users += 1
         token: str | None = None
         try:
             if await self._wait_for_local(local, wait):
                 try:
-                    token = await self._shared(destination, local)
+                    token = await self._shared(destination, local, deadline)
                 finally:
                     if token is None:
                         self._free_local(local)
@@ -202,32 +273,54 @@ class Slots:
             if token is None:
                 self._leave(destination, local)
 
-    async def _shared(self, destination: str, local: _Local) -> str | None:
+    async def _shared(self, destination: str, local: _Local, deadline: float) -> str | None:
         """A shared slot for a send that holds a local one: one parked by an earlier send while it is
-        held long enough, else taken (or extended) from the limiter; None when other processes hold them all."""
-        token, expires = local.idle.pop() if local.idle else (next(self._tokens), 0.0)
-        now = time.monotonic()
-        if self.limiter is not None and expires - now < self.ttl / 2:
+        held long enough, else taken (or extended) from the limiter, waiting while other processes
+        hold them and their sends keep ending; None when they stall, or at ``deadline``."""
+        loop = asyncio.get_running_loop()
+        token: str | None = None
+        while True:
+            expires = 0.0
+            if local.idle:  # parked by a send of this process (maybe while this one was waiting)
+                token, expires = local.idle.pop()
+            token = token or next(self._tokens)
+            now = time.monotonic()
+            if self.limiter is None or expires - now >= self.ttl / 2:
+                local.busy[token] = expires
+                return token
             try:
-                taken = await self.limiter.acquire(destination, token, self.ttl)
+                answer = await self.limiter.acquire(destination, token, self.ttl)
             except BaseException as exc:  # it may be held all the same (an answer lost on the way back)
                 self._give_back(destination, [token])
                 if isinstance(exc, Exception):
                     raise SlotsUnavailable(f"send slots cannot be reached ({type(exc).__name__})") from exc
                 raise
-            if not taken:
-                return None
-            expires = now + self.ttl
-        local.busy[token] = expires
-        return token
+            self._heard(local, answer)
+            if not answer.refused:
+                local.busy[token] = now + self.ttl
+                return token
+            if time.time() - answer.turnover > TURNOVER or loop.time() + POLL > deadline:
+                return None  # the holders' sends are not ending (or never did): put it back
+            await asyncio.sleep(POLL)
 
     async def release(self, destination: str, token: str) -> None:
-        """Hand the slot to the next send; the last one gives every slot back to the shared limiter."""
+        """Hand the slot to the next send (or, beyond this process's share while others wait, back to
+        the limiter); the last send gives every slot back."""
         local = self._local[destination]
-        local.turnover = asyncio.get_running_loop().time()
-        local.idle.append((token, local.busy.pop(token)))
+        loop = asyncio.get_running_loop()
+        local.turnover = loop.time()
+        expires = local.busy.pop(token)
+        extra: list[str] = []
+        if self.limiter is not None:
+            if local.turnover - local.pulsed > PULSE:
+                local.pulsed = local.turnover
+                self._spawn(self._pulse(self.limiter, destination, local))
+            if local.others and len(local.busy) + len(local.idle) >= self.limit // (local.others + 1):
+                extra = [token]  # others want the destination too: this slot goes back for them
+        if not extra:
+            local.idle.append((token, expires))
         self._free_local(local)
-        if (returning := self._leave(destination, local)) is not None:
+        if (returning := self._leave(destination, local, extra)) is not None:
             await asyncio.shield(returning)
 
     async def renew(self) -> None:
@@ -263,8 +356,8 @@ class Slots:
         """Take a local slot; wait for one (in turn) only while the destination's sends keep ending
         (one ended within ``TURNOVER``), and for ``wait`` at most. A stalled destination's sends
         stop waiting: they would hold the worker's job slots that other destinations need."""
-        if local.free and not local.waiting:
-            local.free -= 1
+        if local.holding < self._capacity(local) and not local.waiting:
+            local.holding += 1
             return True
         loop = asyncio.get_running_loop()
         if loop.time() - local.turnover > TURNOVER:
@@ -301,32 +394,59 @@ class Slots:
 
     def _free_local(self, local: _Local) -> None:
         """A local slot is free: hand it to the next waiting send, if any."""
-        while local.waiting:
+        local.holding -= 1
+        self._wake(local)
+
+    def _wake(self, local: _Local) -> None:
+        """Hand free local slots to the sends waiting in turn."""
+        while local.waiting and local.holding < self._capacity(local):
             if not (turn := local.waiting.popleft()).done():
                 turn.set_result(True)
-                return
-        local.free += 1
+                local.holding += 1
 
-    def _leave(self, destination: str, local: _Local) -> asyncio.Task[None] | None:
-        """One send is done with ``local`` (its local slot already freed). The last one forgets the
-        destination and gives back the shared slots parked there; returns that give-back, if any."""
+    def _capacity(self, local: _Local) -> int:
+        """Local slots: the limit, or this process's share of it while other processes want the destination
+        (so its sends beyond the share wait in turn here instead of asking the limiter again and again)."""
+        return self.limit if not local.others else max(1, -(-self.limit // (local.others + 1)))
+
+    def _leave(self, destination: str, local: _Local, extra: list[str] | None = None) -> asyncio.Task[None] | None:
+        """One send is done with ``local`` (its local slot already freed), giving back ``extra``. The last
+        one forgets the destination and gives back the shared slots parked there; returns that give-back."""
         local.users -= 1
-        if local.users:
-            return None
-        if local.watchdog is not None:
-            local.watchdog.cancel()
-        if self._local.get(destination) is local:
-            del self._local[destination]
-        return self._give_back(destination, [token for token, _ in local.idle])
+        tokens = list(extra or ())
+        if not local.users:
+            if local.watchdog is not None:
+                local.watchdog.cancel()
+            if self._local.get(destination) is local:
+                del self._local[destination]
+            tokens += [token for token, _ in local.idle]
+        return self._give_back(destination, tokens)
 
     def _give_back(self, destination: str, tokens: list[str]) -> asyncio.Task[None] | None:
         """Release ``tokens`` to the shared limiter in a task of its own: a cancelled send still gives back."""
         if self.limiter is None or not tokens:
             return None
-        task = asyncio.get_running_loop().create_task(self._release_all(self.limiter, destination, tokens))
+        return self._spawn(self._release_all(self.limiter, destination, tokens))
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(step)
         self._returning.add(task)
         task.add_done_callback(self._returning.discard)
         return task
+
+    def _heard(self, local: _Local, answer: Answer) -> None:
+        """Note who else wants the destination, and a send that ended in another process (it is moving)."""
+        local.others = answer.others
+        self._wake(local)  # fewer others: a larger share
+        if answer.turnover:
+            loop = asyncio.get_running_loop()
+            local.turnover = max(local.turnover, loop.time() - (time.time() - answer.turnover))
+
+    async def _pulse(self, limiter: Limiter, destination: str, local: _Local) -> None:
+        try:
+            self._heard(local, await limiter.pulse(destination))
+        except Exception as exc:  # only fairness waits for it: the next pulse may get through
+            log.debug("send slots pulse for %s failed: %s", destination, type(exc).__name__)
 
     @staticmethod
     async def _release_all(limiter: Limiter, destination: str, tokens: list[str]) -> None:
