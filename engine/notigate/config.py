@@ -107,7 +107,8 @@ class WebhookEndpoint(_Section, frozen=True):
     name: str
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
     secret: Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/=]+$")]
-    events: list[str] = msgspec.field(default_factory=lambda: ["payment.*"])
+    events: list[str] = []
+    """Event types (``payment.<code>`` globs) it subscribes to; none: it gets only what rules route to it."""
     enabled: bool = True
 
 
@@ -209,6 +210,8 @@ SAMPLE_WEBHOOK = WebhookEndpoint(
     url="https://merchant.example.com/hooks/payments",
     secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 )
+"""Subscribed to nothing: the embedded default's first rule routes warnings and worse to it,
+so ``send-test`` shows a webhook for those, and an info event stays ``no_route`` as in product.md."""
 
 
 def embedded_settings() -> Settings:

@@ -66,13 +66,27 @@ def route(gw: Gateway, notification: Notification) -> list[Route]:
     return routes
 
 
+def distinct(routes: list[Route]) -> list[Route]:
+    """One route per (channel, recipient), the first kept: an event reaches each recipient once,
+    however many rules, subscriptions and plugins name it (docs/rules.md says why every channel)."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[Route] = []
+    for r in routes:
+        if (r.channel, r.recipient) not in seen:
+            seen.add((r.channel, r.recipient))
+            kept.append(r)
+    return kept
+
+
 async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     """Store one event with its routes and enqueue its deliveries; return (id, created)."""
     notification = normalize(event)
     routes = route(gw, notification)
-    # who routed it; for a notification left without routes, the rules that matched anyway (their
-    # recipients' event filters or a plugin dropped the routes), so `no_route` can say why
+    # who routed it, a rule whose routes were all duplicates included; for a notification left without
+    # routes, the rules that matched anyway (their endpoints are disabled or a plugin dropped the routes),
+    # so `no_route` can say why
     matched = list(dict.fromkeys(r.rule for r in routes)) if routes else gw.evaluator.matching(notification)
+    routes = distinct(routes)
     now = notification.received_at
     inhibited_by = await gw.inhibitions.active(gw.policies.inhibition_keys(notification), now) if routes else None
     plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)

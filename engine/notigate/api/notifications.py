@@ -87,6 +87,6 @@ def _routing(status: str, matched: list[str]) -> str:
     if status == "no_route":
         if not matched:
             return "no rule matched"
-        return f"rules {names} matched, but none of their recipients takes this event (endpoint event filters) " \
+        return f"rules {names} matched, but their webhook endpoints are disabled or unknown, " \
                "or a routing plugin removed the routes"
     return f"routed by {names}"
