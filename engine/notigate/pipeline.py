@@ -12,7 +12,7 @@ import logging
 import msgspec
 
 from notigate.clock import utcnow
-from notigate.errors import PlatformInputError
+from notigate.errors import IdempotencyConflict, PlatformInputError
 from notigate.events import Event, Notification, NotificationStatus
 from notigate.gateway import Gateway
 from notigate.ids import new_id
@@ -78,8 +78,13 @@ def distinct(routes: list[Route]) -> list[Route]:
     return kept
 
 
-async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
-    """Store one event with its routes and enqueue its deliveries; return (id, created)."""
+async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None) -> tuple[str, bool]:
+    """Store one event with its routes and enqueue its deliveries; return (id, created).
+
+    ``fingerprint`` identifies the request the event came from (the error API's): a repeat of
+    the event's key with another fingerprint raises IdempotencyConflict instead of answering
+    the first id. The database's unique key decides which of two concurrent requests came first.
+    """
     notification = normalize(event)
     routes = route(gw, notification)
     # who routed it, a rule whose routes were all duplicates included; for a notification left without
@@ -93,7 +98,10 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     notification = msgspec.structs.replace(notification, status=_status(plans))
     # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
     stored = await gw.repo.store_event(event, notification, plans, matched,
-                                       inhibits=gw.policies.sources(notification, matched))
+                                       inhibits=gw.policies.sources(notification, matched), fingerprint=fingerprint)
+    # one stored before fingerprints were (migration 6) has none: its repeats answer its id, as they did
+    if not stored.created and fingerprint is not None and stored.fingerprint not in (None, fingerprint):
+        raise IdempotencyConflict(stored.id)
     if stored.due or stored.later:
         try:  # bounded: a Redis that hangs must not hold the platform's callback
             await asyncio.wait_for(_enqueue(gw, stored), 2)

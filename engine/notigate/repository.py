@@ -39,15 +39,16 @@ FINISH_WINDOW = 0.005
 _INGEST_PG = """
 WITH n AS (
     INSERT INTO notifications (id, dedupe_key, platform, code, severity, message, platform_code, amount,
-        currency, reference, merchant_id, occurred_at, received_at, status, metadata, matched_rules)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+        currency, reference, merchant_id, occurred_at, received_at, status, metadata, matched_rules,
+        request_fingerprint)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
 ), d AS (
     INSERT INTO deliveries (id, notification_id, channel, recipient, rule, locale, timezone, status, attempts,
         next_attempt_at, created_at, updated_at, note)
     SELECT t.id, n.id, t.channel, t.recipient, t.rule, t.locale, t.timezone, t.status, 0, t.due, $13, $13, t.note
-    FROM n, unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
-                   $24::timestamptz[], $25::text[])
+    FROM n, unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+                   $25::timestamptz[], $26::text[])
         AS t(id, channel, recipient, rule, locale, timezone, status, due, note)
     RETURNING 1
 )
@@ -89,6 +90,8 @@ class Stored(msgspec.Struct, kw_only=True):
     created: bool
     due: list[str] = msgspec.field(default_factory=list)
     later: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
+    fingerprint: str | None = None
+    """On a repeat: the fingerprint stored with the existing notification (None if it has none)."""
 
 
 class Claimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,12 +143,14 @@ class Repository:
 
     # -- ingest ---------------------------------------------------------------
     async def store_event(self, event: Event, notification: Notification, plans: list[Plan],
-                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None) -> Stored:
+                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None,
+                          fingerprint: str | None = None) -> Stored:
         """Store a notification and its deliveries (digest memberships, and the inhibitions it starts:
-        ``Policies.sources``) atomically.
+        ``Policies.sources``) atomically, with the ``fingerprint`` of the request it came from.
 
-        A repeat of a known (platform, key) stores nothing and returns the existing id with
-        ``created`` False; the database's unique key decides, not a read before the write.
+        A repeat of a known (platform, key) stores nothing and returns the existing id, and
+        the existing fingerprint, with ``created`` False; the database's unique key decides,
+        not a read before the write.
         """
         key = dedupe_key(event.platform, event.key)
         n = notification
@@ -155,7 +160,7 @@ class Repository:
             "amount": str(n.amount) if n.amount is not None else None, "currency": n.currency,
             "reference": n.reference, "merchant_id": n.merchant_id, "occurred_at": n.occurred_at,
             "received_at": n.received_at, "status": n.status, "metadata": msgspec.json.encode(n.metadata).decode(),
-            "matched_rules": msgspec.json.encode(matched_rules).decode(),
+            "matched_rules": msgspec.json.encode(matched_rules).decode(), "request_fingerprint": fingerprint,
         }
         plain = [p for p in plans if p.digest is None]
         ids = [new_id("dlv") for _ in plain]
@@ -176,8 +181,9 @@ class Repository:
             inserted = row["id"] is not None
         if inserted:
             return stored
-        existing = await NotificationRow.select(NotificationRow.id).where(NotificationRow.dedupe_key == key).first()
-        return Stored(id=(existing or {}).get("id", ""), created=False)
+        existing = await NotificationRow.select(NotificationRow.id, NotificationRow.request_fingerprint).where(
+            NotificationRow.dedupe_key == key).first() or {}
+        return Stored(id=existing.get("id", ""), created=False, fingerprint=existing.get("request_fingerprint"))
 
     async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
                                     stored: Stored, inhibits: dict[str, tuple[str, float]]) -> bool:
