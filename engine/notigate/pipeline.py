@@ -17,6 +17,7 @@ from notigate.events import Event, Notification, NotificationStatus
 from notigate.gateway import Gateway
 from notigate.ids import new_id
 from notigate.masking import mask_metadata, mask_text
+from notigate.money import in_currency_decimals
 from notigate.platform import (
     CallbackAnswer,
     CallbackRequest,
@@ -42,12 +43,14 @@ def normalize(event: Event) -> Notification:
     Text is clipped to its column size (tables.py) and freed of NUL characters, so an
     authentic callback is stored rather than refused by the database on every retry; the
     message and identifiers are masked like metadata (platforms put card numbers anywhere).
+    The amount gets its currency's ISO 4217 decimals, whatever form the platform sent.
     """
+    currency = _clip(event.currency, 3)
     return Notification(
         id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
         message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "",
-        occurred_at=event.occurred_at, received_at=utcnow(), amount=event.amount,
-        currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
+        occurred_at=event.occurred_at, received_at=utcnow(), amount=in_currency_decimals(event.amount, currency),
+        currency=currency, reference=_clip(event.reference, 128),
         merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
     )
 
