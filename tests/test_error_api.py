@@ -120,6 +120,9 @@ async def test_authentication_is_required(sqlite_url: str, headers: dict[str, st
     ({"message": None}, "message"),
     ({"amount": 150000.5}, "amount"),
     ({"amount": "12,50"}, "amount"),
+    ({"amount": "\uff11\uff15\uff10\uff10\uff10\uff10"}, "amount"),  # full-width digits: Python's \d takes them
+    ({"amount": "\u0661\u0665\u0660.\u0660\u0660"}, "amount"),  # Arabic-Indic digits
+    ({"amount": "150000.00\n"}, "amount"),
     ({"currency": "rupiah"}, "currency"),
     ({"severity": "fatal"}, "severity"),
     ({"occurred_at": "2024-08-01T03:15:30"}, "occurred_at"),

@@ -19,7 +19,8 @@ import msgspec
 from notigate.errors import ConfigError
 from notigate.events import Severity
 
-Duration = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?(ms|s|m|h|d)$", examples=["2s", "30m"])]
+# ASCII digits only: Python's \d and float() also take "５" or "٣"
+Duration = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$", examples=["2s", "30m"])]
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 
 def seconds(duration: str) -> float:
     """``"30m"`` → ``1800.0``."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration)
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", duration)
     if match is None:
         raise ValueError(f"not a duration: {duration!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]

@@ -38,7 +38,9 @@ class ErrorReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     error_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["CC_DECLINED"])]
     message: Text
     severity: Severity | None = None
-    amount: Annotated[str, msgspec.Meta(pattern=r"^\d{1,18}(\.\d{1,4})?$", examples=["150000.00"])] | None = None
+    # ASCII digits only (\d takes "１" and "١" too, and Decimal reads them); no newline before the end ($ allows one)
+    amount: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,18}(\.[0-9]{1,4})?(?!\n)$",
+                                        examples=["150000.00"])] | None = None
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
     reference: Short | None = None
     merchant_id: Short | None = None
