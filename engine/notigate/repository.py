@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from notigate import digests, hotpath_pg, inhibitions
 from notigate.batching import Batcher
@@ -128,7 +129,7 @@ def to_delivery(row: dict[str, Any]) -> DeliveryView:
         next_attempt_at=_dt(row["next_attempt_at"]), last_error=row["last_error"],
         delivered_at=_dt(row["delivered_at"]), created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
         locale=row["locale"], timezone=row["timezone"],
-        captured=msgspec.json.decode(row["captured"]) if row["captured"] else None,
+        captured=msgspec.json.decode(row["captured"]) if row.get("captured") else None,
         budget_from=row.get("budget_from", 0), budget_since=_dt(row.get("budget_since")),
         group_key=row.get("group_key"), note=row.get("note"),
     )
@@ -255,6 +256,35 @@ class Repository:
         if until is not None:
             query = query.where(NotificationRow.received_at < until)
         return [to_notification(r) for r in await query]
+
+    async def list_deliveries(self, *, limit: int, before: str | None = None, status: str | None = None,
+                              channel: str | None = None, recipient: str | None = None,
+                              notification_id: str | None = None, since: datetime | None = None,
+                              until: datetime | None = None, overdue_at: datetime | None = None) -> list[DeliveryView]:
+        """Newest first, without ``captured`` (a list stays light); ``before`` is the cursor (an id: ids sort by time).
+
+        ``notification_id`` also finds the digests it was folded into, as ``deliveries_of`` does;
+        ``overdue_at`` keeps those due at or before it and still unsent (pending or retrying).
+        """
+        query = DeliveryRow.select(*DeliveryRow.all_columns(exclude=[DeliveryRow.captured])).order_by(
+            DeliveryRow.id, ascending=False).limit(limit)
+        if before is not None:
+            query = query.where(DeliveryRow.id < before)
+        for column, value in ((DeliveryRow.status, status), (DeliveryRow.channel, channel),
+                              (DeliveryRow.recipient, recipient)):
+            if value is not None:
+                query = query.where(column == value)
+        if notification_id is not None:
+            query = query.where(WhereRaw(
+                '("notification_id" = {} OR "id" IN (SELECT "delivery_id" FROM "digest_members" '
+                'WHERE "notification_id" = {}))', notification_id, notification_id))
+        if since is not None:
+            query = query.where(DeliveryRow.created_at >= since)
+        if until is not None:
+            query = query.where(DeliveryRow.created_at < until)
+        if overdue_at is not None:
+            query = query.where(DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= overdue_at)
+        return [to_delivery(r) for r in await query]
 
     # -- delivery state machine -----------------------------------------------
     async def claim_many(self, delivery_ids: list[str], *, lease: float) -> list[Claimed]:
