@@ -242,13 +242,15 @@ class Repository:
 
     async def list_notifications(self, *, limit: int, before: str | None = None, platform: str | None = None,
                                  code: str | None = None, severity: str | None = None, status: str | None = None,
-                                 since: datetime | None = None, until: datetime | None = None) -> list[Notification]:
+                                 since: datetime | None = None, until: datetime | None = None,
+                                 reference: str | None = None) -> list[Notification]:
         """Newest first; ``before`` is the cursor (an id: ids sort by time)."""
         query = NotificationRow.select().order_by(NotificationRow.id, ascending=False).limit(limit)
         if before is not None:
             query = query.where(NotificationRow.id < before)
         for column, value in ((NotificationRow.platform, platform), (NotificationRow.code, code),
-                              (NotificationRow.severity, severity), (NotificationRow.status, status)):
+                              (NotificationRow.severity, severity), (NotificationRow.status, status),
+                              (NotificationRow.reference, reference)):
             if value is not None:
                 query = query.where(column == value)
         if since is not None:
