@@ -73,9 +73,34 @@ async def test_listing_filters_and_cursor(sqlite_url: str, receiver: Receiver) -
         assert len(await ids_for(since="2000-01-01T00:00:00Z")) == len(ids)
 
 
+async def test_reference_filter_is_an_exact_match(database_url: str, receiver: Receiver) -> None:
+    """``reference`` finds the notifications with exactly that order number (not a prefix, not another case),
+    a card-like one too, although it is stored masked."""
+    gateway = await migrated_gateway(make_settings(database_url, receiver.url))
+    async with api_client(gateway, run_deliveries=False) as client:
+        ids = {}
+        for order_id in ("ORD-1001", "ORD-10011", "ord-1001", "4111111111111111", "ORD-1001"):
+            response = await client.post(CALLBACK, content=arindo_body(order_id=order_id), headers=JSON)
+            ids.setdefault(order_id, []).append(response.headers["notigate-notification-ids"])
+
+        async def found(reference: str) -> list[str]:
+            response = await client.get("/api/v1/notifications", params={"reference": reference}, headers=AUTH)
+            assert response.status_code == 200, response.text
+            return [n["id"] for n in response.json()["items"]]
+
+        assert await found("ORD-1001") == ids["ORD-1001"][::-1]
+        assert await found("ord-1001") == ids["ord-1001"]
+        assert await found("ORD-100") == []
+        [card] = await found("4111111111111111")
+        assert card == ids["4111111111111111"][0]
+        assert await found("411111******1111") == [card]
+
+
 @pytest.mark.parametrize(("params", "field"), [({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"),
                                                ({"severity": "loud"}, "severity"), ({"since": "yesterday"}, "since"),
-                                               ({"cursor": "x"}, "cursor")])
+                                               ({"cursor": "x"}, "cursor"), ({"reference": ""}, "reference"),
+                                               ({"reference": "r" * 129}, "reference"),
+                                               ({"reference": "\u0000"}, "reference")])
 async def test_bad_query_parameters_name_the_field(sqlite_url: str, receiver: Receiver, params: dict[str, str], field: str) -> None:
     """Invalid filters are a 400 whose detail names the parameter."""
     async with embedded(sqlite_url, receiver) as client:

@@ -105,7 +105,7 @@ def test_plugins_lists_installed_plugins_and_disabled_ones(tmp_path: Path) -> No
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     """`notigate migrate` creates the schema once; a second run changes nothing."""
-    assert "applied migrations [1, 2, 3, 4, 5]" in _run(["migrate"], tmp_path).stdout
+    assert "applied migrations [1, 2, 3, 4, 5, 6]" in _run(["migrate"], tmp_path).stdout
     assert "schema is up to date" in _run(["migrate"], tmp_path).stdout
     assert (tmp_path / "notigate.db").exists()
 

@@ -177,16 +177,31 @@ async def test_info_events_are_stored_without_route(database_url: str, receiver:
 
 
 async def test_no_route_says_which_rules_matched_anyway(database_url: str, receiver: Receiver) -> None:
-    """A rule that matches but whose endpoint filters the event type out is named in the no_route reason."""
+    """A rule that matches but whose endpoint is disabled (``enabled = false``) is named in the no_route reason."""
     settings = make_settings(database_url, receiver.url, webhooks=[
-        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "events": ["payment.fraud_*"]}])
+        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "enabled": False}])
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         response = await _post(client, arindo_body())
         detail = await _detail(client, response.headers["notigate-notification-ids"])
     assert detail["notification"]["status"] == "no_route"
     assert detail["matched_rules"] == ["warnings to the receiver"]
-    assert "endpoint event filters" in detail["routing"]
+    assert "disabled" in detail["routing"]
+    assert receiver.requests == []
+
+
+async def test_rules_route_to_an_endpoint_outside_its_events(database_url: str, receiver: Receiver) -> None:
+    """An endpoint's ``events`` subscribe it; they do not filter what a rule routes to it by name."""
+    settings = make_settings(database_url, receiver.url, webhooks=[
+        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "events": ["payment.fraud_*"]}])
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        declined = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
+        detail = await wait_for(lambda: _settled(client, declined))
+    [delivery] = detail["deliveries"]
+    assert (delivery["recipient"], delivery["rule"], delivery["status"]) == (
+        "receiver", "warnings to the receiver", "delivered")
+    assert [json.loads(r["body"])["type"] for r in receiver.requests] == ["payment.card_declined"]
 
 
 async def test_sandbox_captures_instead_of_sending(sqlite_url: str, receiver: Receiver) -> None:

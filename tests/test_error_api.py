@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,6 +75,36 @@ async def test_idempotency_key_returns_the_same_id(database_url: str) -> None:
     assert len(listing) == 2
 
 
+async def test_same_key_with_a_different_body_is_409(database_url: str) -> None:
+    """The same key and body, keys reordered and spaced differently, answer the first id; another body is a 409
+    that says so, and stores nothing."""
+    async with client(database_url) as c:
+        headers = {**AUTH, "Idempotency-Key": "k-1"}
+        first = await c.post(URL, json=REPORT, headers=headers)
+        reordered = json.dumps(dict(reversed(REPORT.items())), indent=2).encode()
+        again = await c.post(URL, content=reordered, headers={**headers, "content-type": "application/json"})
+        changed = await c.post(URL, json={**REPORT, "amount": "150001.00"}, headers=headers)
+        listing = (await c.get("/api/v1/notifications", headers=AUTH)).json()["items"]
+    assert (first.status_code, again.status_code, again.json()["id"]) == (202, 202, first.json()["id"])
+    assert changed.status_code == 409
+    assert changed.json()["detail"] == "Idempotency-Key 'k-1' was already used with a different request"
+    assert [n["id"] for n in listing] == [first.json()["id"]]
+
+
+async def test_concurrent_requests_with_one_key_and_different_bodies(database_url: str) -> None:
+    """Two requests at once with one key and different bodies: one 202, one 409, one notification stored."""
+    async with client(database_url) as c:
+        answers = []
+        for i in range(5):
+            headers = {**AUTH, "Idempotency-Key": f"race-{i}"}
+            answers.append(await asyncio.gather(c.post(URL, json={**REPORT, "message": "first"}, headers=headers),
+                                                c.post(URL, json={**REPORT, "message": "second"}, headers=headers)))
+        listing = (await c.get("/api/v1/notifications", headers=AUTH)).json()["items"]
+    assert [sorted(a.status_code for a in pair) for pair in answers] == [[202, 409]] * 5
+    winners = [next(a for a in pair if a.status_code == 202).json()["id"] for pair in answers]
+    assert sorted(n["id"] for n in listing) == sorted(winners)
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "not-a-valid-key-123"}])
 async def test_authentication_is_required(sqlite_url: str, headers: dict[str, str]) -> None:
     """Without a valid API key the report is refused with 401 and nothing is stored."""
@@ -88,6 +120,9 @@ async def test_authentication_is_required(sqlite_url: str, headers: dict[str, st
     ({"message": None}, "message"),
     ({"amount": 150000.5}, "amount"),
     ({"amount": "12,50"}, "amount"),
+    ({"amount": "\uff11\uff15\uff10\uff10\uff10\uff10"}, "amount"),  # full-width digits: Python's \d takes them
+    ({"amount": "\u0661\u0665\u0660.\u0660\u0660"}, "amount"),  # Arabic-Indic digits
+    ({"amount": "150000.00\n"}, "amount"),
     ({"currency": "rupiah"}, "currency"),
     ({"severity": "fatal"}, "severity"),
     ({"occurred_at": "2024-08-01T03:15:30"}, "occurred_at"),

@@ -1,4 +1,5 @@
-"""PAPRIKA and ASSASTA through the real gateway: stored once, refused cleanly, answered in their own form."""
+"""PAPRIKA and ASSASTA through the real gateway: stored once, refused cleanly, answered in their own form;
+amounts stored alike whichever platform (or the error API) reported them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import AUTH, api_client, make_settings, migrated_gateway
+from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway
 
 PAPRIKA = {"client_id": "MCH-PAP-T", "secret_key": "SK-PAP-TEST", "public_path": "/public/paprika"}
 ASSASTA = {"merchants": {"31835": {"user_id": "bot31835", "password": "p@ssw0rd"}}}
@@ -73,7 +74,7 @@ async def test_paprika_callback_is_stored_once_and_acknowledged_with_200(databas
         again = await client.post("/api/v1/platforms/paprika/callbacks", content=body, headers=headers)
         items = await _listing(client)
     assert first.status_code == again.status_code == 200
-    assert [(n["platform"], n["code"], n["amount"]) for n in items] == [("paprika", "card_declined", "150000")]
+    assert [(n["platform"], n["code"], n["amount"]) for n in items] == [("paprika", "card_declined", "150000.00")]
     assert "siti@example.co.id" not in json.dumps(items)
 
 
@@ -146,3 +147,25 @@ async def test_assasta_gets_xml_96_when_the_database_is_down(sqlite_url: str, mo
         monkeypatch.setattr(Repository, "store_event", down)
         response = await client.post("/api/v1/platforms/assasta/callbacks", content=assasta_body(), headers=XML)
     assert (response.status_code, _xml(response)["response_code"]) == (503, "96")
+
+
+async def test_every_platform_stores_amounts_with_the_currencys_decimals(database_url: str) -> None:
+    """IDR 150,000 is "150000.00" whether ARINDO (decimal string), PAPRIKA (whole units), ASSASTA (hundredths)
+    or the error API ("150000") reported it."""
+    gateway = await migrated_gateway(_settings(database_url))
+    body, headers = paprika_request()
+    async with api_client(gateway) as client:
+        answers = [
+            await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(key="k"), headers=JSON),
+            await client.post("/api/v1/platforms/paprika/callbacks", content=body, headers=headers),
+            await client.post("/api/v1/platforms/assasta/callbacks", content=assasta_body(), headers=XML),
+        ]
+        ids = [a.headers["notigate-notification-ids"] for a in answers]
+        report = await client.post("/api/v1/notifications/error", headers=AUTH, json={
+            "platform": "paprika", "error_code": "CC_DECLINED", "message": "Card declined", "amount": "150000",
+            "currency": "IDR"})
+        ids.append(report.json()["id"])
+        stored = [(await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["notification"] for i in ids]
+    assert [(n["platform"], n["amount"], n["currency"]) for n in stored] == [
+        ("arindo", "150000.00", "IDR"), ("paprika", "150000.00", "IDR"), ("assasta", "150000.00", "IDR"),
+        ("paprika", "150000.00", "IDR")]

@@ -89,6 +89,46 @@ async def test_created_endpoint_gets_matching_events_signed_with_its_secret(
     assert secret.removeprefix("whsec_") not in caplog.text
 
 
+async def test_file_endpoints_subscribe_like_api_ones(database_url: str, receiver: Receiver) -> None:
+    """A ``[[webhooks]]`` endpoint with ``events`` gets every matching event without a rule; one without gets none."""
+    webhooks = [{"name": "receiver", "url": receiver.url, "secret": SECRET, "events": ["payment.card_*"]},
+                {"name": "quiet", "url": "http://127.0.0.1:9/hooks", "secret": SECRET}]
+    gateway = await migrated_gateway(settings(database_url, webhooks=webhooks))
+    async with api_client(gateway) as client:
+        declined = await _notify(client)
+        detail = await wait_for(lambda: value_when(lambda: _detail(client, declined),
+                                                   lambda d: d["notification"]["status"] == "delivered"))
+        succeeded = await _notify(client, status="settlement", code="200")
+        assert (await _detail(client, succeeded))["notification"]["status"] == "no_route"
+    [delivery] = detail["deliveries"]
+    assert (delivery["recipient"], delivery["rule"]) == ("receiver", "subscription")
+    assert detail["matched_rules"] == ["subscription"]
+    [request] = receiver.requests
+    assert Webhook(SECRET).verify(request["body"], request["headers"])["type"] == "payment.card_declined"
+
+
+async def test_one_event_reaches_each_recipient_once(database_url: str) -> None:
+    """Two rules and a subscription naming one endpoint, two rules naming one email address: one delivery each,
+    the first rule's; matched_rules still names every rule that routed the event."""
+    rules = [{"name": "warnings", "match": {"min_severity": "warning"},
+              "send": [{"channel": "webhook", "to": ["receiver"]}, {"channel": "email", "to": ["ops@example.com"]}]},
+             {"name": "declines", "match": {"codes": ["card_*"]},
+              "send": [{"channel": "email", "to": ["ops@example.com", "risk@example.com"]},
+                       {"channel": "webhook", "to": ["receiver"]}]}]
+    gateway = await migrated_gateway(make_settings(
+        database_url, rules=rules, sandbox={"enabled": True},
+        webhooks=[{"name": "receiver", "url": "http://127.0.0.1:9/hooks", "secret": SECRET, "events": ["payment.*"]}],
+        channels={"email": {"host": "127.0.0.1", "port": 9, "sender": "Notigate <alerts@example.com>"}}))
+    async with api_client(gateway) as client:
+        notification_id = await _notify(client)
+        detail = await wait_for(lambda: value_when(lambda: _detail(client, notification_id),
+                                                   lambda d: d["notification"]["status"] == "delivered"))
+    assert sorted((d["channel"], d["recipient"], d["rule"]) for d in detail["deliveries"]) == [
+        ("email", "ops@example.com", "warnings"), ("email", "risk@example.com", "declines"),
+        ("webhook", "receiver", "warnings")]
+    assert detail["matched_rules"] == ["warnings", "declines", "subscription"]
+
+
 async def test_a_given_secret_is_used(sqlite_url: str, receiver: Receiver) -> None:
     """A ``secret`` in the request is kept (and echoed once) instead of a generated one."""
     gateway = await migrated_gateway(settings(sqlite_url))

@@ -22,7 +22,8 @@ import msgspec
 from notigate.errors import ConfigError
 from notigate.events import Severity
 
-Duration = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?(ms|s|m|h|d)$", examples=["2s", "30m"])]
+# ASCII digits only: Python's \d and float() also take "５" or "٣"
+Duration = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$", examples=["2s", "30m"])]
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -36,7 +37,7 @@ def env(name: str) -> str | None:
 
 def seconds(duration: str) -> float:
     """``"30m"`` → ``1800.0``."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration)
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", duration)
     if match is None:
         raise ValueError(f"not a duration: {duration!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
@@ -167,7 +168,8 @@ class WebhookEndpoint(_Section, frozen=True):
     name: str
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
     secret: Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/=]+$")]
-    events: list[str] = msgspec.field(default_factory=lambda: ["payment.*"])
+    events: list[str] = []
+    """Event types (``payment.<code>`` globs) it subscribes to; none: it gets only what rules route to it."""
     enabled: bool = True
 
 
@@ -269,6 +271,8 @@ SAMPLE_WEBHOOK = WebhookEndpoint(
     url="https://merchant.example.com/hooks/payments",
     secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 )
+"""Subscribed to nothing: the embedded default's first rule routes warnings and worse to it,
+so ``send-test`` shows a webhook for those, and an info event stays ``no_route`` as in product.md."""
 
 
 def embedded_settings() -> Settings:

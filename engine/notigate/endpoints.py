@@ -94,10 +94,6 @@ class Endpoints:
         shadowed = self._configured.keys()
         return [*self._configured.values(), *(e for n, e in sorted(self._stored.items()) if n not in shadowed)]
 
-    def subscribers(self) -> list[Endpoint]:
-        """API-created endpoints: routed by their event filter alone (config ones only by rules)."""
-        return [e for n, e in self._stored.items() if n not in self._configured]
-
     async def refresh(self) -> None:
         """Reload the API-created endpoints; concurrent callers share one query."""
         called = time.monotonic()

@@ -73,6 +73,14 @@ class UnsupportedMediaType(PlatformInputError):
     status_code = 415
 
 
+class IdempotencyConflict(NotigateError):
+    """A repeat of a known idempotency key whose request differs from the one first stored under it."""
+
+    def __init__(self, notification_id: str) -> None:
+        self.notification_id = notification_id
+        super().__init__(f"the key was first used for {notification_id} with a different request")
+
+
 class TemplateError(NotigateError):
     """A message template failed to load or render; each problem names the file and line."""
 

@@ -197,8 +197,9 @@ class Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
         endpoints = Endpoints(settings.webhooks)
         evaluator = RuleEvaluator([], endpoints)  # its rules once _assemble has checked them
-        plugins = load_plugins(settings.plugins.disabled, builtins=[("rules", evaluator),
-                                                                   ("subscriptions", Subscriptions(endpoints))],
+        # both tryfirst, and pluggy calls the later one first: rules, then subscriptions, then installed plugins
+        plugins = load_plugins(settings.plugins.disabled, builtins=[("subscriptions", Subscriptions(endpoints)),
+                                                                   ("rules", evaluator)],
                                **plugin_options)
         a = _assemble(settings, plugins)
         evaluator.load(a.settings.rules)

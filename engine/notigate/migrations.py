@@ -83,6 +83,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             '\'\', "source_id" VARCHAR(32) NOT NULL DEFAULT \'\', "until" TIMESTAMPTZ NOT NULL)',
         ],
     ),
+    (
+        6,
+        "the request fingerprint behind an Idempotency-Key; notifications found by reference",
+        [
+            'ALTER TABLE "notifications" ADD COLUMN "request_fingerprint" VARCHAR(64) DEFAULT null',
+            'CREATE INDEX notifications_reference ON "notifications" ("reference")',
+        ],
+    ),
 ]
 
 _LOCK_ID = 0x4E4F5449  # "NOTI": advisory lock key for migrations

@@ -13,11 +13,12 @@ import msgspec
 
 from notigate import blips
 from notigate.clock import utcnow
-from notigate.errors import PlatformInputError
+from notigate.errors import IdempotencyConflict, PlatformInputError
 from notigate.events import Event, Notification, NotificationStatus
 from notigate.gateway import Gateway
 from notigate.ids import new_id
 from notigate.masking import mask_metadata, mask_text
+from notigate.money import in_currency_decimals
 from notigate.platform import (
     CallbackAnswer,
     CallbackRequest,
@@ -43,12 +44,14 @@ def normalize(event: Event) -> Notification:
     Text is clipped to its column size (tables.py) and freed of NUL characters, so an
     authentic callback is stored rather than refused by the database on every retry; the
     message and identifiers are masked like metadata (platforms put card numbers anywhere).
+    The amount gets its currency's ISO 4217 decimals, whatever form the platform sent.
     """
+    currency = _clip(event.currency, 3)
     return Notification(
         id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
         message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "",
-        occurred_at=event.occurred_at, received_at=utcnow(), amount=event.amount,
-        currency=_clip(event.currency, 3), reference=_clip(event.reference, 128),
+        occurred_at=event.occurred_at, received_at=utcnow(), amount=in_currency_decimals(event.amount, currency),
+        currency=currency, reference=_clip(event.reference, 128),
         merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
     )
 
@@ -67,12 +70,32 @@ def route(gw: Gateway, notification: Notification) -> list[Route]:
     return routes
 
 
-async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
-    """Store one event with its routes and enqueue its deliveries; return (id, created)."""
+def distinct(routes: list[Route]) -> list[Route]:
+    """One route per (channel, recipient), the first kept: an event reaches each recipient once,
+    however many rules, subscriptions and plugins name it (docs/rules.md says why every channel)."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[Route] = []
+    for r in routes:
+        if (r.channel, r.recipient) not in seen:
+            seen.add((r.channel, r.recipient))
+            kept.append(r)
+    return kept
+
+
+async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None) -> tuple[str, bool]:
+    """Store one event with its routes and enqueue its deliveries; return (id, created).
+
+    ``fingerprint`` identifies the request the event came from (the error API's): a repeat of
+    the event's key with another fingerprint raises IdempotencyConflict instead of answering
+    the first id. The database's unique key decides which of two concurrent requests came first.
+    """
     notification = normalize(event)
     routes = route(gw, notification)
     # A connection blip is retried: storing is keyed by the platform's own key, so a repeat stores nothing twice.
-    stored = await blips.DATABASE(_store, gw, event, notification, routes)
+    stored = await blips.DATABASE(_store, gw, event, notification, routes, fingerprint)
+    # one stored before fingerprints were (migration 6) has none: its repeats answer its id, as they did
+    if not stored.created and fingerprint is not None and stored.fingerprint not in (None, fingerprint):
+        raise IdempotencyConflict(stored.id)
     if stored.due or stored.later:
         try:  # bounded: a Redis that hangs must not hold the platform's callback
             await asyncio.wait_for(_enqueue(gw, stored), 2)
@@ -81,18 +104,21 @@ async def accept_event(gw: Gateway, event: Event) -> tuple[str, bool]:
     return stored.id, stored.created
 
 
-async def _store(gw: Gateway, event: Event, notification: Notification, routes: list[Route]) -> Stored:
+async def _store(gw: Gateway, event: Event, notification: Notification, routes: list[Route],
+                 fingerprint: str | None) -> Stored:
     """Decide what each route becomes (silences and inhibitions are read now) and store it all at once."""
-    # who routed it; for a notification left without routes, the rules that matched anyway (their
-    # recipients' event filters or a plugin dropped the routes), so `no_route` can say why
+    # who routed it, a rule whose routes were all duplicates included; for a notification left without
+    # routes, the rules that matched anyway (their endpoints are disabled or a plugin dropped the routes),
+    # so `no_route` can say why
     matched = list(dict.fromkeys(r.rule for r in routes)) if routes else gw.evaluator.matching(notification)
+    routes = distinct(routes)
     now = notification.received_at
     inhibited_by = await gw.inhibitions.active(gw.policies.inhibition_keys(notification), now) if routes else None
     plans = gw.policies.plan(notification, routes, now, await gw.silences.current() if routes else [], inhibited_by)
     notification = msgspec.structs.replace(notification, status=_status(plans))
     # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
     return await gw.repo.store_event(event, notification, plans, matched,
-                                     inhibits=gw.policies.sources(notification, matched))
+                                     inhibits=gw.policies.sources(notification, matched), fingerprint=fingerprint)
 
 
 def _status(plans: list[Plan]) -> NotificationStatus:

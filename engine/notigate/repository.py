@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from notigate import blips, digests, hotpath_pg, inhibitions
 from notigate.batching import Batcher
@@ -39,15 +40,16 @@ FINISH_WINDOW = 0.005
 _INGEST_PG = """
 WITH n AS (
     INSERT INTO notifications (id, dedupe_key, platform, code, severity, message, platform_code, amount,
-        currency, reference, merchant_id, occurred_at, received_at, status, metadata, matched_rules)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+        currency, reference, merchant_id, occurred_at, received_at, status, metadata, matched_rules,
+        request_fingerprint)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
 ), d AS (
     INSERT INTO deliveries (id, notification_id, channel, recipient, rule, locale, timezone, status, attempts,
         next_attempt_at, created_at, updated_at, note)
     SELECT t.id, n.id, t.channel, t.recipient, t.rule, t.locale, t.timezone, t.status, 0, t.due, $13, $13, t.note
-    FROM n, unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
-                   $24::timestamptz[], $25::text[])
+    FROM n, unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+                   $25::timestamptz[], $26::text[])
         AS t(id, channel, recipient, rule, locale, timezone, status, due, note)
     RETURNING 1
 )
@@ -89,6 +91,8 @@ class Stored(msgspec.Struct, kw_only=True):
     created: bool
     due: list[str] = msgspec.field(default_factory=list)
     later: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
+    fingerprint: str | None = None
+    """On a repeat: the fingerprint stored with the existing notification (None if it has none)."""
 
 
 class Claimed(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +129,7 @@ def to_delivery(row: dict[str, Any]) -> DeliveryView:
         next_attempt_at=_dt(row["next_attempt_at"]), last_error=row["last_error"],
         delivered_at=_dt(row["delivered_at"]), created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
         locale=row["locale"], timezone=row["timezone"],
-        captured=msgspec.json.decode(row["captured"]) if row["captured"] else None,
+        captured=msgspec.json.decode(row["captured"]) if row.get("captured") else None,
         budget_from=row.get("budget_from", 0), budget_since=_dt(row.get("budget_since")),
         group_key=row.get("group_key"), note=row.get("note"),
     )
@@ -140,12 +144,14 @@ class Repository:
 
     # -- ingest ---------------------------------------------------------------
     async def store_event(self, event: Event, notification: Notification, plans: list[Plan],
-                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None) -> Stored:
+                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None,
+                          fingerprint: str | None = None) -> Stored:
         """Store a notification and its deliveries (digest memberships, and the inhibitions it starts:
-        ``Policies.sources``) atomically.
+        ``Policies.sources``) atomically, with the ``fingerprint`` of the request it came from.
 
-        A repeat of a known (platform, key) stores nothing and returns the existing id with
-        ``created`` False; the database's unique key decides, not a read before the write.
+        A repeat of a known (platform, key) stores nothing and returns the existing id, and
+        the existing fingerprint, with ``created`` False; the database's unique key decides,
+        not a read before the write.
         """
         key = dedupe_key(event.platform, event.key)
         n = notification
@@ -155,7 +161,7 @@ class Repository:
             "amount": str(n.amount) if n.amount is not None else None, "currency": n.currency,
             "reference": n.reference, "merchant_id": n.merchant_id, "occurred_at": n.occurred_at,
             "received_at": n.received_at, "status": n.status, "metadata": msgspec.json.encode(n.metadata).decode(),
-            "matched_rules": msgspec.json.encode(matched_rules).decode(),
+            "matched_rules": msgspec.json.encode(matched_rules).decode(), "request_fingerprint": fingerprint,
         }
         plain = [p for p in plans if p.digest is None]
         ids = [new_id("dlv") for _ in plain]
@@ -176,8 +182,9 @@ class Repository:
             inserted = row["id"] is not None
         if inserted:
             return stored
-        existing = await NotificationRow.select(NotificationRow.id).where(NotificationRow.dedupe_key == key).first()
-        return Stored(id=(existing or {}).get("id", ""), created=False)
+        existing = await NotificationRow.select(NotificationRow.id, NotificationRow.request_fingerprint).where(
+            NotificationRow.dedupe_key == key).first() or {}
+        return Stored(id=existing.get("id", ""), created=False, fingerprint=existing.get("request_fingerprint"))
 
     async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
                                     stored: Stored, inhibits: dict[str, tuple[str, float]]) -> bool:
@@ -235,13 +242,15 @@ class Repository:
 
     async def list_notifications(self, *, limit: int, before: str | None = None, platform: str | None = None,
                                  code: str | None = None, severity: str | None = None, status: str | None = None,
-                                 since: datetime | None = None, until: datetime | None = None) -> list[Notification]:
+                                 since: datetime | None = None, until: datetime | None = None,
+                                 reference: str | None = None) -> list[Notification]:
         """Newest first; ``before`` is the cursor (an id: ids sort by time)."""
         query = NotificationRow.select().order_by(NotificationRow.id, ascending=False).limit(limit)
         if before is not None:
             query = query.where(NotificationRow.id < before)
         for column, value in ((NotificationRow.platform, platform), (NotificationRow.code, code),
-                              (NotificationRow.severity, severity), (NotificationRow.status, status)):
+                              (NotificationRow.severity, severity), (NotificationRow.status, status),
+                              (NotificationRow.reference, reference)):
             if value is not None:
                 query = query.where(column == value)
         if since is not None:
@@ -249,6 +258,35 @@ class Repository:
         if until is not None:
             query = query.where(NotificationRow.received_at < until)
         return [to_notification(r) for r in await query]
+
+    async def list_deliveries(self, *, limit: int, before: str | None = None, status: str | None = None,
+                              channel: str | None = None, recipient: str | None = None,
+                              notification_id: str | None = None, since: datetime | None = None,
+                              until: datetime | None = None, overdue_at: datetime | None = None) -> list[DeliveryView]:
+        """Newest first, without ``captured`` (a list stays light); ``before`` is the cursor (an id: ids sort by time).
+
+        ``notification_id`` also finds the digests it was folded into, as ``deliveries_of`` does;
+        ``overdue_at`` keeps those due at or before it and still unsent (pending or retrying).
+        """
+        query = DeliveryRow.select(*DeliveryRow.all_columns(exclude=[DeliveryRow.captured])).order_by(
+            DeliveryRow.id, ascending=False).limit(limit)
+        if before is not None:
+            query = query.where(DeliveryRow.id < before)
+        for column, value in ((DeliveryRow.status, status), (DeliveryRow.channel, channel),
+                              (DeliveryRow.recipient, recipient)):
+            if value is not None:
+                query = query.where(column == value)
+        if notification_id is not None:
+            query = query.where(WhereRaw(
+                '("notification_id" = {} OR "id" IN (SELECT "delivery_id" FROM "digest_members" '
+                'WHERE "notification_id" = {}))', notification_id, notification_id))
+        if since is not None:
+            query = query.where(DeliveryRow.created_at >= since)
+        if until is not None:
+            query = query.where(DeliveryRow.created_at < until)
+        if overdue_at is not None:
+            query = query.where(DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= overdue_at)
+        return [to_delivery(r) for r in await query]
 
     # -- delivery state machine -----------------------------------------------
     async def claim_many(self, delivery_ids: list[str], *, lease: float) -> list[Claimed]:

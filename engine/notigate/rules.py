@@ -61,7 +61,7 @@ class RuleEvaluator:
 
     def __init__(self, rules: list[Rule], endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        """The webhook endpoints rules name (their ``enabled`` and ``events`` filter routes)."""
+        """The webhook endpoints rules name (an unknown or disabled one gets no route)."""
         self.load(rules)
 
     def load(self, rules: list[Rule]) -> None:
@@ -80,17 +80,18 @@ class RuleEvaluator:
         """Names of the rules whose conditions ``n`` meets (``stop`` respected), routes or not."""
         return [rule.name for rule in self._matched(n)]
 
-    def _accepts(self, channel: str, recipient: str, n: Notification) -> bool:
+    def _accepts(self, channel: str, recipient: str) -> bool:
+        """A rule routes to a webhook endpoint by name, whatever its ``events`` (they are its subscriptions)."""
         if channel != "webhook":
             return True
         endpoint = self.endpoints.get(recipient)
-        return endpoint is not None and endpoint.enabled and endpoint.accepts(f"payment.{n.code}")
+        return endpoint is not None and endpoint.enabled
 
     @hookimpl(tryfirst=True)
     def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
         for rule in self._matched(notification):
             for target in rule.send:
                 for recipient in target.to:
-                    if self._accepts(target.channel, recipient, notification):
+                    if self._accepts(target.channel, recipient):
                         routes.append(Route(channel=target.channel, recipient=recipient, rule=rule.name,
                                             locale=target.locale, timezone=target.timezone))

@@ -25,13 +25,15 @@ class NotificationRow(Table, tablename="notifications"):
     platform_code = Varchar(length=128)
     amount = Varchar(length=40, null=True, default=None)
     currency = Varchar(length=3, null=True, default=None)
-    reference = Varchar(length=128, null=True, default=None)
+    reference = Varchar(length=128, null=True, default=None, index=True)
     merchant_id = Varchar(length=128, null=True, default=None)
     occurred_at = Timestamptz()
     received_at = Timestamptz(index=True)
     status = Varchar(length=24, index=True)
     metadata = Text()
     matched_rules = Text()
+    request_fingerprint = Varchar(length=64, null=True, default=None)
+    """SHA-256 of the error API request behind an ``Idempotency-Key``: a repeat must carry the same."""
 
 
 class DeliveryRow(Table, tablename="deliveries"):

@@ -343,7 +343,8 @@ def test_supported_urls_are_accepted(clean_env: Path, database: str, queue: str)
 
 
 @pytest.mark.parametrize("field", ["backoff_initial", "backoff_max", "max_age", "send_timeout", "sweep_interval"])
-@pytest.mark.parametrize("value", ["2 s", "2", "2sec", "-1s", "1.s", "s", "2S", "", "1h30m"])
+@pytest.mark.parametrize("value", ["2 s", "2", "2sec", "-1s", "1.s", "s", "2S", "", "1h30m", "\uff12s", "\u0662s",
+                                   "2.\uff15s"])
 def test_bad_durations_name_the_key(clean_env: Path, field: str, value: str) -> None:
     """A malformed duration is reported under its own key."""
     with pytest.raises(ConfigError) as excinfo:
@@ -433,7 +434,7 @@ def test_seconds_converts_durations(duration: str, expected: float) -> None:
     assert seconds(duration) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("duration", ["", "2", "s", "2 s", "-1s", "2sec", "1h30m", "2S"])
+@pytest.mark.parametrize("duration", ["", "2", "s", "2 s", "-1s", "2sec", "1h30m", "2S", "\uff12s", "\u0662m"])
 def test_seconds_rejects_malformed_durations(duration: str) -> None:
     """``seconds`` raises ValueError for anything the Duration pattern rejects."""
     with pytest.raises(ValueError, match="not a duration"):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
 
 from notigate.events import Event
 from notigate.pipeline import normalize
@@ -30,3 +33,27 @@ def test_metadata_is_masked_whatever_the_plugin_did() -> None:
     """The engine masks metadata itself: a plugin that forgets cannot leak a card number or an email."""
     n = normalize(_event(metadata={"note": "card 4811 1111 1111 1114", "customer": {"email": "budi@example.co.id"}}))
     assert "4811 1111 1111 1114" not in repr(n.metadata) and "budi@" not in repr(n.metadata)
+
+
+@pytest.mark.parametrize(("amount", "currency", "stored"), [
+    ("150000", "IDR", "150000.00"),  # ISO 4217 gives rupiah two decimals, whatever Babel displays
+    ("150000.5", "IDR", "150000.50"),
+    ("150000.000", "IDR", "150000.00"),
+    ("1500.00", "JPY", "1500"),
+    ("1.5", "KWD", "1.500"),
+    ("1", "CLF", "1.0000"),
+    ("7", "ZZZ", "7.00"),  # a code ISO 4217 does not list: two decimals
+    ("7", "XAU", "7.00"),  # no minor unit in ISO 4217: two decimals as well
+    ("-3", "IDR", "-3.00"),
+])
+def test_amounts_get_their_currency_decimals(amount: str, currency: str, stored: str) -> None:
+    """Amounts are written with their currency's ISO 4217 minor units, zeros added or dropped."""
+    assert str(normalize(_event(amount=Decimal(amount), currency=currency)).amount) == stored
+
+
+@pytest.mark.parametrize(("amount", "currency"), [
+    ("150000.005", "IDR"), ("1500.5", "JPY"), ("0.0001", "KWD"), ("150000", None), ("1E+40", "IDR"),
+])
+def test_amounts_are_never_rounded(amount: str, currency: str | None) -> None:
+    """An amount more precise than its currency (or without one, or beyond a Decimal context) keeps its digits."""
+    assert str(normalize(_event(amount=Decimal(amount), currency=currency)).amount) == amount

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
+from notigate.masking import mask_text
 from notigate.repository import DeliveryView
 
 ID = re.compile(r"ntf_[0-9A-Z]{26}")
@@ -54,6 +55,9 @@ class NotificationsController(Controller):
         status: FromQuery[NotificationStatus | None] = None,
         since: Annotated[UtcDatetime | None, QueryParameter(description="received at or after (RFC 3339, with offset)")] = None,
         until: Annotated[UtcDatetime | None, QueryParameter(description="received before (RFC 3339, with offset)")] = None,
+        reference: Annotated[str | None, QueryParameter(
+            min_length=1, max_length=128, pattern=r"^[^\x00]*$", description="the merchant's order, invoice or bill "
+            "number, exactly")] = None,
         cursor: Annotated[str | None, QueryParameter(pattern=f"^{ID.pattern}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> NotificationPage:
@@ -67,6 +71,7 @@ class NotificationsController(Controller):
         items = await gateway.repo.list_notifications(
             limit=limit + 1, before=cursor, platform=platform.lower() if platform else None, code=code,
             severity=severity, status=status, since=since, until=until,
+            reference=mask_text(reference) if reference is not None else None,  # as it was stored
         )
         more = len(items) > limit
         items = items[:limit]
@@ -87,6 +92,6 @@ def _routing(status: str, matched: list[str]) -> str:
     if status == "no_route":
         if not matched:
             return "no rule matched"
-        return f"rules {names} matched, but none of their recipients takes this event (endpoint event filters) " \
+        return f"rules {names} matched, but their webhook endpoints are disabled or unknown, " \
                "or a routing plugin removed the routes"
     return f"routed by {names}"

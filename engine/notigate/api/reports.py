@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
-from litestar import post
-from litestar.exceptions import ValidationException
+from litestar import Request, post
+from litestar.exceptions import ClientException, ValidationException
 from litestar.params import HeaderParameter, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.clock import utcnow
+from notigate.errors import IdempotencyConflict
 from notigate.events import (
     TAXONOMY,
     Event,
@@ -36,7 +38,9 @@ class ErrorReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     error_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["CC_DECLINED"])]
     message: Text
     severity: Severity | None = None
-    amount: Annotated[str, msgspec.Meta(pattern=r"^\d{1,18}(\.\d{1,4})?$", examples=["150000.00"])] | None = None
+    # ASCII digits only (\d takes "１" and "١" too, and Decimal reads them); no newline before the end ($ allows one)
+    amount: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,18}(\.[0-9]{1,4})?(?!\n)$",
+                                        examples=["150000.00"])] | None = None
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] | None = None
     reference: Short | None = None
     merchant_id: Short | None = None
@@ -53,14 +57,22 @@ def _invalid(key: str, message: str) -> ValidationException:
     return ValidationException(detail=message, extra=[{"key": key, "message": message, "source": "body"}])
 
 
+def fingerprint(body: bytes) -> str:
+    """SHA-256 of the request body as given, in canonical JSON (keys sorted, no whitespace), so a
+    retry that orders keys or spaces differently is the same request and any other change is not."""
+    return hashlib.sha256(msgspec.json.encode(msgspec.json.decode(body), order="sorted")).hexdigest()
+
+
 @post("/api/v1/notifications/error", status_code=202, tags=["notifications"], guards=[require_api_key],
       security=SECURITY, summary="Report an error in normalized form",
       description="`error_code` is a taxonomy code, or the platform's own code which its plugin maps; unknown codes "
       "are kept as `unknown_error` with the raw code in `platform_code`. A repeat with the same `Idempotency-Key` "
-      "(per platform) answers the same id and notifies nobody twice.")
+      "(per platform) and the same body answers the same id and notifies nobody twice; the same key with a "
+      "different body (not only reordered or reformatted) answers 409.")
 async def report_error(
     data: JSONBody[ErrorReport],
     gateway: GatewayDep,
+    request: Request[Any, Any, Any],
     idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=200)] = None,
 ) -> Accepted:
     platform_name = data.platform.strip().lower()
@@ -81,6 +93,11 @@ async def report_error(
         occurred_at=occurred, severity=data.severity, amount=Decimal(data.amount) if data.amount else None,
         currency=data.currency, reference=data.reference, merchant_id=data.merchant_id, metadata=data.metadata,
     )
-    notification_id, created = await accept_event(gateway, event)
+    try:
+        notification_id, _ = await accept_event(
+            gateway, event, fingerprint(await request.body()) if idempotency_key else None)
+    except IdempotencyConflict:
+        raise ClientException(f"Idempotency-Key {idempotency_key!r} was already used with a different request",
+                              status_code=409) from None
     stored = await gateway.repo.notification(notification_id)
     return Accepted(id=notification_id, status=stored.status if stored else "received")

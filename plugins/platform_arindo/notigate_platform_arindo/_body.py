@@ -58,6 +58,8 @@ NOT_METADATA = frozenset(
 _AMOUNT = re.compile(r"[0-9]{1,18}\.[0-9]{2}")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# "A string of digits", ASCII ones: Python's \d (and int()) would take a full-width "２０２" too.
+_STATUS_CODE = re.compile(r"[0-9]+")
 MAX_ORDER_ID = 64
 
 
@@ -131,11 +133,14 @@ def _check_formats(text: dict[str, str]) -> tuple[Decimal, datetime]:
     """Formats of the fields that become typed Event attributes, all named at once.
 
     Table fields with odd values are left to the table's ``unknown_error`` fallback:
-    an authentic notification should still reach someone.
+    an authentic notification should still reach someone. A ``status_code`` that is not
+    ASCII digits is malformed, not odd.
     """
     problems = []
     if not text["transaction_id"]:
         problems.append("transaction_id must not be empty")
+    if not _STATUS_CODE.fullmatch(text["status_code"]):
+        problems.append("status_code must be a string of ASCII digits (0-9), such as 202")
     if len(text["order_id"]) > MAX_ORDER_ID:
         problems.append(f"order_id is longer than {MAX_ORDER_ID} characters")
     if (currency := text.get("currency")) is not None and not _CURRENCY.fullmatch(currency):

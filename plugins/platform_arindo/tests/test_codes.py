@@ -41,7 +41,7 @@ GUIDE_TABLE = [
     ("settlement", "201", {}, "unknown_error"),
     ("failure", "999", {}, "unknown_error"),
     ("authorize", "200", {}, "unknown_error"),
-    ("", "", {}, "unknown_error"),
+    ("", "200", {}, "unknown_error"),
 ]
 ROW_IDS = [f"{s}-{c}-{'-'.join(e.values()) or 'plain'}" for s, c, e, _ in GUIDE_TABLE]
 

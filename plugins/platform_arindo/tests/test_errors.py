@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import PlatformInputError, SignatureError, UnsupportedMediaType
+from notigate import CallbackResult, PlatformInputError, SignatureError, UnsupportedMediaType
 
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
@@ -71,6 +71,20 @@ async def test_forged_body_with_missing_fields_is_401_not_400(
     body["signature_key"] = "0" * 128
     with pytest.raises(SignatureError):
         await platform.parse(request_for(body))
+
+
+@pytest.mark.parametrize("code", ["\uff12\uff10\uff12", "\u0662\u0660\u0662", "20\u00b2", "202 ", "", "-202", "2o2"])
+async def test_status_code_must_be_ascii_digits(
+    platform: ArindoPlatform, request_for: Any, signed: Any, code: str
+) -> None:
+    """A signed status_code that is not ASCII digits (full-width "２０２", Arabic-Indic "٢٠٢") is a 400 naming it,
+    which ARINDO retries, instead of an unknown_error notification."""
+    request = request_for(signed(status_code=code))
+    with pytest.raises(PlatformInputError, match="status_code must be a string of ASCII digits") as info:
+        await platform.parse(request)
+    assert type(info.value) is PlatformInputError
+    answer = platform.answer(CallbackResult(status_code=info.value.status_code, detail=info.value.detail), request)
+    assert answer.status_code == 400 and "status_code" in msgspec.json.decode(answer.body)["detail"]
 
 
 async def test_missing_fields_are_all_named(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:

@@ -49,6 +49,8 @@ MAX_ID = 64
 # Hundredths, at most 18 digits: no real payment is that large, and it keeps absurd
 # (kilobyte-long) amounts out of storage, templates and Decimal arithmetic.
 _HUNDREDTHS = re.compile(r"[0-9]{1,18}")
+# Status codes are ASCII digits: Python's \d (and int()) would take a full-width "３" too.
+_STATUS = re.compile(r"[0-9]+")
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
@@ -121,14 +123,17 @@ def _check_signature(fields: dict[str, str], merchants: Mapping[str, MerchantCre
 def _check_formats(fields: dict[str, str]) -> tuple[Decimal, datetime, Decimal | None]:
     """Every remaining problem of a signed document, all named at once.
 
-    Table codes with odd values are left to the ``unknown_error`` fallback: an
-    authentic notification should still reach someone.
+    Table codes with odd values (a status the guide does not list, an unknown error
+    code) are left to the ``unknown_error`` fallback: an authentic notification should
+    still reach someone. A status that is not ASCII digits is malformed, not odd.
     """
     missing = [n for n in REQUIRED if n not in fields]
     if missing:
         raise PlatformInputError("missing elements: " + ", ".join(f"<{n}>" for n in missing))
     problems = [f"<{n}> must not be empty" for n in ("trx_id", "bill_no", "payment_status_code") if not fields[n]]
     problems += [f"<{n}> is longer than {MAX_ID} characters" for n in BOUNDED if len(fields.get(n, "")) > MAX_ID]
+    if fields["payment_status_code"] and not _STATUS.fullmatch(fields["payment_status_code"]):
+        problems.append("<payment_status_code> must be ASCII digits (0-9), such as 3")
     amount = _hundredths(fields["bill_total"])
     if amount is None:
         problems.append("<bill_total> must be a whole number of hundredths, such as 15000000 for IDR 150,000.00")

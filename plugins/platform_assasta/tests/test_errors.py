@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import PlatformInputError, SignatureError, UnsupportedMediaType
+from notigate import CallbackResult, PlatformInputError, SignatureError, UnsupportedMediaType
 
 from notigate_platform_assasta._platform import AssastaPlatform
 
@@ -166,6 +166,20 @@ async def test_empty_identifier_is_named(platform: AssastaPlatform, request_for:
     """An empty trx_id, bill_no or status would merge unrelated notifications: 400 naming it."""
     with pytest.raises(PlatformInputError, match=f"<{name}> must not be empty"):
         await platform.parse(request_for(document(**{name: ""})))
+
+
+@pytest.mark.parametrize("status", ["\uff13", "\u0663", "\u00b3", "3\uff10", "x", "-1", "3a"])
+async def test_status_code_must_be_ascii_digits(
+    platform: AssastaPlatform, request_for: Any, document: Any, read_answer: Any, status: str
+) -> None:
+    """A signed status that is not ASCII digits (full-width "３", Arabic-Indic "٣", "x") is malformed: 400 naming
+    it, answered 400 with response_code 30 as the guide says, never stored as an unknown status."""
+    request = request_for(document(payment_status_code=status))
+    with pytest.raises(PlatformInputError, match="<payment_status_code> must be ASCII digits") as info:
+        await platform.parse(request)
+    assert type(info.value) is PlatformInputError
+    answer = platform.answer(CallbackResult(status_code=info.value.status_code, detail=info.value.detail), request)
+    assert (answer.status_code, read_answer(answer)["response_code"]) == (400, "30")
 
 
 @pytest.mark.parametrize("name", ["trx_id", "bill_no", "payment_status_code", "error_code"])

@@ -62,6 +62,17 @@ async def test_missing_amount_is_named(platform: PaprikaPlatform, signed: Any, b
     assert "order.amount" in await _problem(platform, signed(data))
 
 
+@pytest.mark.parametrize("digits", ["\uff11\uff15\uff10\uff10\uff10\uff10", "\u0661\u0665\u0660\u0660\u0660\u0660"])
+async def test_only_ascii_digits_count_as_numbers(platform: PaprikaPlatform, signed: Any, body: Any,
+                                                  digits: str) -> None:
+    """Full-width or Arabic-Indic digits (which Python's int() and \\d accept) are no amount and no date: 400."""
+    data = body(order={"invoice_number": "INV-1", "amount": digits, "currency": "IDR"},
+                transaction={"status": "FAILED", "date": f"{digits[:4]}-08-01T03:15:29Z"})
+    problem = await _problem(platform, signed(data))
+    assert "order.amount must be a non-negative integer" in problem
+    assert "transaction.date must be an ISO 8601 UTC date and time" in problem
+
+
 @pytest.mark.parametrize(("currency", "words"), [("idr", "must be a three-letter"), ("RUPIAH", "must be a three"),
                                                  ("", "must be a three"), (360, "must be a string"),
                                                  (None, "is missing")])
