@@ -17,7 +17,7 @@ from conftest import worker_config
 
 from notigate.cli import main
 from notigate.database import Database
-from notigate.migrations import migrate
+from notigate.migrations import LATEST, migrate
 
 NOTIGATE = [sys.executable, "-m", "notigate"]
 Invoke = Callable[..., Result]
@@ -269,7 +269,7 @@ async def test_serve_stops_in_one_line_when_the_database_cannot_be_used(tmp_path
     result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
     _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
     result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=postgres_url)
-    _fails_in_one_line(result, 1, "Error: database.url: schema version 0 is older than 5; run `notigate migrate`")
+    _fails_in_one_line(result, 1, f"Error: database.url: schema version 0 is older than {LATEST}; run `notigate migrate`")
 
 
 async def test_worker_stops_in_one_line_when_redis_or_the_database_cannot_be_used(

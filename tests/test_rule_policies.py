@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 from collections.abc import Iterator
@@ -214,7 +215,7 @@ async def test_an_outage_whose_callback_failed_still_inhibits_once_retried(datab
     async def inhibitions_fail_once(sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
         if 'INTO "inhibitions"' in sql and not failures:
             failures.append(sql)
-            raise ConnectionError("connection lost")
+            raise OSError(errno.ENOSPC, "No space left on device")  # not a blip: nothing retries it here
         return await run(sql, args)
 
     gateway.db._run = inhibitions_fail_once  # type: ignore[method-assign]

@@ -210,9 +210,19 @@ async def deliver(gw: Gateway, delivery_ids: str | list[str]) -> None:
                 await gw.repo.release(c)
             raise
         gw.heartbeat.claimed.update(c.delivery.id for c in claimed)
-        for failed in await asyncio.gather(*(_deliver_claimed(gw, c) for c in claimed), return_exceptions=True):
+        steps = [_deliver_claimed(gw, c) for c in claimed]
+        if len(claimed) < len(ids):
+            steps.append(_run_when_due(gw, set(ids) - {c.delivery.id for c in claimed}))
+        for failed in await asyncio.gather(*steps, return_exceptions=True):
             if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
                 log.error("delivery step failed: %s: %s", type(failed).__name__, failed)
+
+
+async def _run_when_due(gw: Gateway, unclaimed: set[str]) -> None:
+    """A job that ran before its deliveries were due (a timer rounding down, a worker whose clock runs
+    behind the API's) schedules them again for when they are, rather than leave them to the next sweep."""
+    for delivery_id, attempts, due in await gw.repo.not_yet_due(sorted(unclaimed)):
+        await gw.queue.enqueue(delivery_id, attempts, due, tag=f"w{int(due.timestamp() * 1000)}")
 
 
 async def _deliver_claimed(gw: Gateway, claimed: Claimed) -> None:

@@ -12,6 +12,8 @@ what actually runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -193,35 +195,57 @@ class ArqQueue:
 
 
 class InProcessQueue:
-    """Timers in this event loop; at most ``concurrency`` jobs run at once.
+    """Steps scheduled in this process by wall-clock time; at most ``concurrency`` run at once.
 
-    Nothing here is durable, and nothing needs to be: on start the sweep finds every
-    pending delivery in the database and schedules it again.
+    One task runs every step whose time has come, sleeping until the earliest next one (a
+    second at most, so a clock stepped forward, by NTP or a resumed machine, is noticed
+    within a second instead of at the next sweep). Nothing here is durable, and nothing
+    needs to be: on start the sweep finds every pending delivery in the database and
+    schedules it again.
     """
 
     def __init__(self, concurrency: int = 100) -> None:
         self._handler: JobHandler | None = None
         self._closed = False
         self._limit = asyncio.Semaphore(concurrency)
-        self._scheduled: dict[str, asyncio.TimerHandle] = {}
+        self._steps: list[tuple[datetime, str, str]] = []
+        """A heap of (when, step key, delivery id); a key scheduled again earlier leaves a stale entry."""
+        self._when: dict[str, datetime] = {}
+        self._running: dict[str, int] = {}
+        self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clock: asyncio.Task[None] | None = None
 
     def start(self, handler: JobHandler) -> None:
         self._handler = handler
+        self._clock = asyncio.get_running_loop().create_task(self._run_due_steps())
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
-        key = job_id(delivery_id, attempts, tag)
         if self._handler is None or self._closed:
             return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, (at - utcnow()).total_seconds()) if at else 0.0
-        if (scheduled := self._scheduled.get(key)) is not None:
-            if scheduled.when() <= loop.time() + delay:
-                return
-            scheduled.cancel()  # due earlier than planned (a test moved the clock, an endpoint came back)
-        self._scheduled[key] = loop.call_later(delay, self._spawn, key, delivery_id)
+        key = job_id(delivery_id, attempts, tag)
+        when = at or utcnow()
+        if (scheduled := self._when.get(key)) is not None and scheduled <= when:
+            return
+        self._when[key] = when
+        heapq.heappush(self._steps, (when, key, delivery_id))
+        self._changed.set()
+
+    async def _run_due_steps(self) -> None:
+        while not self._closed:
+            now = utcnow()
+            while self._steps and self._steps[0][0] <= now:
+                when, key, delivery_id = heapq.heappop(self._steps)
+                if self._when.get(key) == when:  # else it was scheduled again, earlier, and has run
+                    del self._when[key]
+                    self._spawn(key, delivery_id)
+            wait = min(1.0, (self._steps[0][0] - now).total_seconds()) if self._steps else 1.0
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), max(wait, 0.0))
 
     def _spawn(self, key: str, delivery_id: str) -> None:
+        self._running[key] = self._running.get(key, 0) + 1
         task = asyncio.get_running_loop().create_task(self._run(key, delivery_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -234,30 +258,34 @@ class InProcessQueue:
         except Exception:
             log.exception("delivery %s failed in the in-process queue", delivery_id)
         finally:
-            self._scheduled.pop(key, None)
+            if self._running[key] == 1:
+                del self._running[key]
+            else:
+                self._running[key] -= 1
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:
             await self.enqueue(delivery_id, 0)
 
     async def queued(self) -> set[str]:
-        now = asyncio.get_running_loop().time()
-        return {key.split(":", 1)[0] for key, timer in self._scheduled.items() if timer.when() <= now}
+        now = utcnow()
+        due = [key for key, when in self._when.items() if when <= now]
+        return {key.split(":", 1)[0] for key in [*due, *self._running]}
 
     async def requeue(self, delivery_id: str, attempts: int) -> None:
         await self.enqueue(delivery_id, attempts)
 
     async def depth(self) -> int:
-        return len(self._scheduled)
+        return len(self._when) + len(self._running)
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         self._closed = True
-        for handle in self._scheduled.values():
-            handle.cancel()
-        for task in list(self._tasks):
+        self._changed.set()
+        for task in [*self._tasks, *([self._clock] if self._clock else [])]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._scheduled.clear()
+        await asyncio.gather(*self._tasks, *([self._clock] if self._clock else []), return_exceptions=True)
+        self._steps.clear()
+        self._when.clear()

@@ -454,6 +454,16 @@ class Repository:
                 await self.refresh_notification_status(notification_id)
         return len(rows)
 
+    async def not_yet_due(self, delivery_ids: list[str]) -> list[tuple[str, int, datetime]]:
+        """Those of ``delivery_ids`` waiting for an attempt later than now: (id, attempts, when)."""
+        if not delivery_ids:
+            return []
+        ids = ", ".join("{}" for _ in delivery_ids)
+        rows = await self.db.fetch(
+            f'SELECT "id", "attempts", "next_attempt_at" FROM "deliveries" WHERE "id" IN ({ids}) '
+            'AND "status" IN (\'pending\', \'retrying\') AND "next_attempt_at" > {}', *delivery_ids, utcnow())
+        return [(r["id"], r["attempts"], _dt(r["next_attempt_at"])) for r in rows]  # type: ignore[misc]
+
     async def renew_leases(self, delivery_ids: list[str], until: datetime) -> None:
         """Extend to ``until`` the leases of the deliveries this process is still sending (its heartbeat)."""
         for start in range(0, len(delivery_ids), 500):
