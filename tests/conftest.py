@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import contextlib
 import os
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -110,6 +111,13 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now (for a server the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def make_settings(database_url: str, receiver_url: str = "http://127.0.0.1:9/hooks", **sections: Any) -> Settings:

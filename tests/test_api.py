@@ -173,7 +173,9 @@ async def test_health(sqlite_url: str, receiver: Receiver) -> None:
         assert (await client.get("/health/live")).json()["status"] == "ok"
         ready = await client.get("/health/ready")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"database": "ok", "queue": "ok"}
+        checks = ready.json()["checks"]
+        assert {name: checks[name] for name in ("database", "queue")} == {"database": "ok", "queue": "ok"}
+        assert ready.json()["status"] == "ok" and ready.json()["lag_seconds"] == 0.0
 
 
 async def test_dead_redis_fails_readiness_but_callbacks_are_kept(postgres_url: str) -> None:

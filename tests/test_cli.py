@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from conftest import worker_config
+from conftest import free_port, worker_config
 
 from notigate.cli import main
 from notigate.database import Database
@@ -28,11 +27,6 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
     return subprocess.run([*NOTIGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
                           env={**clean, **env})
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -112,7 +106,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
 
 def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
     """On a fresh folder: `serve` generates a key; `send-test` for each platform is stored and captured in sandbox."""
-    port = _free_port()
+    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
     server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=tmp_path, env=clean,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -157,7 +151,7 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
 def test_empty_variables_count_as_unset_for_serve(tmp_path: Path) -> None:
     """Every variable the gateway reads, set to "", is unset: ``serve`` runs on the embedded default
     (SQLite here, the embedded queue, a generated key) and /metrics counts this process alone."""
-    port = _free_port()
+    port = free_port()
     empty = dict.fromkeys(("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY",
                            "PROMETHEUS_MULTIPROC_DIR"), "")
     server = _serve(tmp_path, port, **empty)
@@ -177,7 +171,7 @@ def test_empty_variables_count_as_unset_for_serve(tmp_path: Path) -> None:
 
 def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> None:
     """``${VAR}`` with VAR set to "" is "not set"; ``${VAR:-default}`` then takes the default."""
-    port = _free_port()
+    port = free_port()
     (tmp_path / "notigate.toml").write_text(
         f'[server]\nport = "${{NT_PORT:-{port}}}"\n[platforms.arindo]\nserver_key = "${{NT_ARINDO_KEY}}"\n')
     result = cli("check-config", NT_PORT="", NT_ARINDO_KEY="")
@@ -296,7 +290,7 @@ def test_an_unreadable_config_file_is_one_line(tmp_path: Path, command: str) -> 
 
 def test_send_test_with_a_refused_key_is_one_line(tmp_path: Path) -> None:
     """A gateway that refuses ``send-test``'s key when it follows the notification is one line naming the answer."""
-    port = _free_port()
+    port = free_port()
     server = _serve(tmp_path, port, NOTIGATE_API_KEY="the-servers-key-0123456789")
     try:
         result = _run(["send-test", "arindo", "--url", f"http://127.0.0.1:{port}"], tmp_path,

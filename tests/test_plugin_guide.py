@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "tests" / "fixtures" / "notigate-platform-acme"
@@ -60,14 +60,9 @@ secret = "{SECRET}"
     return path
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _serve(bin_dir: Path, config: Path) -> Iterator[str]:
-    port = _port()
+    port = free_port()
     server = subprocess.Popen([str(bin_dir / "notigate"), "serve", "--config", str(config), "--port", str(port)],
                               cwd=config.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -20,17 +20,12 @@ import asyncpg
 import httpx
 import pytest
 
-from conftest import API_KEY, ARINDO_KEY, AUTH, JSON, WEBHOOK_SECRET, arindo_body, wait_for
+from conftest import API_KEY, ARINDO_KEY, AUTH, JSON, WEBHOOK_SECRET, arindo_body, free_port, wait_for
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
 MARGIN = 3.0  # a loaded machine may run a deadline's callback late; never early
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(path: Path, database: str, server: str, extra: str = "") -> Path:
@@ -110,7 +105,7 @@ def slow_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     folder = tmp_path_factory.mktemp("slow")
     config = _config(folder / "notigate.toml", f"sqlite:///{folder / 'notigate.db'}",
                      f'header_timeout = "{HEADER_TIMEOUT:g}s"\nbody_timeout = "{BODY_TIMEOUT:g}s"\ndrain_grace = "0s"')
-    port = _free_port()
+    port = free_port()
     with _serving(config, port):
         yield port
 
@@ -210,7 +205,7 @@ async def test_forty_slowloris_connections_are_all_closed(slow_port: int) -> Non
 async def test_drain_serves_through_the_grace_and_a_second_signal_ends_it(tmp_path: Path) -> None:
     """After SIGTERM, /health/ready answers 503 "draining" at once while callbacks are still served; a second
     SIGTERM ends the 30 s grace early, and the process exits 0."""
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path / "notigate.toml", f"sqlite:///{tmp_path / 'notigate.db'}", 'drain_grace = "30s"')
     with _serving(config, port) as server:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -241,7 +236,7 @@ def _refused(port: int) -> bool:
 async def test_drain_finishes_a_request_in_flight_after_the_listener_closes(tmp_path: Path) -> None:
     """A callback still arriving when the grace ends is answered 200 with Connection: close and stored, though
     new connections are refused by then; the process then exits 0."""
-    port = _free_port()
+    port = free_port()
     database = tmp_path / "notigate.db"
     config = _config(tmp_path / "notigate.toml", f"sqlite:///{database}", 'drain_grace = "1s"')
     body = arindo_body(order_id="ORD-IN-FLIGHT")
@@ -338,7 +333,7 @@ secret = "{WEBHOOK_SECRET}"
 name = "all to the merchant"
 send = [{{ channel = "webhook", to = ["merchant"] }}]
 """)
-    first = _free_port()
+    first = free_port()
     ports = [first, next(p for p in iter(_free_port, None) if p != first)]
     servers = {port: _start(config, port) for port in ports}
     balancer = _Balancer(ports)

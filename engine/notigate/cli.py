@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import sys
 import time
@@ -15,6 +14,7 @@ import click
 import httpx
 import msgspec
 
+from notigate import logs
 from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings, read_settings
 from notigate.errors import ConfigError, UnavailableError
 from notigate.gateway import Gateway
@@ -106,11 +106,14 @@ def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = 
 
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True)
-def main(log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="text (the default) or one JSON object per line; else NOTIGATE_LOG_FORMAT")
+def main(log_level: str, log_format: str | None) -> None:
     """Notigate: the notification gateway for payment platforms."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "piccolo"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    fmt = log_format or env("NOTIGATE_LOG_FORMAT") or "text"
+    if fmt not in ("text", "json"):
+        raise click.BadParameter(f"NOTIGATE_LOG_FORMAT must be text or json, not {fmt!r}")
+    logs.configure(log_level, fmt)  # type: ignore[arg-type]
 
 
 @main.command()

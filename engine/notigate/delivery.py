@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
-from notigate import digests
+from notigate import digests, logs
 from notigate.backoff import next_attempt_at
 from notigate.breakers import DISABLED_WAIT, breaker_key, destination_key
 from notigate.channel import (
@@ -227,7 +227,8 @@ async def _run_when_due(gw: Gateway, unclaimed: set[str]) -> None:
 
 async def _deliver_claimed(gw: Gateway, claimed: Claimed) -> None:
     try:
-        await _attempt_and_record(gw, claimed)
+        with logs.delivering(claimed.delivery.id, claimed.delivery.notification_id):
+            await _attempt_and_record(gw, claimed)
     finally:
         gw.heartbeat.claimed.discard(claimed.delivery.id)
 

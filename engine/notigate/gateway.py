@@ -38,6 +38,7 @@ from notigate.rules import RuleEvaluator
 from notigate.silences import Silences
 from notigate.subscriptions import Subscriptions
 from notigate.templates import Templates
+from notigate.vitals import Vitals, read_vitals
 from notigate.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class Gateway:
         self._beating: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._counts: tuple[float, dict[str, list[dict[str, Any]]]] | None = None
+        self._vitals: tuple[float, Vitals] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
@@ -295,6 +297,18 @@ class Gateway:
                 self.queue.start(lambda delivery_id: deliver(self, delivery_id))
             self._sweeper = asyncio.create_task(self._sweep_forever())
             self._beating = asyncio.create_task(self.heartbeat.run(self._stopping))
+
+    async def vitals(self) -> Vitals:
+        """Live workers, the oldest due delivery's wait and the send slots taken, read at most once a second."""
+        now = time.monotonic()
+        if self._vitals is None or now - self._vitals[0] > 1:
+            self._vitals = (now, await read_vitals(self.repo, self.workers, self.limiter, self.slots))
+        return self._vitals[1]
+
+    @property
+    def recovery_seconds(self) -> float:
+        """The longest a due delivery waits because a worker died: its lease, then the next sweep."""
+        return self.lease_seconds + seconds(self.settings.delivery.sweep_interval)
 
     async def metric_counts(self) -> dict[str, list[dict[str, Any]]]:
         """Database totals for /metrics, cached for 5 s: scrapes stay cheap on big tables."""

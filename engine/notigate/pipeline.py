@@ -11,7 +11,7 @@ import logging
 
 import msgspec
 
-from notigate import blips
+from notigate import blips, logs
 from notigate.clock import utcnow
 from notigate.errors import IdempotencyConflict, PlatformInputError
 from notigate.events import Event, Notification, NotificationStatus
@@ -90,18 +90,19 @@ async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None
     the first id. The database's unique key decides which of two concurrent requests came first.
     """
     notification = normalize(event)
-    routes = route(gw, notification)
-    # A connection blip is retried: storing is keyed by the platform's own key, so a repeat stores nothing twice.
-    stored = await blips.DATABASE(_store, gw, event, notification, routes, fingerprint)
-    # one stored before fingerprints were (migration 6) has none: its repeats answer its id, as they did
-    if not stored.created and fingerprint is not None and stored.fingerprint not in (None, fingerprint):
-        raise IdempotencyConflict(stored.id)
-    if stored.due or stored.later:
-        try:  # bounded: a Redis that hangs must not hold the platform's callback
-            await asyncio.wait_for(_enqueue(gw, stored), 2)
-        except Exception as exc:  # committed already: the sweep will enqueue them
-            log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
-    return stored.id, stored.created
+    with logs.ingesting(notification.id):
+        routes = route(gw, notification)
+        # A connection blip is retried: storing is keyed by the platform's own key, so a repeat stores nothing twice.
+        stored = await blips.DATABASE(_store, gw, event, notification, routes, fingerprint)
+        # one stored before fingerprints were (migration 6) has none: its repeats answer its id, as they did
+        if not stored.created and fingerprint is not None and stored.fingerprint not in (None, fingerprint):
+            raise IdempotencyConflict(stored.id)
+        if stored.due or stored.later:
+            try:  # bounded: a Redis that hangs must not hold the platform's callback
+                await asyncio.wait_for(_enqueue(gw, stored), 2)
+            except Exception as exc:  # committed already: the sweep will enqueue them
+                log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
+        return stored.id, stored.created
 
 
 async def _store(gw: Gateway, event: Event, notification: Notification, routes: list[Route],

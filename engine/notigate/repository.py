@@ -454,6 +454,12 @@ class Repository:
                 await self.refresh_notification_status(notification_id)
         return len(rows)
 
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """When the longest-waiting delivery that is due (pending or retrying, not being sent) became due."""
+        rows = await self.db.fetch('SELECT MIN("next_attempt_at") AS t FROM "deliveries" '
+                                   'WHERE "status" IN (\'pending\', \'retrying\') AND "next_attempt_at" <= {}', now)
+        return _dt(rows[0]["t"]) if rows else None
+
     async def not_yet_due(self, delivery_ids: list[str]) -> list[tuple[str, int, datetime]]:
         """Those of ``delivery_ids`` waiting for an attempt later than now: (id, attempts, when)."""
         if not delivery_ids:

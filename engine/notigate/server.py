@@ -167,7 +167,7 @@ def run(app: Litestar, gateway: Gateway, *, host: str, port: int) -> None:
     server = gateway.settings.server
     header_timeout = seconds(server.header_timeout)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, ws="none",
+        app, host=host, port=port, log_level="warning", access_log=False, ws="none", log_config=None,
         http=DeadlineProtocol.limited(header_timeout, seconds(server.body_timeout)),
         timeout_keep_alive=math.ceil(header_timeout),  # never before ours, which also closes idle connections
         timeout_graceful_shutdown=seconds(server.drain_timeout),  # type: ignore[arg-type]  # any number works

@@ -78,4 +78,5 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         middleware=[latency_middleware],
         request_max_body_size=gateway.settings.server.max_body_size,
+        logging_config=None,  # the process's one log format is set up by ``notigate.logs``
     )

@@ -13,8 +13,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.breakers import BreakerView
+from notigate.clock import utcnow
 from notigate.config import env
 from notigate.plugins import PluginInfo
+from notigate.vitals import Vitals
 
 
 @get("/api/v1/destinations", tags=["deliveries"], guards=[require_api_key], security=SECURITY,
@@ -30,8 +32,14 @@ async def list_plugins(gateway: GatewayDep) -> list[PluginInfo]:
 
 
 class Health(msgspec.Struct, frozen=True):
+    """``status``: ok, degraded (answering, but delivery lags or no worker runs), unavailable or draining."""
+
     status: str
     checks: dict[str, str] = {}
+    workers: int | None = None
+    """Live ``notigate worker`` processes (Redis queue only)."""
+    lag_seconds: float | None = None
+    """How long the oldest due, unsent delivery has waited."""
 
 
 @get("/health/live", tags=["health"], summary="The process is up")
@@ -39,8 +47,11 @@ async def live() -> Health:
     return Health(status="ok")
 
 
-@get("/health/ready", tags=["health"], summary="The database and the queue answer")
+@get("/health/ready", tags=["health"], summary="The database and the queue answer; delivery keeps up")
 async def ready(gateway: GatewayDep) -> Response[Health]:
+    """503 when this process cannot take requests (database or queue down, or draining). Dead workers
+    or a lagging delivery only make it ``degraded`` (200): callbacks are still stored, and taking every
+    API process out of a balancer because the workers died would lose them."""
     if gateway.draining:  # before any probe: a balancer must stop sending here at once
         return Response(Health(status="draining", checks={"server": "draining"}), status_code=503)
     checks: dict[str, str] = {}
@@ -50,15 +61,28 @@ async def ready(gateway: GatewayDep) -> Response[Health]:
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"unavailable: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
-    return Response(Health(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
+    if not all(v == "ok" for v in checks.values()):
+        return Response(Health(status="unavailable", checks=checks), status_code=503)
+    try:
+        vitals = await gateway.vitals()
+    except Exception as exc:
+        checks["delivery"] = f"unknown: {type(exc).__name__}"
+        return Response(Health(status="degraded", checks=checks))
+    degraded = vitals.oldest_due > gateway.recovery_seconds
+    if vitals.workers is not None:
+        checks["workers"] = f"{len(vitals.workers)} alive" if vitals.workers else "none alive: deliveries wait"
+        degraded |= not vitals.workers
+    checks["lag"] = f"the oldest due delivery has waited {vitals.oldest_due:.1f}s"
+    return Response(Health(status="degraded" if degraded else "ok", checks=checks,
+                           workers=len(vitals.workers) if vitals.workers is not None else None,
+                           lag_seconds=round(vitals.oldest_due, 3)))
 
 
 class _Snapshot:
     """A collector over numbers read from the database just before the scrape."""
 
-    def __init__(self, counts: dict[str, list[dict[str, object]]], depth: int) -> None:
-        self.counts, self.depth = counts, depth
+    def __init__(self, counts: dict[str, list[dict[str, object]]], depth: int, vitals: Vitals | None) -> None:
+        self.counts, self.depth, self.vitals = counts, depth, vitals
 
     def collect(self):  # type: ignore[no-untyped-def]
         n = CounterMetricFamily("notigate_notifications", "Notifications stored", labels=["platform", "code"])
@@ -79,6 +103,32 @@ class _Snapshot:
                                   "Jobs waiting in the queue (one delivery step, or a batch of new deliveries)",
                                   value=self.depth)
         yield from (n, d, a, b, depth)
+        if self.vitals is not None:
+            yield from _vitals(self.vitals)
+
+
+def _vitals(vitals: Vitals) -> list[GaugeMetricFamily]:
+    due = GaugeMetricFamily("notigate_oldest_due_delivery_age_seconds",
+                            "How long the oldest delivery that is due, and not being sent, has waited",
+                            value=vitals.oldest_due)
+    slots = GaugeMetricFamily("notigate_send_slots_in_use", "Send slots taken per destination, by every process",
+                              labels=["destination"])
+    for destination, n in sorted(vitals.slots.items()):
+        slots.add_metric([destination], float(n))
+    families = [due, slots]
+    if vitals.workers is not None:
+        families.append(GaugeMetricFamily("notigate_workers_alive", "notigate worker processes whose heartbeat is current",
+                                          value=len(vitals.workers)))
+        age = GaugeMetricFamily("notigate_worker_heartbeat_age_seconds", "Seconds since each live worker's last heartbeat",
+                                labels=["worker"])
+        claimed = GaugeMetricFamily("notigate_worker_claimed_deliveries", "Deliveries each live worker holds claimed",
+                                    labels=["worker"])
+        now = utcnow()
+        for w in vitals.workers:
+            age.add_metric([w.id], max(0.0, (now - w.beat_at).total_seconds()))
+            claimed.add_metric([w.id], float(w.claimed))
+        families += [age, claimed]
+    return families
 
 
 @get("/metrics", tags=["health"], summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
@@ -93,8 +143,12 @@ async def metrics(gateway: GatewayDep, request: Request[Any, Any, Any]) -> Respo
         depth = await gateway.queue.depth()
     except Exception:
         depth = -1
+    try:
+        vitals = await gateway.vitals()
+    except Exception:  # Redis or the database down: the counts below say what they can
+        vitals = None
     snapshot = CollectorRegistry()
-    snapshot.register(_Snapshot(await gateway.metric_counts(), depth))
+    snapshot.register(_Snapshot(await gateway.metric_counts(), depth, vitals))
     if env("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
         multiprocess.MultiProcessCollector(process)  # type: ignore[no-untyped-call]
