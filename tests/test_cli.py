@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,6 +145,64 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
         output = server.communicate(timeout=30)[0]
     assert "Generated admin API key" in output
     assert key in output
+
+
+def _blocks(output: str) -> dict[str, tuple[str, list[str]]]:
+    """Per channel, ``send-test``'s last status line of its delivery and every line printed below
+    that delivery's status lines (dedented): a block reprinted later keeps what came under it before."""
+    blocks: dict[str, tuple[str, list[str]]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith("  dlv_"):
+            channel = line.split()[1]
+            current = blocks[channel][1] if channel in blocks else []
+            blocks[channel] = (line.strip(), current)
+        elif line.startswith("    ") or (line == "" and current is not None):
+            assert current is not None, output
+            current.append(line[4:])
+        else:
+            current = None
+    return blocks
+
+
+def test_send_test_prints_what_the_sandbox_captured(tmp_path: Path) -> None:
+    """On the embedded default, ``send-test`` prints below each ended delivery the message the sandbox
+    captured: the webhook's body as JSON with its webhook-id, the email's subject and text part, the SMS text."""
+    port = _free_port()
+    server = _serve(tmp_path, port)
+    try:
+        result = _run(["send-test", "paprika", "--code", "fraud_suspected", "--url", f"http://127.0.0.1:{port}"],
+                      tmp_path)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert result.returncode == 0, result.stderr
+    blocks = _blocks(result.stdout)
+    assert set(blocks) == {"webhook", "email", "sms"}, result.stdout
+    assert all(line.endswith("delivered, attempts=1 [captured in sandbox]") for line, _ in blocks.values())
+
+    status, lines = blocks["webhook"]
+    assert lines[0] == f"webhook-id: {status.split()[0]}"
+    assert lines[1] == "{" and lines[2].startswith('  "type"'), "pretty-printed, one key a line"
+    body = json.loads("\n".join(lines[1:]))
+    assert body["type"] == "payment.fraud_suspected"
+    assert body["data"]["code"] == "fraud_suspected" and body["data"]["platform"] == "paprika"
+    assert body["data"]["amount"] == "150000.00" and body["data"]["reference"].startswith("INV-SAMPLE-")
+
+    _, lines = blocks["email"]
+    reference = body["data"]["reference"]
+    assert lines[0] == f"Subject: [Critical] Suspected fraud: {reference} (IDR150,000)"
+    assert lines[1] == "Suspected fraud (Critical)"
+    assert f"Reference: {reference}" in lines and "Amount: IDR150,000" in lines
+    assert f"Notification ID: {body['data']['id']}" in lines
+    assert not any("<" in line or "=3D" in line for line in lines), "the text part, decoded, without the HTML"
+
+    _, lines = blocks["sms"]
+    [text] = lines
+    assert text.startswith(f"Suspected fraud: {reference}, IDR150,000 on paprika at ")
+
+    assert "whsec_" not in result.stdout and "signature" not in result.stdout
+    assert result.stdout.count('"type": "payment.fraud_suspected"') == 1
 
 
 # -- empty environment variables ------------------------------------------------------------------

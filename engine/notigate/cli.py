@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import sys
 import time
 from collections.abc import Coroutine, Sequence
+from email import message_from_string, policy as email_policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -241,9 +244,11 @@ def send_test(platform: str, config_path: str | None, code: str | None, url: str
 
 
 def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None:
-    """Print each notification and its deliveries whenever they change, until settled."""
+    """Print each notification and its deliveries whenever they change, until settled; below a
+    delivery that has ended, once, the message it rendered (captured in sandbox, kept when it failed)."""
     deadline = time.monotonic() + wait
     last: dict[str, str] = {}
+    shown: set[str] = set()
     while True:
         settled = True
         for notification_id in ids:
@@ -253,15 +258,47 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
                                            f"{response.text}")
             detail = response.json()
             n = detail["notification"]
-            line = f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}"
+            lines = [(f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}", None)]
             for d in detail["deliveries"]:
-                line += (f"\n  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
-                         + (f", last error: {d['last_error']}" if d["last_error"] else "")
-                         + (" [captured in sandbox]" if d.get("captured") and d["status"] == "delivered" else ""))
-            if last.get(notification_id) != line:
-                click.echo(line)
-                last[notification_id] = line
+                lines.append((f"  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
+                              + (f", last error: {d['last_error']}" if d["last_error"] else "")
+                              + (" [captured in sandbox]" if d.get("captured") and d["status"] == "delivered" else ""),
+                              d))
+            block = "\n".join(line for line, _ in lines)
+            if last.get(notification_id) != block:
+                for line, d in lines:
+                    click.echo(line)
+                    if d is not None and d["status"] in _ENDED and d.get("captured") and d["id"] not in shown:
+                        shown.add(d["id"])
+                        for text in _captured_lines(d):
+                            click.echo(f"    {text}".rstrip())
+                last[notification_id] = block
             settled &= n["status"] not in ("received", "delivering")
         if settled or time.monotonic() > deadline:
             return
         time.sleep(0.3)
+
+
+_ENDED = ("delivered", "failed")
+
+
+def _captured_lines(delivery: dict[str, Any]) -> list[str]:
+    """A delivery's rendered message, readable: JSON pretty-printed (a webhook with its
+    ``webhook-id``), an email's subject and text part, any other text as it is. Headers are
+    left out, so nothing a channel keeps there (credentials, signatures) is printed."""
+    captured = delivery["captured"]
+    body, kind = str(captured.get("body", "")), captured.get("content_type", "")
+    lines = [f"webhook-id: {delivery['id']}"] if delivery["channel"] == "webhook" else []
+    if kind == "message/rfc822":
+        mail = message_from_string(body, policy=email_policy.default)
+        part = mail.get_body(preferencelist=("plain",)) if isinstance(mail, EmailMessage) else None
+        lines.append(f"Subject: {captured.get('subject') or mail.get('Subject', '')}")
+        body = part.get_content() if isinstance(part, EmailMessage) else ""
+    elif kind.startswith("application/json"):
+        try:
+            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+    elif captured.get("subject"):
+        lines.append(f"Subject: {captured['subject']}")
+    return lines + body.replace("\r\n", "\n").rstrip("\n").splitlines()
