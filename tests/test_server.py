@@ -334,7 +334,7 @@ name = "all to the merchant"
 send = [{{ channel = "webhook", to = ["merchant"] }}]
 """)
     first = free_port()
-    ports = [first, next(p for p in iter(_free_port, None) if p != first)]
+    ports = [first, next(p for p in iter(free_port, None) if p != first)]
     servers = {port: _start(config, port) for port in ports}
     balancer = _Balancer(ports)
     checks = [asyncio.create_task(balancer.check(port)) for port in ports]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,9 @@ from piccolo.querystring import QueryString
 from notigate.config import database_url_problem
 from notigate.errors import ConfigError, UnavailableError
 from notigate.tables import TABLES
+
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
+"""Its DEBUG lines carry every statement with its parameters: secrets and personal data never reach a log."""
 
 
 async def _rollback_if_needed(connection: Any) -> None:

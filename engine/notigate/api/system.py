@@ -31,11 +31,11 @@ async def list_plugins(gateway: GatewayDep) -> list[PluginInfo]:
     return gateway.plugins.infos
 
 
-class Health(msgspec.Struct, frozen=True):
+class Health(msgspec.Struct, frozen=True, omit_defaults=True):
     """``status``: ok, degraded (answering, but delivery lags or no worker runs), unavailable or draining."""
 
     status: str
-    checks: dict[str, str] = {}
+    checks: dict[str, str]
     workers: int | None = None
     """Live ``notigate worker`` processes (Redis queue only)."""
     lag_seconds: float | None = None
@@ -44,7 +44,7 @@ class Health(msgspec.Struct, frozen=True):
 
 @get("/health/live", tags=["health"], summary="The process is up")
 async def live() -> Health:
-    return Health(status="ok")
+    return Health(status="ok", checks={})
 
 
 @get("/health/ready", tags=["health"], summary="The database and the queue answer; delivery keeps up")
