@@ -66,12 +66,33 @@ async def test_a_process_sees_breaker_changes_soon_and_its_own_at_once(postgres_
             assert (await b.gate("d1", datetime.now(UTC)))[0] == "closed"
             assert (await b.gate("d2", datetime.now(UTC)))[0] == "closed"
         for _ in range(2):  # this process's own failures: open for it at once
-            await here.record("d1", reachable=False, now=datetime.now(UTC), dirty=False)
+            await here.record("d1", reachable=False, now=datetime.now(UTC))
         assert (await here.gate("d1", datetime.now(UTC)))[0] == "open"
         for _ in range(2):  # another process's: seen here once the memory lapses
-            await there.record("d2", reachable=False, now=datetime.now(UTC), dirty=False)
+            await there.record("d2", reachable=False, now=datetime.now(UTC))
         await asyncio.sleep(0.35)
         assert (await here.gate("d2", datetime.now(UTC)))[0] == "open"
         assert (await there.gate("d1", datetime.now(UTC)))[0] == "open"
     finally:
         await gateway.close()
+
+
+async def test_failures_between_answers_do_not_open_the_breaker(database_url: str, receiver: Receiver) -> None:
+    """Failures count only while consecutive: a receiver failing one request in five, twenty sent at
+    once, never opens the breaker (answers of sends that began before a failure still reset it)."""
+    receiver.script = [(503, {}), (200, {}), (200, {}), (200, {}), (200, {})] * 40
+    settings = make_settings(database_url, receiver.url, delivery={
+        "max_attempts": 50, "backoff_initial": "50ms", "backoff_max": "100ms", "breaker_threshold": 4,
+        "breaker_cooldown": "60s", "per_destination": 20})
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        await asyncio.gather(*(client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+                               for _ in range(40)))
+
+        async def all_delivered() -> bool:
+            page = (await client.get("/api/v1/notifications", params={"limit": 100}, headers=AUTH)).json()
+            return all(n["status"] == "delivered" for n in page["items"])
+
+        await wait_for(all_delivered, timeout=30)
+        [breaker] = (await client.get("/api/v1/destinations", headers=AUTH)).json()
+    assert breaker["state"] == "closed" and breaker["opened_until"] is None

@@ -13,8 +13,10 @@ wait until someone enables the destination again; no probe, no cool-down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -69,100 +71,140 @@ class Breakers:
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
         self._clean: dict[str, float] = {}  # destination -> monotonic time until which it is known clean
-        self._reading: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+        self._changes: dict[str, int] = {}
+        """Per destination, how many failures (and disables) this process began recording: a read that
+        began before one may not mark the destination clean after it."""
+        self._writing: dict[str, int] = {}
+        """Per destination, such writes under way: meanwhile nothing is known clean, so an answer
+        resets the failures they are counting."""
+        self._reading: dict[str, tuple[asyncio.Future[list[dict[str, Any]]], int]] = {}
 
-    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None, bool]:
+    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None]:
         """May a delivery go to ``destination`` now? ("open", until) means wait until then.
 
-        The third value says whether the breaker has anything to reset after a success
-        (failures counted or not closed), so a healthy destination costs one read, no write.
+        A destination this process knows clean (closed, no failures counted) costs no read.
         """
         if self._clean.get(destination, 0.0) > time.monotonic():
-            return "closed", None, False
-        rows = await self._read(destination)
-        if not rows:
-            self._remember_clean(destination)
-            return "closed", None, False
-        dirty = rows[0]["state"] != "closed" or rows[0]["failures"] > 0
+            return "closed", None
+        rows, seen = await self._read(destination)
+        if not rows or (rows[0]["state"] == "closed" and rows[0]["failures"] == 0):
+            self._remember_clean(destination, seen)
+            return "closed", None
         if rows[0]["state"] == "closed":
-            if not dirty:
-                self._remember_clean(destination)
-            return "closed", None, dirty
+            return "closed", None
         if rows[0]["state"] == "disabled":
-            return "open", now + DISABLED_WAIT, dirty
+            return "open", now + DISABLED_WAIT
         until = _dt(rows[0]["opened_until"])
         if until is not None and until > now:
-            return "open", until, dirty
+            return "open", until
         won = await self.db.write_one(  # the cool-down is over: one caller becomes the probe
             'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
             'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
             now + self.cooldown, now, destination, now)
-        return ("probe", None, True) if won else ("open", now + self.cooldown, True)
+        return ("probe", None) if won else ("open", now + self.cooldown)
 
-    async def _read(self, destination: str) -> list[dict[str, Any]]:
-        """The destination's row, one query at a time: a burst of sends to a destination not yet known
-        clean (at start, after a failure) shares one read instead of opening a connection each."""
-        if (pending := self._reading.get(destination)) is None:
-            pending = self._reading[destination] = asyncio.ensure_future(self.db.fetch(
+    async def _read(self, destination: str) -> tuple[list[dict[str, Any]], int]:
+        """The destination's row, and how many changes this process had recorded when it was read.
+
+        One query at a time: a burst of sends to a destination not yet known clean (at start,
+        after a failure) shares one read instead of opening a connection each; a change
+        recorded meanwhile starts a fresh read for the callers after it.
+        """
+        seen = self._changes.get(destination, 0)
+        pending = self._reading.get(destination)
+        if pending is None or pending[1] != seen:
+            future = asyncio.ensure_future(self.db.fetch(
                 'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination))
-            pending.add_done_callback(lambda _: self._reading.pop(destination, None))
-        return await asyncio.shield(pending)
+            pending = self._reading[destination] = (future, seen)
+            future.add_done_callback(lambda done: self._reading.pop(destination, None)
+                                     if self._reading.get(destination, (None,))[0] is done else None)
+        return await asyncio.shield(pending[0]), pending[1]
 
-    async def record(self, destination: str, *, reachable: bool, now: datetime, dirty: bool = True,
+    async def record(self, destination: str, *, reachable: bool, now: datetime,
                      disable_after: timedelta | None = None, reason: str = "") -> Recorded:
         """Count a transient failure (maybe opening the breaker), or reset after any answer.
+
+        Failures count only while consecutive: an answer resets the count unless this process
+        knows the destination clean at that moment (not when its send began: sends run
+        concurrently, and one that began before a failure must still reset it).
 
         With ``disable_after`` (webhook endpoints), a failure that ends a run of at least
         ``threshold`` failures begun longer ago than that disables the destination
         ("disabled_now"); "disabled" means it already was (another worker's failure or a 410).
         The threshold keeps two blips weeks apart on a quiet endpoint from counting as days of failure.
         """
-        if not reachable or dirty:
-            self._clean.pop(destination, None)
         if reachable:
-            if dirty:
-                await self.db.write_one(
+            if self._writing.get(destination) or self._clean.get(destination, 0.0) <= time.monotonic():
+                seen = self._changes.get(destination, 0)
+                reset = await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                    '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\'',
-                    now, destination)
+                    '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\' '
+                    'RETURNING "destination"', now, destination)
+                if reset:
+                    self._remember_clean(destination, seen)
+                elif not (read := await self._read(destination))[0]:  # no row: nothing ever failed
+                    self._remember_clean(destination, read[1])
             return "ok"
-        async with self.db.write():
-            rows = await self.db.fetch(
-                'INSERT INTO "breakers" ("destination", "state", "failures", "failing_since", "updated_at") '
-                'VALUES ({}, \'closed\', 1, {}, {}) '
-                'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
-                '"failing_since" = COALESCE("breakers"."failing_since", excluded."failing_since"), '
-                '"updated_at" = excluded."updated_at" RETURNING "state"', destination, now, now)
-            if rows and rows[0]["state"] == "disabled":
-                return "disabled"
-            await self.db.execute(
-                'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
-                'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
-                now + self.cooldown, destination, self.threshold)
-            if disable_after is None:
-                return "ok"
-            disabled = await self.db.fetch(
-                'UPDATE "breakers" SET "state" = \'disabled\', "opened_until" = NULL, "reason" = {} '
-                'WHERE "destination" = {} AND "state" <> \'disabled\' AND "failures" >= {} AND "failing_since" <= {} '
-                'RETURNING "destination"', reason, destination, self.threshold, now - disable_after)
-        return "disabled_now" if disabled else "ok"
+        with self._changing(destination):
+            async with self.db.write():
+                rows = await self.db.fetch(
+                    'INSERT INTO "breakers" ("destination", "state", "failures", "failing_since", "updated_at") '
+                    'VALUES ({}, \'closed\', 1, {}, {}) '
+                    'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
+                    '"failing_since" = COALESCE("breakers"."failing_since", excluded."failing_since"), '
+                    '"updated_at" = excluded."updated_at" RETURNING "state"', destination, now, now)
+                if rows and rows[0]["state"] == "disabled":
+                    return "disabled"
+                await self.db.execute(
+                    'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
+                    'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
+                    now + self.cooldown, destination, self.threshold)
+                if disable_after is None:
+                    return "ok"
+                disabled = await self.db.fetch(
+                    'UPDATE "breakers" SET "state" = \'disabled\', "opened_until" = NULL, "reason" = {} '
+                    'WHERE "destination" = {} AND "state" <> \'disabled\' AND "failures" >= {} AND "failing_since" <= {} '
+                    'RETURNING "destination"', reason, destination, self.threshold, now - disable_after)
+            return "disabled_now" if disabled else "ok"
 
     async def disable(self, destination: str, now: datetime, reason: str | None = None) -> None:
         """Hold every delivery to ``destination`` until :meth:`enable` (e.g. after 410 Gone)."""
-        self._clean.pop(destination, None)
-        await self.db.write_one(
-            'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
-            'VALUES ({}, \'disabled\', 0, {}, {}) '
-            'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
-            '"updated_at" = excluded."updated_at", "reason" = excluded."reason"', destination, now, reason)
+        with self._changing(destination):
+            await self.db.write_one(
+                'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
+                'VALUES ({}, \'disabled\', 0, {}, {}) '
+                'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
+                '"updated_at" = excluded."updated_at", "reason" = excluded."reason"', destination, now, reason)
 
     async def enable(self, destination: str, now: datetime) -> None:
-        self._clean.pop(destination, None)
-        await self.db.write_one(
-            'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-            '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}', now, destination)
+        with self._changing(destination):
+            await self.db.write_one(
+                'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
+                '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}', now, destination)
 
-    def _remember_clean(self, destination: str) -> None:
+    @contextlib.contextmanager
+    def _changing(self, destination: str) -> Iterator[None]:
+        """Around a write that may make the destination unclean: what was known clean, or read before
+        the write committed, is not trusted afterwards."""
+        self._forget_clean(destination)
+        self._writing[destination] = self._writing.get(destination, 0) + 1
+        try:
+            yield
+        finally:
+            if self._writing[destination] == 1:
+                del self._writing[destination]
+            else:
+                self._writing[destination] -= 1
+            self._forget_clean(destination)
+
+    def _forget_clean(self, destination: str) -> None:
+        self._clean.pop(destination, None)
+        self._changes[destination] = self._changes.get(destination, 0) + 1
+
+    def _remember_clean(self, destination: str, seen: int) -> None:
+        """Known clean for a moment, if nothing was recorded here since the evidence was read (``seen``)."""
+        if self._changes.get(destination, 0) != seen or self._writing.get(destination):
+            return
         now = time.monotonic()
         if len(self._clean) >= 10_000:  # many destinations: keep only the entries still valid
             self._clean = {d: until for d, until in self._clean.items() if until > now}

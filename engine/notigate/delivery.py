@@ -108,7 +108,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     if gw.settings.sandbox.enabled:
         return Delivered(detail="captured (sandbox)"), copy
     destination = destination_of(channel, message)
-    gate, until, dirty = await gw.breakers.gate(destination, utcnow())
+    gate, until = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
     try:
@@ -133,7 +133,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
                                 status_code=410), copy
     after = gw.settings.delivery.endpoint_disable_after
     recorded = await _bookkeeping(gw.breakers.record(
-        destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(), dirty=dirty,
+        destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(),
         disable_after=timedelta(seconds=seconds(after)) if d.channel == "webhook" else None,
         reason=f"failing with no success for longer than endpoint_disable_after ({after})"),
         "update the circuit breaker")
