@@ -37,7 +37,8 @@ def main() -> int:
         failed += bool(problems)
         print(f"run {run}/{args.repeat}: {len(problems) and 'FAILED' or 'ok'}")
         print(f"  {verdict.acknowledged} callbacks acknowledged ({verdict.callback_attempts} sent, "
-              f"{verdict.callbacks_refused} refused and sent again); {verdict.notifications} notifications stored, "
+              f"{verdict.callbacks_refused} refused and sent again, {verdict.server_errors} with a 5xx); "
+              f"{verdict.notifications} notifications stored, "
               f"{len(verdict.lost)} lost")
         print(f"  {verdict.delivered} of {verdict.deliveries} deliveries delivered; not delivered: {verdict.stuck or 0}; "
               f"{verdict.duplicate_arrivals} webhook-ids answered 200 more than once (at-least-once resends)")

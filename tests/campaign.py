@@ -53,7 +53,7 @@ class Plan:
     """Callbacks per second."""
     fail_share: float = 0.1
     """Share of webhook requests the receiver answers 503."""
-    answer_delay: float = 0.05
+    answer_delay: float = 0.02
     """Seconds the receiver takes to answer: sends are in flight when a worker is killed."""
     seed: int = 20261204
     worker_kill_every: float = 4.0
@@ -318,7 +318,7 @@ class Balancer:
     def __init__(self, ports: list[int]) -> None:
         self.ports, self.up = ports, set(ports)
         self.client = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64))
-        self.attempts = self.refused = 0
+        self.attempts = self.refused = self.server_errors = 0
         self._turn = 0
 
     async def check_forever(self) -> None:
@@ -342,7 +342,8 @@ class Balancer:
                                                   content=body, headers={"content-type": "application/json"})
                 if response.status_code == 200:
                     return response.headers["notigate-notification-ids"]
-            except httpx.TransportError:
+                self.server_errors += response.status_code >= 500
+            except httpx.TransportError:  # the process died (SIGKILL): no answer at all
                 self.up.discard(port)
             self.refused += 1
             await asyncio.sleep(0.2)  # ARINDO retries too; sooner here, to keep the run short
@@ -414,6 +415,9 @@ class Verdict:
     """Acceptance to delivery, seconds: p50, p99, max."""
     callback_attempts: int
     callbacks_refused: int
+    """Answered with an error or not at all (an API process killed mid-request), then sent again."""
+    server_errors: int
+    """Of those, answered 5xx: a blip the gateway should have ridden out (PostgreSQL restarting)."""
     faults: list[tuple[float, str]]
     elapsed: float
 
@@ -429,6 +433,8 @@ class Verdict:
             found.append(f"{self.deliveries} deliveries for {self.acknowledged} notifications (2 each expected)")
         if self.missing_arrivals:
             found.append(f"{self.missing_arrivals} deliveries marked delivered never arrived")
+        if self.server_errors:
+            found.append(f"{self.server_errors} callbacks answered 5xx")
         if self.longest_wait > plan.bound:
             found.append(f"a delivery waited {self.longest_wait:.1f}s for its next attempt (bound {plan.bound:.0f}s)")
         return found
@@ -469,7 +475,7 @@ async def verdict(c: Campaign, acknowledged: dict[str, str], started: float, dea
         latency={"p50": statistics.median(latencies) if latencies else 0.0,
                  "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0,
                  "max": latencies[-1] if latencies else 0.0},
-        callback_attempts=0, callbacks_refused=0, faults=c.faults, elapsed=time.monotonic() - started)
+        callback_attempts=0, callbacks_refused=0, server_errors=0, faults=c.faults, elapsed=time.monotonic() - started)
 
 
 def _longest_wait(deliveries: list[Any], attempts: list[Any]) -> float:
@@ -514,5 +520,6 @@ async def run(plan: Plan) -> tuple[Verdict, Path]:
             checking.cancel()
         result = await verdict(c, acknowledged, started, deadline=time.monotonic() + plan.bound + 60)
         result.callback_attempts, result.callbacks_refused = balancer.attempts, balancer.refused
+        result.server_errors = balancer.server_errors
         await balancer.client.aclose()
         return result, c.root

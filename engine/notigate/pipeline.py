@@ -82,8 +82,9 @@ def distinct(routes: list[Route]) -> list[Route]:
     return kept
 
 
-async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None) -> tuple[str, bool]:
-    """Store one event with its routes and enqueue its deliveries; return (id, created).
+async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None) -> Stored:
+    """Store one event with its routes and enqueue its deliveries; say what was stored (its id, whether
+    it is new, its status).
 
     ``fingerprint`` identifies the request the event came from (the error API's): a repeat of
     the event's key with another fingerprint raises IdempotencyConflict instead of answering
@@ -102,7 +103,7 @@ async def accept_event(gw: Gateway, event: Event, fingerprint: str | None = None
                 await asyncio.wait_for(_enqueue(gw, stored), 2)
             except Exception as exc:  # committed already: the sweep will enqueue them
                 log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
-        return stored.id, stored.created
+        return stored
 
 
 async def _store(gw: Gateway, event: Event, notification: Notification, routes: list[Route],
@@ -163,9 +164,9 @@ async def handle_callback(gw: Gateway, platform: Platform, request: CallbackRequ
     duplicates = 0
     try:
         for event in events:
-            notification_id, created = await accept_event(gw, event)
-            ids.append(notification_id)
-            duplicates += not created
+            stored = await accept_event(gw, event)
+            ids.append(stored.id)
+            duplicates += not stored.created
     except Exception as exc:
         log.error("%s callback could not be stored: %s: %s", platform.name, type(exc).__name__, exc)
         result = CallbackResult(status_code=503, detail="the gateway could not store the notification; retry later")

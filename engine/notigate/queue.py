@@ -41,9 +41,14 @@ BATCH_WINDOW = 0.01
 MAX_BATCH = 100
 
 
+def _plain(value: object) -> str:
+    """What msgpack cannot carry (the exception in the result of a job arq could not run) as text."""
+    return f"{type(value).__name__}: {value}"
+
+
 def serialize(data: dict[str, object]) -> bytes:
     """arq job serializer: msgpack via msgspec, never pickle."""
-    return msgspec.msgpack.encode(data)
+    return msgspec.msgpack.encode(data, enc_hook=_plain)
 
 
 def deserialize(data: bytes) -> dict[str, object]:

@@ -20,7 +20,7 @@ from notigate.batching import Batcher
 from notigate.clock import as_utc as _dt
 from notigate.clock import utcnow
 from notigate.database import Database
-from notigate.events import Event, Notification
+from notigate.events import Event, Notification, NotificationStatus
 from notigate.hotpath_pg import Finish
 from notigate.ids import new_id
 from notigate.policies import Plan
@@ -89,6 +89,8 @@ class Stored(msgspec.Struct, kw_only=True):
 
     id: str
     created: bool
+    status: NotificationStatus
+    """The notification's status as stored (a repeat: the existing one's, as it is now)."""
     due: list[str] = msgspec.field(default_factory=list)
     later: list[tuple[str, datetime]] = msgspec.field(default_factory=list)
     fingerprint: str | None = None
@@ -165,7 +167,7 @@ class Repository:
         }
         plain = [p for p in plans if p.digest is None]
         ids = [new_id("dlv") for _ in plain]
-        stored = Stored(id=n.id, created=True)
+        stored = Stored(id=n.id, created=True, status=n.status)
         for delivery_id, plan in zip(ids, plain, strict=True):
             if plan.status == "pending" and plan.due <= n.received_at:
                 stored.due.append(delivery_id)
@@ -182,9 +184,11 @@ class Repository:
             inserted = row["id"] is not None
         if inserted:
             return stored
-        existing = await NotificationRow.select(NotificationRow.id, NotificationRow.request_fingerprint).where(
+        existing = await NotificationRow.select(
+            NotificationRow.id, NotificationRow.status, NotificationRow.request_fingerprint).where(
             NotificationRow.dedupe_key == key).first() or {}
-        return Stored(id=existing.get("id", ""), created=False, fingerprint=existing.get("request_fingerprint"))
+        return Stored(id=existing.get("id", ""), created=False, status=existing.get("status", "received"),
+                      fingerprint=existing.get("request_fingerprint"))
 
     async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
                                     stored: Stored, inhibits: dict[str, tuple[str, float]]) -> bool:

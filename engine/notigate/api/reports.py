@@ -94,10 +94,8 @@ async def report_error(
         currency=data.currency, reference=data.reference, merchant_id=data.merchant_id, metadata=data.metadata,
     )
     try:
-        notification_id, _ = await accept_event(
-            gateway, event, fingerprint(await request.body()) if idempotency_key else None)
+        stored = await accept_event(gateway, event, fingerprint(await request.body()) if idempotency_key else None)
     except IdempotencyConflict:
         raise ClientException(f"Idempotency-Key {idempotency_key!r} was already used with a different request",
                               status_code=409) from None
-    stored = await gateway.repo.notification(notification_id)
-    return Accepted(id=notification_id, status=stored.status if stored else "received")
+    return Accepted(id=stored.id, status=stored.status)
