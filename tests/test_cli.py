@@ -168,7 +168,7 @@ def _blocks(output: str) -> dict[str, tuple[str, list[str]]]:
 def test_send_test_prints_what_the_sandbox_captured(tmp_path: Path) -> None:
     """On the embedded default, ``send-test`` prints below each ended delivery the message the sandbox
     captured: the webhook's body as JSON with its webhook-id, the email's subject and text part, the SMS text."""
-    port = _free_port()
+    port = free_port()
     server = _serve(tmp_path, port)
     try:
         result = _run(["send-test", "paprika", "--code", "fraud_suspected", "--url", f"http://127.0.0.1:{port}"],
