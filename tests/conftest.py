@@ -13,6 +13,7 @@ import inspect
 import contextlib
 import os
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -208,6 +209,12 @@ async def value_when(probe: Any, condition: Any) -> Any:
     if inspect.isawaitable(value):
         value = await value
     return value if condition(value) else None
+
+
+def start_worker(config: Path) -> subprocess.Popen[bytes]:
+    """A ``notigate worker`` process on ``config`` (its output discarded), as an operator starts one."""
+    return subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
 
 
 def worker_config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str,

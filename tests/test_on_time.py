@@ -31,10 +31,15 @@ async def test_a_retry_runs_when_due_after_the_clock_steps_forward(sqlite_url: s
     receiver.script = [(503, {}), (200, {})]
     settings = make_settings(sqlite_url, receiver.url,
                              delivery={**SLOW_SWEEP, "backoff_initial": "30s", "backoff_max": "30s"})
-    async with api_client(await migrated_gateway(settings)) as client:
-        await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
-        await wait_for(lambda: len(receiver.requests) == 1)
-        await asyncio.sleep(0.2)  # the failed attempt is recorded and its retry scheduled
+    gateway = await migrated_gateway(settings)
+    async with api_client(gateway) as client:
+        response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+
+        async def retrying() -> bool:  # the failed attempt is recorded and its retry scheduled
+            [delivery] = await gateway.repo.deliveries_of(response.headers["notigate-notification-ids"])
+            return delivery.status == "retrying"
+
+        await wait_for(retrying)
         clock.advance(31)
         stepped = time.monotonic()
         await wait_for(lambda: len(receiver.requests) == 2, timeout=10)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import JSON, api_client, arindo_body, make_settings, migrated_gateway, value_when, wait_for, worker_config
+from conftest import (
+    JSON,
+    api_client,
+    arindo_body,
+    make_settings,
+    migrated_gateway,
+    start_worker,
+    value_when,
+    wait_for,
+    worker_config,
+)
 from receiver import Receiver
-
-
-def _start_worker(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
 
 
 def _metric(text: str, name: str) -> dict[str, float]:
@@ -49,7 +51,7 @@ async def test_readiness_and_metrics_follow_the_workers(tmp_path: Path, postgres
         assert waiting["checks"]["workers"] == "none alive: deliveries wait"
         text = await wait_for(lambda: value_when(metrics, lambda t: _metric(t, "notigate_workers_alive") == {"": 0.0}))
         assert _metric(text, "notigate_oldest_due_delivery_age_seconds")[""] > 0.5
-        worker = _start_worker(config)
+        worker = start_worker(config)
         try:
             alive = await wait_for(lambda: value_when(health, lambda h: h["workers"] == 1), timeout=60)
             text = await wait_for(lambda: value_when(metrics, lambda t: _metric(t, "notigate_send_slots_in_use")),

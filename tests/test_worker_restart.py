@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from arq.constants import in_progress_key_prefix
-from conftest import AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, wait_for, worker_config
+from conftest import (
+    AUTH,
+    JSON,
+    api_client,
+    arindo_body,
+    make_settings,
+    migrated_gateway,
+    start_worker,
+    value_when,
+    wait_for,
+    worker_config,
+)
 from receiver import Receiver
 
 from notigate.queue import BATCH_PREFIX
@@ -21,11 +29,6 @@ COUNT = 20
 def _config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str) -> Path:
     return worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver_url, delivery=(
         'backoff_initial = "100ms"\nbackoff_max = "300ms"\nsend_timeout = "2s"\nsweep_interval = "200ms"\nlease = "3s"'))
-
-
-def _start_worker(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
 
 
 async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str,
@@ -39,7 +42,7 @@ async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, re
     async with api_client(gateway) as client:
         ids = [(await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON))
                .headers["notigate-notification-ids"] for _ in range(COUNT)]
-        first = _start_worker(config)
+        first = start_worker(config)
         try:
             await wait_for(lambda: len(receiver.requests) >= 8, timeout=30)
         finally:
@@ -48,7 +51,7 @@ async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, re
         killed_at = len(receiver.requests)
         in_flight = [d for i in ids for d in await gateway.repo.deliveries_of(i) if d.status in ("sending", "retrying")]
         assert in_flight, "the kill must catch deliveries in flight or mid-backoff"
-        second = _start_worker(config)
+        second = start_worker(config)
         try:
             async def all_delivered() -> bool:
                 page = (await client.get("/api/v1/notifications", params={"limit": 100}, headers=AUTH)).json()
@@ -75,7 +78,7 @@ async def test_sigterm_gives_the_running_attempt_back(tmp_path: Path, postgres_u
     async with api_client(gateway) as client:
         notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
                                              headers=JSON)).headers["notigate-notification-ids"]
-        worker = _start_worker(config)
+        worker = start_worker(config)
         try:
             await wait_for(lambda: len(receiver.requests) >= 1, timeout=30)
         finally:
@@ -85,7 +88,7 @@ async def test_sigterm_gives_the_running_attempt_back(tmp_path: Path, postgres_u
         assert (delivery.status, delivery.attempts) == ("pending", 0)
         assert await gateway.repo.attempts_of(delivery.id) == []
         receiver.delay = 0.0
-        worker = _start_worker(config)
+        worker = start_worker(config)
         try:
             async def delivered() -> bool:
                 [d] = await gateway.repo.deliveries_of(notification_id)
@@ -117,7 +120,7 @@ async def test_a_job_held_by_a_killed_worker_runs_again_within_a_lease(tmp_path:
             [delivery] = await gateway.repo.deliveries_of(response.headers["notigate-notification-ids"])
             return delivery.id
 
-        worker = _start_worker(config)
+        worker = start_worker(config)
         try:
             first = await callback()
             await wait_for(lambda: len(receiver.requests) >= 1, timeout=30)
@@ -129,7 +132,7 @@ async def test_a_job_held_by_a_killed_worker_runs_again_within_a_lease(tmp_path:
             worker.wait()
         receiver.delay = 0.0
         assert 0 < await redis.pttl(mark) <= 2000
-        worker = _start_worker(config)
+        worker = start_worker(config)
         try:
             async def both_delivered() -> bool:
                 return all(d is not None and d.status == "delivered"
@@ -155,10 +158,16 @@ async def test_two_workers_share_one_destination_without_stalling(tmp_path: Path
     async with api_client(gateway) as client:
         for _ in range(400):
             await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
-        workers = [_start_worker(config) for _ in range(2)]
+        workers = [start_worker(config) for _ in range(2)]
         try:
             await wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.requests}) >= 400,
                            timeout=40, interval=0.2)
+            slots = aioredis.from_url(redis_url)
+            try:  # once the burst is over, the workers (still running) hold no slot
+                await wait_for(lambda: value_when(lambda: slots.zcard(f"{queue_name}:slots:webhook:{receiver.url}"),
+                                                  lambda n: n == 0), timeout=10)
+            finally:
+                await slots.aclose()
         finally:
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
