@@ -313,7 +313,7 @@ async def _until(probe: Callable[[], Awaitable[Any]], *, what: str, timeout: flo
 # -- load and faults ------------------------------------------------------------------------------
 class Balancer:
     """Sends each callback, as a platform would, until it is acknowledged: to the next API process that
-    its health check (``/health/live``, every 100 ms) shows up; a failed one is tried on another."""
+    its health check (``/health/ready``, every 100 ms) shows up; a failed one is tried on another."""
 
     def __init__(self, ports: list[int]) -> None:
         self.ports, self.up = ports, set(ports)
@@ -324,7 +324,7 @@ class Balancer:
     async def check_forever(self) -> None:
         while True:
             for port in self.ports:
-                if await _answers(self.client, f"http://127.0.0.1:{port}/health/live"):
+                if await _answers(self.client, f"http://127.0.0.1:{port}/health/ready"):
                     self.up.add(port)
                 else:
                     self.up.discard(port)

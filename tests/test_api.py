@@ -7,9 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
-from conftest import (API_KEY, AUTH, JSON, api_client, arindo_body, make_settings, migrated_gateway, value_when,
-                      wait_for)
+from conftest import (API_KEY, AUTH, JSON, POSTGRES_URL, api_client, arindo_body, make_settings, migrated_gateway,
+                      value_when, wait_for)
 from receiver import Receiver
 
 CALLBACK = "/api/v1/platforms/arindo/callbacks"
@@ -178,18 +179,34 @@ async def test_health(sqlite_url: str, receiver: Receiver) -> None:
         assert ready.json()["status"] == "ok" and ready.json()["lag_seconds"] == 0.0
 
 
-async def test_dead_redis_fails_readiness_but_callbacks_are_kept(postgres_url: str) -> None:
-    """With Redis unreachable, /health/ready is 503 and a callback is still stored and acknowledged."""
+async def test_dead_redis_degrades_readiness_and_callbacks_are_kept(postgres_url: str) -> None:
+    """With Redis unreachable, /health/ready stays 200 but says ``degraded`` (the API still stores what
+    arrives: a balancer must keep sending to it), and a callback is stored and acknowledged."""
     gateway = await migrated_gateway(make_settings(postgres_url, queue={"url": "redis://127.0.0.1:1/0"}))
     async with api_client(gateway) as client:
         ready = await client.get("/health/ready")
         response = await client.post(CALLBACK, content=arindo_body(), headers=JSON)
         detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
                                    headers=AUTH)).json()
-    assert ready.status_code == 503
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
     assert ready.json()["checks"]["queue"].startswith("unavailable")
     assert response.status_code == 200
     assert [d["status"] for d in detail["deliveries"]] == ["pending"]
+
+
+async def test_a_dead_database_fails_readiness(postgres_url: str) -> None:
+    """With the database gone, nothing can be stored: /health/ready answers 503 naming it."""
+    gateway = await migrated_gateway(make_settings(postgres_url))
+    async with api_client(gateway) as client:
+        assert (await client.get("/health/ready")).status_code == 200
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await admin.execute(f'DROP DATABASE "{postgres_url.rpartition("/")[2]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["database"].startswith("unavailable")
 
 
 async def test_metrics_count_what_happened(sqlite_url: str, receiver: Receiver) -> None:

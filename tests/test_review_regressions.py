@@ -71,7 +71,7 @@ async def test_a_hanging_redis_does_not_hold_callbacks(postgres_url: str) -> Non
     finally:
         server.close()
     assert response.status_code == 200 and elapsed < 5
-    assert ready.status_code == 503
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"  # still storing: keep it in
 
 
 async def test_nul_characters_are_stored_without_them_or_refused(database_url: str) -> None:
@@ -158,8 +158,8 @@ async def test_a_bookkeeping_error_after_a_send_does_not_resend(sqlite_url: str,
 
     release = gateway.slots.release
 
-    async def broken_release(destination: str, token: str) -> None:
-        await release(destination, token)
+    def broken_release(destination: str, token: str) -> None:
+        release(destination, token)
         raise ConnectionError("redis blip")
 
     gateway.slots.release = broken_release  # type: ignore[method-assign]

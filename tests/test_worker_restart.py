@@ -15,7 +15,6 @@ from conftest import (
     make_settings,
     migrated_gateway,
     start_worker,
-    value_when,
     wait_for,
     worker_config,
 )
@@ -163,9 +162,12 @@ async def test_two_workers_share_one_destination_without_stalling(tmp_path: Path
             await wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.requests}) >= 400,
                            timeout=40, interval=0.2)
             slots = aioredis.from_url(redis_url)
+
+            async def no_slot_taken() -> bool:
+                return await slots.zcard(f"{queue_name}:slots:webhook:{receiver.url}") == 0
+
             try:  # once the burst is over, the workers (still running) hold no slot
-                await wait_for(lambda: value_when(lambda: slots.zcard(f"{queue_name}:slots:webhook:{receiver.url}"),
-                                                  lambda n: n == 0), timeout=10)
+                await wait_for(no_slot_taken, timeout=10)
             finally:
                 await slots.aclose()
         finally:

@@ -11,6 +11,7 @@ waits does not cancel the write of the others (nor its own).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -51,7 +52,8 @@ class Batcher(Generic[T, R]):
         if not self._items:
             return
         batch, self._items = self._items, []
-        task = asyncio.ensure_future(self._run(batch))
+        # a context of its own: the batch is every caller's, so it carries none of their log ids
+        task = asyncio.get_running_loop().create_task(self._run(batch), context=contextvars.Context())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

@@ -13,6 +13,7 @@ wait until someone enables the destination again; no probe, no cool-down.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import time
@@ -74,34 +75,37 @@ class Breakers:
         self._changes: dict[str, int] = {}
         """Per destination, how many failures (and disables) this process began recording: a read that
         began before one may not mark the destination clean after it."""
-        self._writing: dict[str, int] = {}
+        self._writing: collections.Counter[str] = collections.Counter()
         """Per destination, such writes under way: meanwhile nothing is known clean, so an answer
         resets the failures they are counting."""
         self._reading: dict[str, tuple[asyncio.Future[list[dict[str, Any]]], int]] = {}
 
-    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None]:
+    async def gate(self, destination: str, now: datetime) -> tuple[Gate, datetime | None, int | None]:
         """May a delivery go to ``destination`` now? ("open", until) means wait until then.
 
-        A destination this process knows clean (closed, no failures counted) costs no read.
+        A destination this process knows clean (closed, no failures counted) costs no read. The
+        third value, passed back to ``record``, says the destination was clean as of this
+        process's change count then (None: it was not): an answer needs no reset unless a failure
+        was recorded here since.
         """
         if self._clean.get(destination, 0.0) > time.monotonic():
-            return "closed", None
+            return "closed", None, self._changes.get(destination, 0)
         rows, seen = await self._read(destination)
         if not rows or (rows[0]["state"] == "closed" and rows[0]["failures"] == 0):
             self._remember_clean(destination, seen)
-            return "closed", None
+            return "closed", None, seen
         if rows[0]["state"] == "closed":
-            return "closed", None
+            return "closed", None, None
         if rows[0]["state"] == "disabled":
-            return "open", now + DISABLED_WAIT
+            return "open", now + DISABLED_WAIT, None
         until = _dt(rows[0]["opened_until"])
         if until is not None and until > now:
-            return "open", until
+            return "open", until, None
         won = await self.db.write_one(  # the cool-down is over: one caller becomes the probe
             'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
             'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
             now + self.cooldown, now, destination, now)
-        return ("probe", None) if won else ("open", now + self.cooldown)
+        return ("probe", None, None) if won else ("open", now + self.cooldown, None)
 
     async def _read(self, destination: str) -> tuple[list[dict[str, Any]], int]:
         """The destination's row, and how many changes this process had recorded when it was read.
@@ -120,13 +124,13 @@ class Breakers:
                                      if self._reading.get(destination, (None,))[0] is done else None)
         return await asyncio.shield(pending[0]), pending[1]
 
-    async def record(self, destination: str, *, reachable: bool, now: datetime,
+    async def record(self, destination: str, *, reachable: bool, now: datetime, clean: int | None = None,
                      disable_after: timedelta | None = None, reason: str = "") -> Recorded:
         """Count a transient failure (maybe opening the breaker), or reset after any answer.
 
-        Failures count only while consecutive: an answer resets the count unless this process
-        knows the destination clean at that moment (not when its send began: sends run
-        concurrently, and one that began before a failure must still reset it).
+        Failures count only while consecutive: an answer resets the count unless the gate found
+        the destination clean (``clean``) and this process recorded no failure since (sends run
+        concurrently: one that began before a failure must still reset it).
 
         With ``disable_after`` (webhook endpoints), a failure that ends a run of at least
         ``threshold`` failures begun longer ago than that disables the destination
@@ -134,16 +138,14 @@ class Breakers:
         The threshold keeps two blips weeks apart on a quiet endpoint from counting as days of failure.
         """
         if reachable:
-            if self._writing.get(destination) or self._clean.get(destination, 0.0) <= time.monotonic():
-                seen = self._changes.get(destination, 0)
+            seen = self._changes.get(destination, 0)
+            if clean is None or clean != seen or self._writing[destination]:
                 reset = await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
                     '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\' '
-                    'RETURNING "destination"', now, destination)
+                    'AND ("failures" > 0 OR "state" <> \'closed\') RETURNING "destination"', now, destination)
                 if reset:
                     self._remember_clean(destination, seen)
-                elif not (read := await self._read(destination))[0]:  # no row: nothing ever failed
-                    self._remember_clean(destination, read[1])
             return "ok"
         with self._changing(destination):
             async with self.db.write():
@@ -187,14 +189,13 @@ class Breakers:
         """Around a write that may make the destination unclean: what was known clean, or read before
         the write committed, is not trusted afterwards."""
         self._forget_clean(destination)
-        self._writing[destination] = self._writing.get(destination, 0) + 1
+        self._writing[destination] += 1
         try:
             yield
         finally:
-            if self._writing[destination] == 1:
+            self._writing[destination] -= 1
+            if not self._writing[destination]:
                 del self._writing[destination]
-            else:
-                self._writing[destination] -= 1
             self._forget_clean(destination)
 
     def _forget_clean(self, destination: str) -> None:
@@ -203,7 +204,7 @@ class Breakers:
 
     def _remember_clean(self, destination: str, seen: int) -> None:
         """Known clean for a moment, if nothing was recorded here since the evidence was read (``seen``)."""
-        if self._changes.get(destination, 0) != seen or self._writing.get(destination):
+        if self._changes.get(destination, 0) != seen or self._writing[destination]:
             return
         now = time.monotonic()
         if len(self._clean) >= 10_000:  # many destinations: keep only the entries still valid

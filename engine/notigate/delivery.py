@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
-from notigate import digests, logs
+from notigate import blips, digests, logs
 from notigate.backoff import next_attempt_at
 from notigate.breakers import DISABLED_WAIT, breaker_key, destination_key
 from notigate.channel import (
@@ -90,9 +90,9 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
         return PermanentFailure(error=f"notification {notification_id} does not exist"), None
     endpoint = None
     if d.channel == "webhook" and (endpoint := await gw.endpoints.find(d.recipient)) is None:
-        if d.rule == SUBSCRIPTION:  # API-created endpoints only disappear when deleted
-            return Cancelled(error=f"webhook endpoint {d.recipient!r} was deleted"), None
-        # a config endpoint may come back with a reload
+        if d.rule == SUBSCRIPTION:  # a subscription ends with its endpoint (deleted, or removed from the file)
+            return Cancelled(error=f"webhook endpoint {d.recipient!r} no longer exists"), None
+        # a rule names the endpoint: it may come back with a reload
         return TransientFailure(error=f"webhook endpoint {d.recipient!r} is no longer configured"), None
     try:
         message = build_message(gw, d, notification, digest, endpoint)
@@ -108,7 +108,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     if gw.settings.sandbox.enabled:
         return Delivered(detail="captured (sandbox)"), copy
     destination = destination_of(channel, message)
-    gate, until = await gw.breakers.gate(destination, utcnow())
+    gate, until, clean = await gw.breakers.gate(destination, utcnow())
     if gate == "open":
         raise BreakerOpen(destination, until or utcnow())
     try:
@@ -123,7 +123,10 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
     except TimeoutError:
         outcome = TransientFailure(error=f"no answer within {timeout:g}s")
     finally:
-        await _bookkeeping(gw.slots.release(destination, token), "release a send slot")
+        try:
+            gw.slots.release(destination, token)
+        except Exception as exc:  # see _bookkeeping: never changes the send's outcome
+            log.warning("could not release a send slot: %s: %s", type(exc).__name__, exc)
     if _gone(d, outcome) and not isinstance(outcome, Delivered):
         # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
         await _bookkeeping(gw.breakers.disable(destination, utcnow(), reason="answered 410 Gone"),
@@ -133,7 +136,7 @@ async def _attempt(gw: Gateway, claimed: Claimed) -> tuple[Outcome, str | None]:
                                 status_code=410), copy
     after = gw.settings.delivery.endpoint_disable_after
     recorded = await _bookkeeping(gw.breakers.record(
-        destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(),
+        destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(), clean=clean,
         disable_after=timedelta(seconds=seconds(after)) if d.channel == "webhook" else None,
         reason=f"failing with no success for longer than endpoint_disable_after ({after})"),
         "update the circuit breaker")
@@ -209,28 +212,39 @@ async def deliver(gw: Gateway, delivery_ids: str | list[str]) -> None:
             for c in await claiming:
                 await gw.repo.release(c)
             raise
-        gw.heartbeat.claimed.update(c.delivery.id for c in claimed)
-        steps = [_deliver_claimed(gw, c) for c in claimed]
+        started: set[str] = set()
+        steps = [_deliver_claimed(gw, c, started) for c in claimed]
         if len(claimed) < len(ids):
             steps.append(_run_when_due(gw, set(ids) - {c.delivery.id for c in claimed}))
-        for failed in await asyncio.gather(*steps, return_exceptions=True):
+        with gw.heartbeat.holding({c.delivery.id: c.attempt for c in claimed}):
+            try:
+                results = await asyncio.gather(*steps, return_exceptions=True)
+            except asyncio.CancelledError:  # a step cancelled before it began gives its attempt back here
+                await asyncio.shield(asyncio.gather(*(gw.repo.release(c) for c in claimed
+                                                      if c.delivery.id not in started), return_exceptions=True))
+                raise
+        for failed in results:
             if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
                 log.error("delivery step failed: %s: %s", type(failed).__name__, failed)
 
 
+EARLY = 5.0
+"""Seconds ahead a delivery a job found not yet due may be: more, and it has a job of its own."""
+
+
 async def _run_when_due(gw: Gateway, unclaimed: set[str]) -> None:
-    """A job that ran before its deliveries were due (a timer rounding down, a worker whose clock runs
-    behind the API's) schedules them again for when they are, rather than leave them to the next sweep."""
+    """A job that ran before its deliveries were due by this process's clock (one behind the API's, or
+    the queue's) schedules them again for when they are, rather than leave them to the next sweep."""
+    horizon = utcnow() + timedelta(seconds=EARLY)
     for delivery_id, attempts, due in await gw.repo.not_yet_due(sorted(unclaimed)):
-        await gw.queue.enqueue(delivery_id, attempts, due, tag=f"w{int(due.timestamp() * 1000)}")
+        if due <= horizon:
+            await gw.queue.enqueue(delivery_id, attempts, due, tag=f"e{int(due.timestamp() * 1000)}")
 
 
-async def _deliver_claimed(gw: Gateway, claimed: Claimed) -> None:
-    try:
-        with logs.delivering(claimed.delivery.id, claimed.delivery.notification_id):
-            await _attempt_and_record(gw, claimed)
-    finally:
-        gw.heartbeat.claimed.discard(claimed.delivery.id)
+async def _deliver_claimed(gw: Gateway, claimed: Claimed, started: set[str]) -> None:
+    started.add(claimed.delivery.id)
+    with logs.delivering(claimed.delivery.id, claimed.delivery.notification_id):
+        await _attempt_and_record(gw, claimed)
 
 
 async def _attempt_and_record(gw: Gateway, claimed: Claimed) -> None:
@@ -238,22 +252,30 @@ async def _attempt_and_record(gw: Gateway, claimed: Claimed) -> None:
     started = utcnow()
     try:
         outcome, captured = await _attempt(gw, claimed)
-    except BreakerOpen as wait:  # also DestinationBusy
-        until = wait.until + timedelta(seconds=random.uniform(0, 0.5))  # spread the wake-ups
-        if await gw.repo.defer(claimed, until=until, reason=f"{wait.reason} for {wait.destination}"):
-            try:
-                await gw.queue.enqueue(delivery_id, claimed.attempt - 1, until, tag=f"w{int(until.timestamp() * 1000)}")
-            except Exception as exc:  # stored as due at `until`: the sweep enqueues it then
-                log.warning("enqueue of deferred %s failed (%s)", delivery_id, type(exc).__name__)
+    except BreakerOpen as wait:  # also DestinationBusy and SlotsDown
+        await _put_back(gw, claimed, wait.until, f"{wait.reason} for {wait.destination}")
         return
     except asyncio.CancelledError:
         # Shutting down (SIGTERM during a deploy): give the attempt back, unburnt.
         await asyncio.shield(gw.repo.release(claimed))
         raise
     except Exception as exc:
+        if blips.database_blip(exc):  # before anything was sent: wait a moment, spend no attempt
+            await _put_back(gw, claimed, utcnow() + timedelta(seconds=1), f"database unavailable ({type(exc).__name__})")
+            return
         log.exception("delivery %s: unexpected error in attempt %s", delivery_id, claimed.attempt)
         outcome, captured = TransientFailure(error=f"internal error: {type(exc).__name__}: {exc}"), None
     await asyncio.shield(_record(gw, claimed, outcome, captured, started))
+
+
+async def _put_back(gw: Gateway, claimed: Claimed, until: datetime, reason: str) -> None:
+    """Give the attempt back unspent and have the delivery run again at ``until`` (spread a little)."""
+    until += timedelta(seconds=random.uniform(0, 0.5))
+    if await gw.repo.defer(claimed, until=until, reason=reason):
+        try:
+            await gw.queue.enqueue(claimed.delivery.id, claimed.attempt - 1, until, tag=f"w{int(until.timestamp() * 1000)}")
+        except Exception as exc:  # stored as due at `until`: the sweep enqueues it then
+            log.warning("enqueue of deferred %s failed (%s)", claimed.delivery.id, type(exc).__name__)
 
 
 async def _record(gw: Gateway, claimed: Claimed, outcome: Outcome, rendered: str | None, started: datetime) -> None:

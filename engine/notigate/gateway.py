@@ -28,7 +28,8 @@ from notigate.errors import ConfigError, TemplateError
 from notigate.formatting import locale_problem, timezone_problem
 from notigate.heartbeat import Heartbeat
 from notigate.inhibitions import Inhibitions
-from notigate.limits import Budget, RedisLimiter, Slots
+from notigate.limits import Budget, Slots
+from notigate.redis_limiter import RedisLimiter
 from notigate.migrations import migrate, require_current
 from notigate.plugins import Plugins, load_plugins
 from notigate.policies import Policies
@@ -109,6 +110,10 @@ def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: d
         for k, window in enumerate(rule.quiet_hours):
             if error := timezone_problem(window.timezone):
                 problems.append(f"rules[{i}].quiet_hours[{k}].timezone: {error}")
+    named = {to for rule in settings.rules for t in rule.send if t.channel == "webhook" for to in t.to}
+    warnings += [f"webhooks[{i}].events: {w.name!r} receives every event matching {w.events} (whatever its merchant "
+                 "or platform), beside what rules route to it by name; `events` does not filter a rule's routes"
+                 for i, w in enumerate(settings.webhooks) if w.events and w.name in named]
     names = [r.name for r in settings.rules]
     problems += [f"rules: two rules are named {n!r} (names identify digests and inhibitions)"
                  for n in sorted({n for n in names if names.count(n) > 1})]
@@ -302,8 +307,13 @@ class Gateway:
         """Live workers, the oldest due delivery's wait and the send slots taken, read at most once a second."""
         now = time.monotonic()
         if self._vitals is None or now - self._vitals[0] > 1:
-            self._vitals = (now, await read_vitals(self.repo, self.workers, self.limiter, self.slots))
+            self._vitals = (now, await read_vitals(self.repo, self.workers))
         return self._vitals[1]
+
+    async def slots_taken(self) -> dict[str, int]:
+        """Send slots taken per destination: by every process on Redis (a scan of its keys: for the
+        metrics, not for health checks), in flight here on the embedded queue."""
+        return await self.limiter.held() if self.limiter is not None else self.slots.in_use()
 
     @property
     def recovery_seconds(self) -> float:
@@ -364,11 +374,11 @@ class Gateway:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.slots.drain()  # slots given back while Redis is still open
         await self.queue.close()
         for task in list(self._background):  # replaced channels close now, not a lease later
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self._close_channels(list(self.channels.values()))
-        await self.slots.drain()
         await self.repo.drain()
         await self.db.close()

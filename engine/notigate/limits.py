@@ -6,9 +6,7 @@ heartbeat), so a worker that dies holding one frees it within a lease. On Redis 
 change is one Lua script (atomic across processes); the embedded default, where every
 send runs in one process, needs only ``Slots``' own count.
 
-A worker runs many sends at once, so the Redis limiter sends every call asked for in one
-turn of the event loop as one pipeline (a ``Batcher``: one round trip, one connection
-checkout) instead of a round trip each.
+The shared limiter on Redis is ``redis_limiter.RedisLimiter``.
 
 ``Slots`` puts a queue in this process in front of the shared limiter: a send whose
 destination's slots are taken waits its turn while the destination's sends keep ending
@@ -27,72 +25,23 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
-
-from notigate import blips
-from notigate.batching import Batcher
 
 log = logging.getLogger(__name__)
 
-_SLOTS = """
--- KEYS: a destination's slots (token '<process>:<n>' -> expiry, ms), the processes waiting for one
--- (process -> expiry), and when a send to it last ended (ms). ARGV: mode, now, limit, ttl, process, tokens...
--- Returns {tokens left without a slot, other processes holding or waiting for a slot, last turnover}.
-local mode, now, limit, ttl, me = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local slots, waiting, moved = KEYS[1], KEYS[2], KEYS[3]
-redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
-local held, others, seen = 0, 0, {}
-local function count(process)
-  if process == me then return end
-  if not seen[process] then seen[process] = true; others = others + 1 end
-end
-for _, t in ipairs(redis.call('ZRANGEBYSCORE', slots, now, '+inf')) do
-  local process = string.match(t, '^(.*):') or t
-  if process == me then held = held + 1 else count(process) end
-end
-for _, process in ipairs(redis.call('ZRANGE', waiting, 0, -1)) do count(process) end
-local refused = {}
-if mode == 'pulse' then  -- a send of `me` ended
-  redis.call('SET', moved, now, 'PX', 60000)
-elseif mode == 'keep' then  -- extend the slots these tokens still hold
-  for i = 6, #ARGV do
-    if redis.call('ZSCORE', slots, ARGV[i]) then
-      redis.call('ZADD', slots, now + ttl, ARGV[i])
-    else
-      refused[#refused + 1] = ARGV[i]
-    end
-  end
-  if #refused < #ARGV - 5 then redis.call('PEXPIRE', slots, ttl) end
-else  -- 'take' a slot for one token: a free one, unless others want them and `me` holds its share already
-  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
-  local token = ARGV[6]
-  if redis.call('ZSCORE', slots, token) or (redis.call('ZCARD', slots) < limit
-      and (others == 0 or held < math.ceil(limit / (others + 1)))) then
-    redis.call('ZADD', slots, now + ttl, token)
-    redis.call('PEXPIRE', slots, ttl)
-    redis.call('ZREM', waiting, me)
-  else
-    refused[1] = token
-    redis.call('ZADD', waiting, now + 1000, me)
-    redis.call('PEXPIRE', waiting, 60000)
-  end
-end
-return {refused, others, tonumber(redis.call('GET', moved) or 0)}
-"""
 
 class Answer(msgspec.Struct, frozen=True):
     """What the shared limiter said: tokens it refused, how many other processes hold or wait for one of
-    the destination's slots, and when (unix seconds) a send to the destination last ended anywhere."""
+    the destination's slots, and how many seconds ago a send to it last ended anywhere (None: never)."""
 
     refused: list[str]
     others: int = 0
-    turnover: float = 0.0
+    since: float | None = None
 
 
 class Limiter(Protocol):
@@ -115,78 +64,6 @@ class Limiter(Protocol):
     async def release(self, destination: str, token: str) -> None: ...
 
 
-_Call = tuple[str, str, tuple[Any, ...]]  # (slots|release, destination, args)
-
-
-class RedisLimiter:
-    """Slots shared by every worker, in a sorted set per destination (score = expiry), beside the
-    processes waiting for one and the time a send last ended, all changed by one Lua script."""
-
-    def __init__(self, redis: Callable[[], Redis], limit: int, prefix: str) -> None:
-        self._redis, self.limit, self.prefix = redis, limit, prefix
-        self.process = uuid.uuid4().hex[:12]
-        self._calls: Batcher[_Call, Any] = Batcher(self._flush)
-        self._sha: str | None = None
-
-    async def acquire(self, destination: str, token: str, ttl: float) -> Answer:
-        return await self._run("take", destination, [token], ttl)
-
-    async def keep(self, destination: str, tokens: list[str], ttl: float) -> list[str]:
-        return (await self._run("keep", destination, tokens, ttl)).refused
-
-    async def pulse(self, destination: str) -> Answer:
-        return await self._run("pulse", destination, [], 0)
-
-    async def _run(self, mode: str, destination: str, tokens: list[str], ttl: float) -> Answer:
-        args = (mode, int(time.time() * 1000), self.limit, int(ttl * 1000), self.process, *tokens)
-        refused, others, moved = await self._calls(("slots", destination, args))
-        return Answer([t.decode() if isinstance(t, bytes) else str(t) for t in refused], int(others), int(moved) / 1000)
-
-    async def release(self, destination: str, token: str) -> None:
-        await self._calls(("release", destination, (token,)))
-
-    async def held(self) -> dict[str, int]:
-        """Slots taken per destination, by every process (for the metrics)."""
-        redis = self._redis()
-        keys = [key async for key in redis.scan_iter(match=self.prefix + "*", count=500)]
-        now_ms = int(time.time() * 1000)
-        async with redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zcount(key, now_ms, "+inf")
-            counts = await pipe.execute()
-        return {key.decode()[len(self.prefix):]: n for key, n in zip(keys, counts, strict=True) if n}
-
-    def _keys(self, destination: str) -> tuple[str, str, str]:
-        """The slots, the waiting processes and the last turnover: the last two under prefixes of their
-        own, so a scan of ``prefix*`` sees slot sets only."""
-        base = self.prefix.rstrip(":")
-        return self.prefix + destination, f"{base}-waiting:{destination}", f"{base}-moved:{destination}"
-
-    async def _flush(self, batch: list[_Call]) -> list[Any]:
-        return await blips.REDIS(self._flush_once, batch)  # every call in it is safe to repeat
-
-    async def _flush_once(self, batch: list[_Call]) -> list[Any]:
-        redis = self._redis()
-        if self._sha is None:
-            self._sha = await redis.script_load(_SLOTS)
-        results = await self._pipeline(redis, batch)
-        lost = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if lost:  # Redis restarted or its scripts were flushed: load again, retry those
-            self._sha = await redis.script_load(_SLOTS)
-            for i, r in zip(lost, await self._pipeline(redis, [batch[i] for i in lost]), strict=True):
-                results[i] = r
-        return results
-
-    async def _pipeline(self, redis: Redis, batch: list[_Call]) -> list[Any]:
-        async with redis.pipeline(transaction=False) as pipe:
-            for op, destination, args in batch:
-                if op == "slots":
-                    pipe.evalsha(self._sha, 3, *self._keys(destination), *args)  # type: ignore[arg-type]
-                else:
-                    pipe.zrem(self.prefix + destination, *args)
-            return list(await pipe.execute(raise_on_error=False))
-
-
 class SlotsUnavailable(Exception):
     """The shared limiter did not answer: the send waits, as when every slot is taken."""
 
@@ -199,7 +76,10 @@ POLL = 0.02
 """How often a send waiting for a slot another process holds asks the shared limiter again."""
 
 
-class _Local(msgspec.Struct):
+@dataclass(slots=True)
+class _Local:
+    """This process's state for one destination, while any of its sends holds or waits for a slot."""
+
     turnover: float
     """When a send to the destination last ended (here, or in another process as the limiter
     says), or when it was first seen; on the loop's clock."""
@@ -207,11 +87,11 @@ class _Local(msgspec.Struct):
     """Sends holding a local slot."""
     users: int = 0
     """Sends holding or waiting for a slot; the last one to leave gives every shared slot back."""
-    waiting: collections.deque[asyncio.Future[bool]] = msgspec.field(default_factory=collections.deque)
+    waiting: collections.deque[asyncio.Future[bool]] = field(default_factory=collections.deque)
     watchdog: asyncio.TimerHandle | None = None
-    idle: list[tuple[str, float]] = msgspec.field(default_factory=list)
+    idle: list[tuple[str, float]] = field(default_factory=list)
     """Shared-limiter slots this process holds between two sends: (token, expiry on the monotonic clock)."""
-    busy: dict[str, float] = msgspec.field(default_factory=dict)
+    busy: dict[str, float] = field(default_factory=dict)
     others: int = 0
     """Other processes holding or waiting for the destination's shared slots, as the limiter last said."""
     pulsed: float = float("-inf")
@@ -299,13 +179,13 @@ class Slots:
             if not answer.refused:
                 local.busy[token] = now + self.ttl
                 return token
-            if time.time() - answer.turnover > TURNOVER or loop.time() + POLL > deadline:
+            if answer.since is None or answer.since > TURNOVER or loop.time() + POLL > deadline:
                 return None  # the holders' sends are not ending (or never did): put it back
             await asyncio.sleep(POLL)
 
-    async def release(self, destination: str, token: str) -> None:
+    def release(self, destination: str, token: str) -> None:
         """Hand the slot to the next send (or, beyond this process's share while others wait, back to
-        the limiter); the last send gives every slot back."""
+        the limiter); the last send gives every slot back (in a task of its own: ``drain`` waits for it)."""
         local = self._local[destination]
         loop = asyncio.get_running_loop()
         local.turnover = loop.time()
@@ -315,13 +195,12 @@ class Slots:
             if local.turnover - local.pulsed > PULSE:
                 local.pulsed = local.turnover
                 self._spawn(self._pulse(self.limiter, destination, local))
-            if local.others and len(local.busy) + len(local.idle) >= self.limit // (local.others + 1):
+            if len(local.busy) + len(local.idle) >= self._keep(local):
                 extra = [token]  # others want the destination too: this slot goes back for them
         if not extra:
             local.idle.append((token, expires))
         self._free_local(local)
-        if (returning := self._leave(destination, local, extra)) is not None:
-            await asyncio.shield(returning)
+        self._leave(destination, local, extra)
 
     async def renew(self) -> None:
         """Extend every shared slot this process holds by ``ttl`` (the heartbeat). A slot found lost
@@ -404,9 +283,15 @@ class Slots:
                 turn.set_result(True)
                 local.holding += 1
 
+    # While other processes want the destination, this one keeps at most the limit divided among
+    # them rounded down, and may take up to that rounded up (as the limiter's script does): with
+    # 4 slots and 3 processes each keeps 1 and takes a second when free, so none starves.
+    def _keep(self, local: _Local) -> int:
+        """Shared slots to keep between sends."""
+        return self.limit if not local.others else self.limit // (local.others + 1)
+
     def _capacity(self, local: _Local) -> int:
-        """Local slots: the limit, or this process's share of it while other processes want the destination
-        (so its sends beyond the share wait in turn here instead of asking the limiter again and again)."""
+        """Local slots: sends beyond them wait in turn here instead of asking the limiter again and again."""
         return self.limit if not local.others else max(1, -(-self.limit // (local.others + 1)))
 
     def _leave(self, destination: str, local: _Local, extra: list[str] | None = None) -> asyncio.Task[None] | None:
@@ -438,9 +323,8 @@ class Slots:
         """Note who else wants the destination, and a send that ended in another process (it is moving)."""
         local.others = answer.others
         self._wake(local)  # fewer others: a larger share
-        if answer.turnover:
-            loop = asyncio.get_running_loop()
-            local.turnover = max(local.turnover, loop.time() - (time.time() - answer.turnover))
+        if answer.since is not None:
+            local.turnover = max(local.turnover, asyncio.get_running_loop().time() - answer.since)
 
     async def _pulse(self, limiter: Limiter, destination: str, local: _Local) -> None:
         try:

@@ -12,12 +12,13 @@ what actually runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -129,6 +130,8 @@ class ArqQueue:
         return self._pool
 
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
+        # arq rounds a job's time and its own clock to the millisecond: a millisecond later, it never runs early
+        at = at + timedelta(milliseconds=1) if at is not None else None
         await blips.REDIS(self.pool.enqueue_job, JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts, tag),
                           _defer_until=at, _queue_name=self.name)  # a job id written twice is one job
 
@@ -216,7 +219,7 @@ class InProcessQueue:
         self._steps: list[tuple[datetime, str, str]] = []
         """A heap of (when, step key, delivery id); a key scheduled again earlier leaves a stale entry."""
         self._when: dict[str, datetime] = {}
-        self._running: dict[str, int] = {}
+        self._running: collections.Counter[str] = collections.Counter()
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._clock: asyncio.Task[None] | None = None
@@ -238,19 +241,27 @@ class InProcessQueue:
 
     async def _run_due_steps(self) -> None:
         while not self._closed:
-            now = utcnow()
-            while self._steps and self._steps[0][0] <= now:
-                when, key, delivery_id = heapq.heappop(self._steps)
-                if self._when.get(key) == when:  # else it was scheduled again, earlier, and has run
-                    del self._when[key]
-                    self._spawn(key, delivery_id)
-            wait = min(1.0, (self._steps[0][0] - now).total_seconds()) if self._steps else 1.0
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max(wait, 0.0))
+            try:
+                await self._run_due_once()
+            except Exception:  # a bug must not stop every delivery of this process
+                log.exception("the in-process queue's clock failed; it goes on")
+                await asyncio.sleep(1)
+
+    async def _run_due_once(self) -> None:
+        """Start every step whose time has come; sleep until the next one (a second at most)."""
+        now = utcnow()
+        while self._steps and self._steps[0][0] <= now:
+            when, key, delivery_id = heapq.heappop(self._steps)
+            if self._when.get(key) == when:  # else it was scheduled again, earlier, and has run
+                del self._when[key]
+                self._spawn(key, delivery_id)
+        wait = min(1.0, (self._steps[0][0] - now).total_seconds()) if self._steps else 1.0
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), max(wait, 0.0))
 
     def _spawn(self, key: str, delivery_id: str) -> None:
-        self._running[key] = self._running.get(key, 0) + 1
+        self._running[key] += 1
         task = asyncio.get_running_loop().create_task(self._run(key, delivery_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -263,10 +274,9 @@ class InProcessQueue:
         except Exception:
             log.exception("delivery %s failed in the in-process queue", delivery_id)
         finally:
-            if self._running[key] == 1:
+            self._running[key] -= 1
+            if not self._running[key]:
                 del self._running[key]
-            else:
-                self._running[key] -= 1
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:

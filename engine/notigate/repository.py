@@ -32,6 +32,10 @@ from notigate.tables import (
     NotificationRow,
 )
 
+_OF_NOTIFICATION = ('"notification_id" = {} OR "id" IN '
+                    '(SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {})')
+"""A notification's deliveries: its own and the digests it was folded into (the id twice)."""
+
 FINISH_WINDOW = 0.005
 """Seconds finished attempts wait to be stored together (a delivery's status shows it that much later)."""
 
@@ -187,6 +191,8 @@ class Repository:
         existing = await NotificationRow.select(
             NotificationRow.id, NotificationRow.status, NotificationRow.request_fingerprint).where(
             NotificationRow.dedupe_key == key).first() or {}
+        if existing.get("id") == n.id:  # ours: stored by a try whose answer was lost (a connection blip)
+            return stored
         return Stored(id=existing.get("id", ""), created=False, status=existing.get("status", "received"),
                       fingerprint=existing.get("request_fingerprint"))
 
@@ -231,10 +237,8 @@ class Repository:
 
     async def deliveries_of(self, notification_id: str) -> list[DeliveryView]:
         """Its own deliveries and the digests it was folded into."""
-        rows = await self.db.fetch(
-            'SELECT * FROM "deliveries" WHERE "notification_id" = {} OR "id" IN '
-            '(SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {}) ORDER BY "id"',
-            notification_id, notification_id)
+        rows = await self.db.fetch(f'SELECT * FROM "deliveries" WHERE {_OF_NOTIFICATION} ORDER BY "id"',
+                                   notification_id, notification_id)
         return [to_delivery(r) for r in rows]
 
     async def delivery(self, delivery_id: str) -> DeliveryView | None:
@@ -281,9 +285,7 @@ class Repository:
             if value is not None:
                 query = query.where(column == value)
         if notification_id is not None:
-            query = query.where(WhereRaw(
-                '("notification_id" = {} OR "id" IN (SELECT "delivery_id" FROM "digest_members" '
-                'WHERE "notification_id" = {}))', notification_id, notification_id))
+            query = query.where(WhereRaw(f"({_OF_NOTIFICATION})", notification_id, notification_id))
         if since is not None:
             query = query.where(DeliveryRow.created_at >= since)
         if until is not None:
@@ -363,8 +365,37 @@ class Repository:
         await self._finishes.drain()
 
     async def _finish_batch(self, finishes: list[Finish]) -> list[bool]:
-        held = await blips.DATABASE(self.finish_many, finishes)  # safe to repeat: it holds only for our claims
+        tries = 0
+
+        async def once() -> set[str]:  # safe to repeat: it holds only for our claims
+            nonlocal tries
+            tries += 1
+            held = await self.finish_many(finishes)
+            if tries > 1:  # an earlier try may have been stored, its answer lost with the connection
+                held |= await self._stored_already([f for f in finishes if f.delivery_id not in held])
+            return held
+
+        held = await blips.DATABASE(once)
         return [f.delivery_id in held for f in finishes]
+
+    async def _stored_already(self, finishes: list[Finish]) -> set[str]:
+        """Those of ``finishes`` whose attempt is recorded as they say (not as interrupted by a sweep);
+        their notifications' statuses are counted again, as that earlier try may not have."""
+        if not finishes:
+            return set()
+        ids = ", ".join("{}" for _ in finishes)
+        rows = await self.db.fetch(
+            f'SELECT a."delivery_id", a."outcome", d."notification_id" FROM "delivery_attempts" a '
+            f'JOIN "deliveries" d ON d."id" = a."delivery_id" WHERE a."id" IN ({ids})',
+            *(f"{f.delivery_id}.{f.attempt}" for f in finishes))
+        outcomes = {f.delivery_id: f.outcome for f in finishes}
+        stored = [r for r in rows if r["outcome"] == outcomes[r["delivery_id"]]]
+        for notification_id in sorted({r["notification_id"] for r in stored}):
+            async with self.db.write():
+                if not self.db.is_sqlite:
+                    await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
+                await self.refresh_notification_status(notification_id)
+        return {r["delivery_id"] for r in stored}
 
     async def finish_many(self, finishes: list[Finish]) -> set[str]:
         """Record the attempts and move the deliveries on, each only if our claim still holds;
@@ -474,17 +505,21 @@ class Repository:
             'AND "status" IN (\'pending\', \'retrying\') AND "next_attempt_at" > {}', *delivery_ids, utcnow())
         return [(r["id"], r["attempts"], _dt(r["next_attempt_at"])) for r in rows]  # type: ignore[misc]
 
-    async def renew_leases(self, delivery_ids: list[str], until: datetime) -> None:
-        """Extend to ``until`` the leases of the deliveries this process is still sending (its heartbeat)."""
-        for start in range(0, len(delivery_ids), 500):
-            chunk = delivery_ids[start:start + 500]
+    async def renew_leases(self, claims: dict[str, int], until: datetime) -> None:
+        """Extend to ``until`` the leases of the deliveries this process is still sending (its heartbeat):
+        ``claims`` maps each to the attempt it claimed, so a claim another process has since made stays its own."""
+        pairs = sorted(claims.items())
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start:start + 500]
             if self.db.is_sqlite:
-                ids = ", ".join("{}" for _ in chunk)
-                await self.db.write_one(f'UPDATE "deliveries" SET "lease_until" = {{}} WHERE "id" IN ({ids}) '
-                                        'AND "status" = \'sending\'', until, *chunk)
+                match = " OR ".join('("id" = {} AND "attempts" = {})' for _ in chunk)
+                await self.db.write_one(f'UPDATE "deliveries" SET "lease_until" = {{}} WHERE "status" = \'sending\' '
+                                        f'AND ({match})', until, *(v for pair in chunk for v in pair))
             else:
-                await self.db.write_one('UPDATE "deliveries" SET "lease_until" = {} WHERE "id" = ANY({}) '
-                                        'AND "status" = \'sending\'', until, chunk)
+                await self.db.write_one(
+                    'UPDATE "deliveries" d SET "lease_until" = {} FROM unnest({}::varchar[], {}::integer[]) '
+                    'AS c("id", "attempts") WHERE d."id" = c."id" AND d."attempts" = c."attempts" '
+                    'AND d."status" = \'sending\'', until, [i for i, _ in chunk], [a for _, a in chunk])
 
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:

@@ -31,11 +31,8 @@ JOB_TIMEOUT = 600
 
 async def _deliver_job(ctx: dict[str, Any], delivery_ids: str | list[str]) -> None:
     gateway: Gateway = ctx["gateway"]
-    gateway.heartbeat.jobs.add(ctx["job_id"])
-    try:
+    with gateway.heartbeat.running(ctx["job_id"]):
         await deliver(gateway, delivery_ids)
-    finally:
-        gateway.heartbeat.jobs.discard(ctx["job_id"])
 
 
 def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool = True) -> Worker:

@@ -9,7 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from notigate.errors import PlatformInputError
+from notigate.errors import IdempotencyConflict, PlatformInputError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ def undecodable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
     return _json(400, f"the request could not be decoded: {type(exc).__name__}")
 
 
+def idempotency_conflict(request: Request[Any, Any, Any], exc: IdempotencyConflict) -> Response[dict[str, object]]:
+    """Stripe's rule: an Idempotency-Key belongs to the request it first came with."""
+    key = request.headers.get("idempotency-key", "")
+    return _json(409, f"Idempotency-Key {key!r} was already used with a different request")
+
+
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.error("unhandled %s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal error; the gateway logged it")
@@ -50,6 +56,7 @@ HANDLERS = {
     ValidationException: validation_error,
     HTTPException: http_error,
     PlatformInputError: input_error,
+    IdempotencyConflict: idempotency_conflict,
     UnicodeDecodeError: undecodable,
     RecursionError: undecodable,
     OverflowError: undecodable,

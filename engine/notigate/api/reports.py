@@ -10,13 +10,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
-from litestar.exceptions import ClientException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.clock import utcnow
-from notigate.errors import IdempotencyConflict
 from notigate.events import (
     TAXONOMY,
     Event,
@@ -93,9 +92,5 @@ async def report_error(
         occurred_at=occurred, severity=data.severity, amount=Decimal(data.amount) if data.amount else None,
         currency=data.currency, reference=data.reference, merchant_id=data.merchant_id, metadata=data.metadata,
     )
-    try:
-        stored = await accept_event(gateway, event, fingerprint(await request.body()) if idempotency_key else None)
-    except IdempotencyConflict:
-        raise ClientException(f"Idempotency-Key {idempotency_key!r} was already used with a different request",
-                              status_code=409) from None
-    return Accepted(id=stored.id, status=stored.status)
+    stored = await accept_event(gateway, event, fingerprint(await request.body()) if idempotency_key else None)
+    return Accepted(id=stored.id, status=stored.status)  # a key used with another body: 409 (api/errors.py)

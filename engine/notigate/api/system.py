@@ -47,11 +47,12 @@ async def live() -> Health:
     return Health(status="ok", checks={})
 
 
-@get("/health/ready", tags=["health"], summary="The database and the queue answer; delivery keeps up")
+@get("/health/ready", tags=["health"], summary="The database answers; the queue and delivery keep up")
 async def ready(gateway: GatewayDep) -> Response[Health]:
-    """503 when this process cannot take requests (database or queue down, or draining). Dead workers
-    or a lagging delivery only make it ``degraded`` (200): callbacks are still stored, and taking every
-    API process out of a balancer because the workers died would lose them."""
+    """503 only when this process cannot take requests: the database is down (nothing can be stored)
+    or the process is draining. A dead queue, dead workers or a lagging delivery make it ``degraded``
+    (200): callbacks are still stored and delivered later, and taking every API process out of a
+    balancer for it would refuse them."""
     if gateway.draining:  # before any probe: a balancer must stop sending here at once
         return Response(Health(status="draining", checks={"server": "draining"}), status_code=503)
     checks: dict[str, str] = {}
@@ -61,14 +62,15 @@ async def ready(gateway: GatewayDep) -> Response[Health]:
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"unavailable: {type(exc).__name__}"
-    if not all(v == "ok" for v in checks.values()):
+    if checks["database"] != "ok":
         return Response(Health(status="unavailable", checks=checks), status_code=503)
+    degraded = checks["queue"] != "ok"
     try:
         vitals = await gateway.vitals()
     except Exception as exc:
         checks["delivery"] = f"unknown: {type(exc).__name__}"
         return Response(Health(status="degraded", checks=checks))
-    degraded = vitals.oldest_due > gateway.recovery_seconds
+    degraded |= vitals.oldest_due > gateway.recovery_seconds
     if vitals.workers is not None:
         checks["workers"] = f"{len(vitals.workers)} alive" if vitals.workers else "none alive: deliveries wait"
         degraded |= not vitals.workers
@@ -81,8 +83,9 @@ async def ready(gateway: GatewayDep) -> Response[Health]:
 class _Snapshot:
     """A collector over numbers read from the database just before the scrape."""
 
-    def __init__(self, counts: dict[str, list[dict[str, object]]], depth: int, vitals: Vitals | None) -> None:
-        self.counts, self.depth, self.vitals = counts, depth, vitals
+    def __init__(self, counts: dict[str, list[dict[str, object]]], depth: int, vitals: Vitals | None,
+                 slots: dict[str, int]) -> None:
+        self.counts, self.depth, self.vitals, self.slots = counts, depth, vitals, slots
 
     def collect(self):  # type: ignore[no-untyped-def]
         n = CounterMetricFamily("notigate_notifications", "Notifications stored", labels=["platform", "code"])
@@ -103,6 +106,10 @@ class _Snapshot:
                                   "Jobs waiting in the queue (one delivery step, or a batch of new deliveries)",
                                   value=self.depth)
         yield from (n, d, a, b, depth)
+        slots = GaugeMetricFamily("notigate_send_slots_in_use", "Send slots taken per destination", labels=["destination"])
+        for destination, taken in sorted(self.slots.items()):
+            slots.add_metric([destination], float(taken))
+        yield slots
         if self.vitals is not None:
             yield from _vitals(self.vitals)
 
@@ -111,11 +118,7 @@ def _vitals(vitals: Vitals) -> list[GaugeMetricFamily]:
     due = GaugeMetricFamily("notigate_oldest_due_delivery_age_seconds",
                             "How long the oldest delivery that is due, and not being sent, has waited",
                             value=vitals.oldest_due)
-    slots = GaugeMetricFamily("notigate_send_slots_in_use", "Send slots taken per destination, by every process",
-                              labels=["destination"])
-    for destination, n in sorted(vitals.slots.items()):
-        slots.add_metric([destination], float(n))
-    families = [due, slots]
+    families = [due]
     if vitals.workers is not None:
         families.append(GaugeMetricFamily("notigate_workers_alive", "notigate worker processes whose heartbeat is current",
                                           value=len(vitals.workers)))
@@ -144,11 +147,12 @@ async def metrics(gateway: GatewayDep, request: Request[Any, Any, Any]) -> Respo
     except Exception:
         depth = -1
     try:
-        vitals = await gateway.vitals()
+        vitals: Vitals | None = await gateway.vitals()
+        slots = await gateway.slots_taken()
     except Exception:  # Redis or the database down: the counts below say what they can
-        vitals = None
+        vitals, slots = None, {}
     snapshot = CollectorRegistry()
-    snapshot.register(_Snapshot(await gateway.metric_counts(), depth, vitals))
+    snapshot.register(_Snapshot(await gateway.metric_counts(), depth, vitals, slots))
     if env("PROMETHEUS_MULTIPROC_DIR"):
         process = CollectorRegistry()
         multiprocess.MultiProcessCollector(process)  # type: ignore[no-untyped-call]
