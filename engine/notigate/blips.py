@@ -15,6 +15,7 @@ name and the error's type only, never the arguments (which may carry personal da
 from __future__ import annotations
 
 import logging
+
 import asyncpg
 import stamina
 from redis import exceptions as redis_errors

@@ -47,7 +47,8 @@ def notigate_route_event(notification: Notification, routes: list[Route]) -> Non
     Called once per new notification, before its deliveries are stored, in the same
     transaction. Every enabled implementation is called; none wins alone: the built-in
     rule evaluator runs first (``tryfirst``) and appends the routes of matching
-    ``[[rules]]``, then plugins may append, change or remove entries. An empty list at
+    ``[[rules]]``, the built-in subscriptions append one route per webhook endpoint whose
+    ``events`` match, then plugins may append, change or remove entries. An empty list at
     the end stores the notification as ``no_route``; of several routes to one (channel,
     recipient), the engine keeps the first. Return nothing; must not block.
     """
