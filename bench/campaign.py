@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import campaign  # noqa: E402
+import campaign
 
 
 def main() -> int:
@@ -35,7 +35,7 @@ def main() -> int:
         verdict, logs = asyncio.run(campaign.run(plan))
         problems = verdict.problems(plan)
         failed += bool(problems)
-        print(f"run {run}/{args.repeat}: {len(problems) and 'FAILED' or 'ok'}")
+        print(f"run {run}/{args.repeat}: {(len(problems) and 'FAILED') or 'ok'}")
         print(f"  {verdict.acknowledged} callbacks acknowledged ({verdict.callback_attempts} sent, "
               f"{verdict.callbacks_refused} refused and sent again, {verdict.server_errors} with a 5xx); "
               f"{verdict.notifications} notifications stored, "

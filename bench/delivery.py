@@ -59,9 +59,21 @@ import asyncpg
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ingest  # noqa: E402
-from ingest import (CALLBACK_PATH, SERVER_KEY, WEBHOOK_SECRET, Bench, RawClient, Server, _Conn,  # noqa: E402
-                    _cpu_by_comm, _proc_cpu, child_env, free_port, percentile)
+import ingest
+from ingest import (
+    CALLBACK_PATH,
+    SERVER_KEY,
+    WEBHOOK_SECRET,
+    Bench,
+    RawClient,
+    Server,
+    _Conn,
+    _cpu_by_comm,
+    _proc_cpu,
+    child_env,
+    free_port,
+    percentile,
+)
 
 MATRIX_WORKERS = (1, 2)
 MATRIX_DESTINATIONS = (1, 10)

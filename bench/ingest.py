@@ -107,7 +107,7 @@ def http_request(host: str, port: int, path: str, body: bytes) -> bytes:
 # --------------------------------------------------------------------------- load generators
 async def _queued_deliveries(redis_url: str, queue: str) -> int:
     """Deliveries the queue's jobs carry (new ones travel many to a job), read as the worker would."""
-    from notigate.queue import ArqQueue
+    from notigate.delivery.queue import ArqQueue
     q = ArqQueue(redis_url, queue)
     await q.start()
     try:
@@ -677,7 +677,7 @@ def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
     print("-" * len(header))
     for s in summaries.values():
         cpu = "/".join(f"{s.cpu_ms_per_req[k]:.2f}" for k in ("server", "postgres", "redis", "client"))
-        print(f"{s.target:10} {s.rps:9.1f} {s.p50_ms:8.2f} {s.p99_ms:8.2f}   {str(s.rounds_rps):28} {cpu}")
+        print(f"{s.target:10} {s.rps:9.1f} {s.p50_ms:8.2f} {s.p99_ms:8.2f}   {s.rounds_rps!s:28} {cpu}")
     verdict: dict[str, Any] = {}
     if "notigate" in summaries and "baseline" in summaries:
         n, b = summaries["notigate"], summaries["baseline"]

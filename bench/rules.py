@@ -25,11 +25,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from notigate.config import Settings, convert
+from notigate.app.gateway import Gateway
+from notigate.config.loading import convert
+from notigate.config.settings import Settings
 from notigate.events import TAXONOMY, Notification
-from notigate.gateway import Gateway
-from notigate.pipeline import route
-from notigate.silences import Matcher, Silence
+from notigate.ingest.pipeline import route
+from notigate.routing.silences import Matcher, Silence
 
 CODES = list(TAXONOMY)
 PLATFORMS = ["arindo", "paprika", "assasta"]

@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from conftest import ARINDO_KEY, WEBHOOK_SECRET, arindo_body, free_port
+from support import ARINDO_KEY, WEBHOOK_SECRET, arindo_body, free_port
 
 HERE = Path(__file__).resolve().parent
 DESTINATIONS = 4

@@ -19,7 +19,11 @@ import logging
 import asyncpg
 import stamina
 from redis import exceptions as redis_errors
-from stamina.instrumentation import PrometheusOnRetryHook, RetryDetails, set_on_retry_hooks
+from stamina.instrumentation import (
+    PrometheusOnRetryHook,
+    RetryDetails,
+    set_on_retry_hooks,
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sys
 import time
 from collections.abc import Coroutine, Sequence
-from email import message_from_string, policy as email_policy
+from email import message_from_string
+from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -18,10 +20,12 @@ import httpx
 import msgspec
 
 from notigate import logs
-from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings, read_settings
+from notigate.app.gateway import Gateway
+from notigate.app.preflight import check_services
+from notigate.config.loading import config_path as resolve_config_path
+from notigate.config.loading import env, load_settings, read_settings
+from notigate.config.settings import ApiKey, Settings
 from notigate.errors import ConfigError, UnavailableError
-from notigate.gateway import Gateway
-from notigate.preflight import check_services
 
 T = TypeVar("T")
 
@@ -126,7 +130,7 @@ def main(log_level: str, log_format: str | None) -> None:
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the HTTP API (and, on the embedded queue, delivery in the same process)."""
     from notigate.api import create_app
-    from notigate.server import run
+    from notigate.app.server import run
 
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path, create_key=settings.embedded)
@@ -142,7 +146,7 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
 @config_option
 def worker(config_path: str | None) -> None:
     """Run an arq worker delivering from the Redis queue."""
-    from notigate.worker import run_worker
+    from notigate.delivery.worker import run_worker
 
     gateway = _gateway(_settings(config_path), config_path)
     if gateway.in_process:
@@ -156,8 +160,8 @@ def worker(config_path: str | None) -> None:
 @config_option
 def migrate(config_path: str | None) -> None:
     """Create or upgrade the database schema."""
-    from notigate.database import Database
-    from notigate.migrations import migrate as run
+    from notigate.storage.database import Database
+    from notigate.storage.migrations import migrate as run
 
     settings = _settings(config_path)
 
@@ -178,7 +182,7 @@ def migrate(config_path: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plugins(config_path: str | None, as_json: bool) -> None:
     """List discovered plugins, their kind, version and whether enabled."""
-    from notigate.plugins import load_plugins
+    from notigate.plugin.manager import load_plugins
 
     loaded = load_plugins(_settings(config_path).plugins.disabled)
     if as_json:
@@ -258,7 +262,8 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
                                            f"{response.text}")
             detail = response.json()
             n = detail["notification"]
-            lines = [(f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}", None)]
+            lines: list[tuple[str, dict[str, Any] | None]] = [
+                (f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}", None)]
             for d in detail["deliveries"]:
                 lines.append((f"  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
                               + (f", last error: {d['last_error']}" if d["last_error"] else "")
@@ -295,10 +300,8 @@ def _captured_lines(delivery: dict[str, Any]) -> list[str]:
         lines.append(f"Subject: {captured.get('subject') or mail.get('Subject', '')}")
         body = part.get_content() if isinstance(part, EmailMessage) else ""
     elif kind.startswith("application/json"):
-        try:
+        with contextlib.suppress(ValueError):
             body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
     elif captured.get("subject"):
         lines.append(f"Subject: {captured['subject']}")
     return lines + body.replace("\r\n", "\n").rstrip("\n").splitlines()

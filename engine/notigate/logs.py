@@ -58,7 +58,7 @@ class _Ids(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-12-04 10:15:30,123 WARNING notigate.delivery [dlv_… ntf_…]: message``."""
+    """``2026-12-04 10:15:30,123 WARNING notigate.delivery.attempt [dlv_… ntf_…]: message``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")

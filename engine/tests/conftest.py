@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from notigate.events import Event, Notification, TAXONOMY
+from notigate.events import TAXONOMY, Event, Notification
 from notigate.ids import new_id
 
 _CONFIG_VARS = ("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY")

@@ -8,7 +8,7 @@ from litestar.exceptions import ValidationException
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.config import load_settings
+from notigate.config.loading import load_settings
 from notigate.errors import ConfigError
 
 

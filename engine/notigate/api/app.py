@@ -27,7 +27,7 @@ from notigate.api.notifications import NotificationsController
 from notigate.api.reports import report_error
 from notigate.api.silences import SilencesController
 from notigate.api.system import list_destinations, list_plugins, live, metrics, ready
-from notigate.gateway import Gateway
+from notigate.app.gateway import Gateway
 
 ASSETS = "/api/docs/assets"
 _SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)

@@ -8,9 +8,9 @@ from litestar import Request, Response, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
-from notigate.gateway import Gateway
-from notigate.pipeline import handle_callback, platform_answer
-from notigate.platform import CallbackRequest, CallbackResult
+from notigate.app.gateway import Gateway
+from notigate.ingest.pipeline import handle_callback, platform_answer
+from notigate.plugin.platform import CallbackRequest, CallbackResult
 
 
 @post(

@@ -14,9 +14,9 @@ from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.api.notifications import ID as NOTIFICATION_ID
 from notigate.clock import utcnow
+from notigate.delivery.queue import enqueue_due
 from notigate.events import UtcDatetime, utc
-from notigate.queue import enqueue_due
-from notigate.repository import DeliveryView
+from notigate.storage.repository import DeliveryView
 
 DeliveryStatus = Literal["pending", "sending", "retrying", "delivered", "failed", "cancelled"]
 

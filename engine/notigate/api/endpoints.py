@@ -24,11 +24,11 @@ from litestar.params import FromPath, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.breakers import destination_key
 from notigate.clock import utcnow
-from notigate.endpoints import EndpointExists
+from notigate.delivery.breakers import destination_key
+from notigate.delivery.queue import enqueue_due
 from notigate.events import TAXONOMY
-from notigate.queue import enqueue_due
+from notigate.webhooks.endpoints import EndpointExists
 
 EVENT_TYPES = [f"payment.{code}" for code in TAXONOMY]
 

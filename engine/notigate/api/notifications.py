@@ -14,7 +14,7 @@ from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.masking import mask_text
-from notigate.repository import DeliveryView
+from notigate.storage.repository import DeliveryView
 
 ID = re.compile(r"ntf_[0-9A-Z]{26}")
 

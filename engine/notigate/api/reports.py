@@ -24,7 +24,7 @@ from notigate.events import (
     UtcDatetime,
     utc,
 )
-from notigate.pipeline import accept_event
+from notigate.ingest.pipeline import accept_event
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -80,8 +80,8 @@ async def report_error(
         raise _invalid("platform", f"no enabled platform named {data.platform!r}")
     raw = data.error_code.strip()
     code = raw.lower() if raw.lower() in TAXONOMY else None
-    if code is None and (mapper := getattr(platform, "map_code", None)) is not None:
-        code = mapper(raw)
+    if code is None:
+        code = platform.map_code(raw)
     key = f"api:{idempotency_key}" if idempotency_key else f"api:{uuid.uuid4()}"
     try:
         occurred: datetime = utc(data.occurred_at, "occurred_at") or utcnow()

@@ -12,11 +12,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.breakers import BreakerView
+from notigate.app.vitals import Vitals
 from notigate.clock import utcnow
-from notigate.config import env
-from notigate.plugins import PluginInfo
-from notigate.vitals import Vitals
+from notigate.config.loading import env
+from notigate.delivery.breakers import BreakerView
+from notigate.plugin.manager import PluginInfo
 
 
 @get("/api/v1/destinations", tags=["deliveries"], guards=[require_api_key], security=SECURITY,

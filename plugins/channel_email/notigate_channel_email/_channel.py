@@ -18,8 +18,16 @@ import aiosmtplib
 import msgspec
 import stamina
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    seconds,
+)
 
 from . import _render
 from ._config import EmailConfig, sender_address
@@ -37,7 +45,7 @@ _RETRY_SETUP = stamina.AsyncRetryingCaller(attempts=3, timeout=0.5, wait_initial
                                            wait_jitter=0.05).on(_setup_blip)
 
 
-class EmailChannel:
+class EmailChannel(ChannelBase):
     """Delivers one message to one address through the configured SMTP server.
 
     Connections are pooled per event loop (up to ``max_connections``) and reused across

@@ -8,7 +8,6 @@ refused connections, TLS handshakes and dropped sessions behave as in production
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notigate import Message
-from notigate.samples import sample_notification
+from notigate import Message, sample_notification
 from notigate_channel_email import EmailChannel, EmailConfig
 
 USERNAME, PASSWORD = "notigate", "s3cr3t-smtp-pa55"
@@ -167,14 +165,6 @@ def server_tls(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     return context
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port that refuses connections: bound (so nobody else takes it) but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture

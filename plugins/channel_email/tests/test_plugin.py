@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import pytest
 
-from notigate import Channel, ConfigError
-from notigate.config import convert
-from notigate.plugins import load_plugins
+from notigate import ConfigError, convert
+from notigate.testing import ChannelContract
 from notigate_channel_email import EmailChannel, EmailConfig
-
-
-def test_entry_point() -> None:
-    """The distribution notigate-channel-email declares channel_email in group notigate."""
-    (ep,) = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "channel_email"]
-    assert ep.dist is not None and ep.dist.name == "notigate-channel-email"
-    assert ep.value == "notigate_channel_email"
-
-
-def test_discovered() -> None:
-    """The engine's plugin manager finds and registers the email channel."""
-    plugins = load_plugins()
-    assert plugins.channels["email"] is EmailChannel
-    (info,) = [i for i in plugins.infos if i.name == "channel_email"]
-    assert (info.kind, info.provides, info.enabled) == ("channel", ["email"], True)
-
-
-def test_is_a_channel() -> None:
-    """EmailChannel satisfies the engine's Channel protocol."""
-    assert isinstance(EmailChannel(EmailConfig()), Channel)
-    assert EmailChannel.config_type is EmailConfig
 
 
 def test_config_defaults() -> None:
@@ -73,10 +49,18 @@ def test_password_not_in_config_error() -> None:
 
 def test_breaker_destination_is_the_smtp_server() -> None:
     """All recipients share one circuit breaker: the SMTP host and port."""
-    from notigate.config import convert
-
+    from notigate import convert
     from notigate_channel_email._channel import EmailChannel
     from notigate_channel_email._config import EmailConfig
 
     channel = EmailChannel(convert({"host": "smtp.example.com", "port": 587}, EmailConfig, "channels.email"))
     assert channel.destination(None) == "smtp:smtp.example.com:587"  # type: ignore[arg-type]
+
+
+class TestContract(ChannelContract):
+    """The engine's contract (``notigate.testing``): discovered, switched off by config, the base class, the sample."""
+
+    plugin_class = EmailChannel
+    entry_point = "channel_email"
+    distribution = "notigate-channel-email"
+    sample_address = "ops@example.com"

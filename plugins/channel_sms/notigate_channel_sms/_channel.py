@@ -15,8 +15,17 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    retry_after,
+    seconds,
+)
 
 from ._config import SmsConfig, e164_problem
 from ._segments import fit_one_segment
@@ -25,7 +34,7 @@ _SNIPPET_CHARS = 200  # of a provider's answer kept in an error: enough to diagn
 _READ_LIMIT = 16_384  # bytes of an answer read at most; Twilio's answers are about 1 KB
 
 
-class SmsChannel:
+class SmsChannel(ChannelBase):
     """Sends one message as ``POST {base_url}/2010-04-01/Accounts/{sid}/Messages.json``.
 
     One pooled ``httpx.AsyncClient`` serves every send. It is opened lazily in the event

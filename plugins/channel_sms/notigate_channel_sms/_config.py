@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from notigate.config import Duration, seconds
+from notigate import Duration, seconds
 
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,8 +20,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from notigate import Message
-from notigate.samples import sample_notification
+from notigate import Message, sample_notification
 from notigate_channel_sms import SmsChannel, SmsConfig
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -144,14 +142,6 @@ def provider() -> Iterator[Provider]:
     p = Provider()
     yield p
     p.close()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port that refuses connections: bound (so nobody else takes it) but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -20,8 +20,17 @@ import msgspec
 import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    retry_after,
+    seconds,
+)
 
 from . import _signing
 from ._config import WebhookConfig
@@ -38,7 +47,7 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any]
 
 
-class WebhookChannel:
+class WebhookChannel(ChannelBase):
     """Delivers one message as a signed ``POST`` to a subscriber's URL.
 
     One pooled ``aiohttp.ClientSession`` serves every send (about a tenth of httpx's CPU per

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from notigate import Event, PlatformInputError, SignatureError, mask_metadata
 
+from notigate import Event, PlatformInputError, SignatureError, mask_metadata
 from notigate_platform_arindo._codes import normalize
 from notigate_platform_arindo._signature import verify
 

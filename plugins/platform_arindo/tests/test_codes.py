@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import TAXONOMY
 
+from notigate import TAXONOMY
 from notigate_platform_arindo._codes import FALLBACK_CODE, TABLE, normalize
 from notigate_platform_arindo._platform import ArindoPlatform
 

@@ -6,8 +6,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import CallbackResult, PlatformInputError, SignatureError, UnsupportedMediaType
 
+from notigate import (
+    CallbackResult,
+    PlatformInputError,
+    SignatureError,
+    UnsupportedMediaType,
+)
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
 

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from notigate import TAXONOMY, CallbackRequest, Event, PlatformInputError
 
+from notigate import TAXONOMY, CallbackRequest, Event, PlatformInputError
 from notigate_platform_arindo._platform import ArindoPlatform
 
 KEY = "SB-Mid-server-EXAMPLE"

@@ -8,9 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from notigate import CallbackAnswer, CallbackRequest, CallbackResult, PlatformInputError
-from notigate.pipeline import handle_callback
 
+from notigate import CallbackAnswer, CallbackRequest, CallbackResult, PlatformInputError
+from notigate.ingest.pipeline import handle_callback
 from notigate_platform_assasta import _document
 from notigate_platform_assasta._platform import AssastaPlatform
 

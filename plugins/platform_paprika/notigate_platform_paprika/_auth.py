@@ -12,9 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from notigate import SignatureError
-from notigate.config import seconds
-
+from notigate import SignatureError, seconds
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._signature import PREFIX, verify
 

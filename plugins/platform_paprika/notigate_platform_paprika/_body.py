@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from notigate import Event, PlatformInputError, mask_metadata
 
+from notigate import Event, PlatformInputError, mask_metadata
 from notigate_platform_paprika._codes import BY_STATUS, STATUSES, normalize
 
 # Deeper bodies are refused: nothing PAPRIKA documents nests more than two levels, and

@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 import pytest
-from notigate import CallbackRequest
 
+from notigate import CallbackRequest
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._platform import PaprikaPlatform
 

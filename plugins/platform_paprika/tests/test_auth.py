@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from notigate import CallbackRequest, SignatureError, UnsupportedMediaType
 
+from notigate import CallbackRequest, SignatureError, UnsupportedMediaType
 from notigate_platform_paprika._platform import PaprikaPlatform
 from notigate_platform_paprika._signature import component_string, digest
 from notigate_platform_paprika._signature import sign as plugin_sign

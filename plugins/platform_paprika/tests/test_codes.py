@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import TAXONOMY
 
+from notigate import TAXONOMY
 from notigate_platform_paprika._codes import ERROR_CODES, FALLBACK_CODE
 from notigate_platform_paprika._platform import PaprikaPlatform
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import PlatformInputError
 
+from notigate import PlatformInputError
 from notigate_platform_paprika._platform import PaprikaPlatform
 
 

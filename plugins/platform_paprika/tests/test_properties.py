@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from notigate import TAXONOMY, CallbackRequest, Event, PlatformInputError
 
+from notigate import TAXONOMY, CallbackRequest, Event, PlatformInputError
 from notigate_platform_paprika._platform import PaprikaPlatform
 
 # The builders are stateless fixtures, so sharing them between examples is safe.
