@@ -29,7 +29,6 @@ from notigate.app.gateway import Gateway
 from notigate.config.loading import convert
 from notigate.config.settings import Settings
 from notigate.events import TAXONOMY, Notification
-from notigate.ingest.pipeline import route
 from notigate.routing.silences import Matcher, Silence
 
 CODES = list(TAXONOMY)
@@ -93,7 +92,7 @@ def main() -> None:
         t_route = t_plan = t_render = 0.0
         for k, n in enumerate(batch):
             t0 = time.process_time()
-            routes = route(gw, n)
+            routes = gw.ingest.route(n)
             t1 = time.process_time()
             gw.policies.inhibition_keys(n)
             plans = gw.policies.plan(n, routes, now, silences, None)

@@ -153,7 +153,7 @@ def worker(config_path: str | None) -> None:
         click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
         sys.exit(2)
     _checked(check_services(gateway.settings, migrating=False, queue=True))
-    run_worker(gateway)
+    run_worker(gateway.arq_worker)
 
 
 @main.command()

@@ -17,8 +17,6 @@ from support import (
     migrated_gateway,
 )
 
-from notigate.delivery.attempt import deliver
-
 URL = "/api/v1/deliveries"
 
 
@@ -60,7 +58,7 @@ async def test_filters_overdue_and_cursor(database_url: str, receiver: Receiver)
         declined, retried, waiting, refused = (by_notification[n]["webhook"] for n in notifications)
         held = by_notification[notifications[0]]["email"]
         for delivery_id in (declined, retried, refused):  # 200, then 503 (retry in an hour), then 400
-            await deliver(gateway, delivery_id)
+            await gateway.deliveries.deliver(delivery_id)
         newest_first = sorted([declined, held, retried, waiting, refused], reverse=True)
 
         page = (await client.get(URL, headers=AUTH)).json()

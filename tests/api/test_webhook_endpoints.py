@@ -24,7 +24,6 @@ from support import (
 )
 
 from notigate.clock import utcnow
-from notigate.delivery.attempt import deliver
 from notigate.delivery.breakers import Breakers
 from notigate.storage.database import Database
 from notigate.storage.migrations import migrate
@@ -251,7 +250,7 @@ async def test_another_process_finds_a_new_endpoint_on_a_miss(postgres_url: str,
             notification_id = await _notify(client)
             [delivery] = (await _detail(client, notification_id))["deliveries"]
             assert delivery["status"] == "pending" and worker.endpoints.get("late") is None
-            await deliver(worker, delivery["id"])
+            await worker.deliveries.deliver(delivery["id"])
             assert (await _detail(client, notification_id))["deliveries"][0]["status"] == "delivered"
     finally:
         await worker.close()

@@ -19,7 +19,6 @@ from support import (
 )
 
 from notigate.app.gateway import Gateway
-from notigate.delivery.worker import build_worker
 
 
 async def test_slow_receiver_does_not_delay_a_fast_one(database_url: str, receiver: Receiver) -> None:
@@ -50,7 +49,7 @@ async def _scenario(database_url: str, receiver: Receiver, queue: dict[str, Any]
                    {"name": "timeouts to fast", "match": {"codes": ["timeout"]},
                     "send": [{"channel": "webhook", "to": ["fast"]}]}])
         gateway = await migrated_gateway(settings)
-        arq_workers = [build_worker(Gateway.from_settings(settings), handle_signals=False) for _ in range(workers)]
+        arq_workers = [Gateway.from_settings(settings).arq_worker(handle_signals=False) for _ in range(workers)]
         tasks = [asyncio.create_task(w.async_run()) for w in arq_workers]
         async with api_client(gateway) as client:
             for _ in range(8):

@@ -22,7 +22,6 @@ from support import (
 
 from notigate import clock
 from notigate.app.gateway import Gateway
-from notigate.delivery.worker import build_worker
 
 SLOW_SWEEP = {"sweep_interval": "120s"}
 
@@ -84,7 +83,7 @@ async def test_a_job_run_before_its_delivery_is_due_runs_it_when_due(postgres_ur
             'UPDATE "deliveries" SET "next_attempt_at" = now() + interval \'4 seconds\' WHERE "id" = {} '
             'RETURNING "next_attempt_at"', delivery.id)
         again = f"{delivery.id}:0:e{int(row['next_attempt_at'].timestamp() * 1000)}"
-        worker = build_worker(Gateway.from_settings(settings), handle_signals=False)
+        worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
         running = asyncio.create_task(worker.async_run())
         try:
             await wait_for(lambda: redis.zscore(queue_name, again), timeout=10)  # the early job scheduled it

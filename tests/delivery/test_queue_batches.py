@@ -20,7 +20,6 @@ from support import (
 
 from notigate.app.gateway import Gateway
 from notigate.delivery.queue import BATCH_PREFIX
-from notigate.delivery.worker import build_worker
 from notigate.events import Event
 from notigate.ingest.pipeline import normalize
 from notigate.plugin.route import Route
@@ -54,7 +53,7 @@ async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(postgres
                 assert await worker_gateway.queue.queued() == queued
             finally:
                 await worker_gateway.close()
-            worker = build_worker(Gateway.from_settings(settings), handle_signals=False)
+            worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
             task = asyncio.create_task(worker.async_run())
             try:
                 await wait_for(lambda: len(receiver.requests) >= 20, timeout=20)

@@ -22,7 +22,6 @@ from support import (
 )
 
 from notigate.app.gateway import Gateway
-from notigate.delivery.worker import build_worker
 
 
 async def _detail(client: Any, notification_id: str) -> dict[str, Any]:
@@ -232,7 +231,7 @@ async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str,
     receiver.script = [(500, {}), (200, {})]
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
     api_gateway = await migrated_gateway(settings)
-    worker = build_worker(Gateway.from_settings(settings), handle_signals=False)
+    worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
     task = asyncio.create_task(worker.async_run())
     try:
         async with api_client(api_gateway) as client:
@@ -260,7 +259,7 @@ async def test_sweep_re_enqueues_lost_queue_messages(postgres_url: str, redis_ur
         r = aioredis.from_url(redis_url)
         await r.delete(queue_name)  # the queue messages are gone
         await r.aclose()
-        worker = build_worker(Gateway.from_settings(settings), handle_signals=False)
+        worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
         task = asyncio.create_task(worker.async_run())
         try:
             for notification_id in ids:

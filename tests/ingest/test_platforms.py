@@ -156,6 +156,25 @@ async def test_assasta_gets_xml_96_when_the_database_is_down(sqlite_url: str, mo
     assert (response.status_code, _xml(response)["response_code"]) == (503, "96")
 
 
+async def test_assasta_gets_xml_96_when_its_plugin_crashes(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash inside the plugin's parse is the gateway's failure too: 503 with response_code 96, the
+    callback's identifiers echoed."""
+    from notigate_platform_assasta import _document
+
+    def crash(*args: Any) -> Any:
+        raise RuntimeError("bug")
+
+    gateway = await migrated_gateway(_settings(sqlite_url))
+    async with api_client(gateway) as client:
+        monkeypatch.setattr(_document, "normalize", crash)
+        response = await client.post("/api/v1/platforms/assasta/callbacks", content=assasta_body(trx_id="3183540500001172"),
+                                     headers=XML)
+    fields = _xml(response)
+    assert (response.status_code, fields["response_code"]) == (503, "96")
+    assert {k: fields[k] for k in ("trx_id", "merchant_id", "bill_no")} == {
+        "trx_id": "3183540500001172", "merchant_id": "31835", "bill_no": "BILL0000001"}
+
+
 async def test_every_platform_stores_amounts_with_the_currencys_decimals(database_url: str) -> None:
     """IDR 150,000 is "150000.00" whether ARINDO (decimal string), PAPRIKA (whole units), ASSASTA (hundredths)
     or the error API ("150000") reported it."""

@@ -9,7 +9,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
 from notigate.app.gateway import Gateway
-from notigate.ingest.pipeline import handle_callback, platform_answer
+from notigate.ingest.pipeline import platform_answer
 from notigate.plugin.platform import CallbackRequest, CallbackResult
 
 
@@ -35,7 +35,7 @@ async def receive_callback(platform: FromPath[str], request: Request[Any, Any, A
         return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
                         headers=answer.headers)
     native = CallbackRequest(body=body, headers=headers, path=request.url.path, query=request.url.query or "")
-    answer, ids = await handle_callback(gateway, plugin, native)
+    answer, ids = await gateway.ingest.handle_callback(plugin, native)
     out = dict(answer.headers)
     if ids:
         out["Notigate-Notification-Ids"] = ",".join(ids)

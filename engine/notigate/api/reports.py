@@ -24,7 +24,6 @@ from notigate.events import (
     UtcDatetime,
     utc,
 )
-from notigate.ingest.pipeline import accept_event
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -92,5 +91,5 @@ async def report_error(
         occurred_at=occurred, severity=data.severity, amount=Decimal(data.amount) if data.amount else None,
         currency=data.currency, reference=data.reference, merchant_id=data.merchant_id, metadata=data.metadata,
     )
-    stored = await accept_event(gateway, event, fingerprint(await request.body()) if idempotency_key else None)
+    stored = await gateway.ingest.accept_event(event, fingerprint(await request.body()) if idempotency_key else None)
     return Accepted(id=stored.id, status=stored.status)  # a key used with another body: 409 (api/errors.py)

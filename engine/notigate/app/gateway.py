@@ -17,19 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from arq.worker import Worker
 
 from notigate.app.vitals import Vitals, read_vitals
-from notigate.clock import utcnow
 from notigate.config.durations import seconds
 from notigate.config.loading import convert, load_settings
 from notigate.config.settings import ApiKey, Settings
+from notigate.delivery.attempt import Deliveries
 from notigate.delivery.breakers import Breakers
 from notigate.delivery.heartbeat import Heartbeat
 from notigate.delivery.limits import Budget, Slots
 from notigate.delivery.limits_redis import RedisLimiter
 from notigate.delivery.queue import ArqQueue, InProcessQueue, Queue
+from notigate.delivery.sweep import OutboxSweep
+from notigate.delivery.worker import build_worker
 from notigate.delivery.worker_registry import Workers
 from notigate.errors import ConfigError, TemplateError
+from notigate.ingest.pipeline import Ingest
 from notigate.messages.formatting import locale_problem, timezone_problem
 from notigate.messages.templates import Templates
 from notigate.plugin.channel import Channel
@@ -182,12 +186,20 @@ class Gateway:
         self.workers = Workers(lambda: queue.pool, settings.queue.name) if isinstance(queue, ArqQueue) else None
         """The live ``notigate worker`` processes (Redis shape only)."""
         self.heartbeat = Heartbeat(self.repo, self.slots, self.lease_seconds, self.workers)
+        self.outbox = OutboxSweep(self.repo, self.queue, seconds(settings.delivery.sweep_interval))
+        self.deliveries = Deliveries(repo=self.repo, db=self.db, queue=self.queue, breakers=self.breakers,
+                                     slots=self.slots, claims=self.claims, heartbeat=self.heartbeat,
+                                     endpoints=endpoints, lease=self.lease_seconds, channels=self.channels,
+                                     templates=self.templates, config=settings.delivery,
+                                     sandbox=settings.sandbox.enabled)
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
         endpoints.db = self.db
         self.policies = Policies(settings.rules, plugins.disabled_channels)
         self.silences = Silences(self.db)
         self.inhibitions = Inhibitions(self.db)
+        self.ingest = Ingest(repo=self.repo, queue=self.queue, route_event=self.route_event, evaluator=evaluator,
+                             silences=self.silences, inhibitions=self.inhibitions, policies=self.policies)
         self.config_path: str | None = None
         """Where ``reload`` reads the configuration (None: as ``load_settings`` resolves it)."""
         self.reload_on_sighup = False
@@ -205,7 +217,7 @@ class Gateway:
     def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
         endpoints = Endpoints(settings.webhooks)
-        evaluator = RuleEvaluator([], endpoints)  # its rules once _assemble has checked them
+        evaluator = RuleEvaluator([], endpoints.accepts)  # its rules once _assemble has checked them
         # both tryfirst, and pluggy calls the later one first: rules, then subscriptions, then installed plugins
         plugins = load_plugins(settings.plugins.disabled, builtins=[("subscriptions", Subscriptions(endpoints)),
                                                                    ("rules", evaluator)],
@@ -231,7 +243,10 @@ class Gateway:
         self.api_keys = {k.key: k for k in [*a.settings.security.api_keys, *self._extra_api_keys]}
         self.endpoints.set_configured(a.settings.webhooks)
         self.policies = Policies(a.settings.rules, self.plugins.disabled_channels)
+        self.ingest.reconfigure(self.policies)
         self.evaluator.load(a.settings.rules)
+        self.deliveries.reconfigure(channels=self.channels, templates=self.templates, config=a.settings.delivery,
+                                    sandbox=a.settings.sandbox.enabled)
         self.breakers.threshold = a.settings.delivery.breaker_threshold
         self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
         self.warnings = [*self.plugins.problems(), *a.warnings, *warnings]
@@ -298,12 +313,18 @@ class Gateway:
         await self.endpoints.refresh()
         self._refresher = asyncio.create_task(self._refresh_endpoints_forever())
         if run_deliveries:
-            from notigate.delivery.attempt import deliver
-
             if isinstance(self.queue, InProcessQueue):
-                self.queue.start(lambda delivery_id: deliver(self, delivery_id))
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+                self.queue.start(self.deliveries.deliver)
+            self._sweeper = asyncio.create_task(self.outbox.run(self._stopping))
             self._beating = asyncio.create_task(self.heartbeat.run(self._stopping))
+
+    def arq_worker(self, *, burst: bool = False, handle_signals: bool = True) -> Worker:
+        """An arq Worker delivering from this gateway's Redis queue (``notigate worker``)."""
+        if not isinstance(self.queue, ArqQueue):
+            raise ValueError("notigate worker needs [queue] url = redis://…; the embedded queue delivers inside `serve`")
+        return build_worker(self.queue, self.deliveries.deliver, self.heartbeat, lease=self.lease_seconds,
+                            max_jobs=self.settings.queue.max_jobs, on_startup=lambda: self.start(run_deliveries=True),
+                            on_shutdown=self.close, burst=burst, handle_signals=handle_signals)
 
     async def vitals(self) -> Vitals:
         """Live workers, the oldest due delivery's wait and the send slots taken, read at most once a second."""
@@ -330,26 +351,8 @@ class Gateway:
         return self._counts[1]
 
     async def sweep(self) -> int:
-        """Re-enqueue what the queue may have lost (the outbox); return how many."""
-        recovered = await self.repo.recover_expired_leases()
-        for delivery_id, attempts in recovered:
-            await self.queue.enqueue(delivery_id, attempts)
-        due = await self.repo.due(horizon=utcnow())
-        queued = await self.queue.queued() if due else set()  # read after `due`: a job done since is only redundant
-        lost = [(delivery_id, attempts) for delivery_id, attempts, _ in due if delivery_id not in queued]
-        for delivery_id, attempts in lost:
-            await self.queue.requeue(delivery_id, attempts)
-        return len(recovered) + len(lost)
-
-    async def _sweep_forever(self) -> None:
-        interval = seconds(self.settings.delivery.sweep_interval)
-        while not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self.sweep(), max(30.0, 3 * interval))
-            except Exception as exc:  # a dead Redis or database delays delivery; it must not stop the sweep
-                log.warning("outbox sweep failed: %s: %s", type(exc).__name__, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+        """One pass of the outbox sweep (``delivery.sweep``); how many deliveries it queued again."""
+        return await self.outbox.once()
 
     async def _refresh_endpoints_forever(self) -> None:
         """Every process (API and workers) picks up endpoints other processes created or deleted."""

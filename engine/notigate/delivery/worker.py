@@ -17,14 +17,14 @@ cancels a running job, which gives its attempt back (see ``delivery.deliver``) a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import func
 from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 
-from notigate.app.gateway import Gateway
-from notigate.delivery.attempt import deliver
+from notigate.delivery.heartbeat import Heartbeat
 from notigate.delivery.queue import (
     BATCH_JOB,
     JOB_NAME,
@@ -36,10 +36,14 @@ from notigate.delivery.queue import (
 JOB_TIMEOUT = 600
 
 
+Deliver = Callable[[str | list[str]], Awaitable[None]]
+"""What a job runs: ``Deliveries.deliver``."""
+
+
 async def _deliver_job(ctx: dict[str, Any], delivery_ids: str | list[str]) -> None:
-    gateway: Gateway = ctx["gateway"]
-    with gateway.heartbeat.running(ctx["job_id"]):
-        await deliver(gateway, delivery_ids)
+    heartbeat: Heartbeat = ctx["heartbeat"]
+    with heartbeat.running(ctx["job_id"]):
+        await ctx["deliver"](delivery_ids)
 
 
 class _Worker(Worker):
@@ -64,18 +68,18 @@ class _Worker(Worker):
         await super().start_jobs(candidates)
 
 
-def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool = True) -> Worker:
-    """An arq Worker bound to ``gateway`` (whose queue must be Redis)."""
-    if not isinstance(gateway.queue, ArqQueue):
-        raise ValueError("notigate worker needs [queue] url = redis://…; the embedded queue delivers inside `serve`")
-    queue = gateway.queue
+def build_worker(queue: ArqQueue, deliver: Deliver, heartbeat: Heartbeat, *, lease: float, max_jobs: int,
+                 on_startup: Callable[[], Awaitable[None]], on_shutdown: Callable[[], Awaitable[None]],
+                 burst: bool = False, handle_signals: bool = True) -> Worker:
+    """An arq Worker running ``deliver`` for the jobs of ``queue``; ``on_startup`` and ``on_shutdown``
+    open and close what ``deliver`` uses (the gateway builds it: ``Gateway.arq_worker``)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
-        await gateway.start(run_deliveries=True)
-        ctx["gateway"] = gateway
+        await on_startup()
+        ctx["deliver"], ctx["heartbeat"] = deliver, heartbeat
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        await gateway.close()
+        await on_shutdown()
 
     worker = _Worker(
         functions=[func(_deliver_job, name=name, max_tries=1000, timeout=JOB_TIMEOUT) for name in (JOB_NAME, BATCH_JOB)],
@@ -85,24 +89,23 @@ def build_worker(gateway: Gateway, *, burst: bool = False, handle_signals: bool 
         on_shutdown=shutdown,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        max_jobs=gateway.settings.queue.max_jobs,
+        max_jobs=max_jobs,
         keep_result=0,
         burst=burst,
         handle_signals=handle_signals,
         health_check_interval=30,
         poll_delay=0.05,
     )
-    worker.in_progress_timeout_s = gateway.lease_seconds  # renewed by the heartbeat (see above)
+    worker.in_progress_timeout_s = lease  # renewed by the heartbeat (see above)
     return worker
 
 
-def run_worker(gateway: Gateway) -> None:
-    """Run until SIGINT/SIGTERM, on uvloop where it is installed (as uvicorn runs ``serve``)."""
+def run_worker(build: Callable[[], Worker]) -> None:
+    """Build a worker and run it until SIGINT/SIGTERM, on uvloop where it is installed (as uvicorn runs ``serve``)."""
     try:
         import uvloop
     except ImportError:  # Windows: the standard loop
         pass
     else:  # arq's Worker takes the current loop when it is built
         asyncio.set_event_loop(uvloop.new_event_loop())
-    worker = build_worker(gateway)
-    worker.run()
+    build().run()

@@ -6,9 +6,8 @@ rule. Registered ``tryfirst`` so that installed plugins see (and may change) its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from notigate import hookimpl
 from notigate.config.settings import Rule
@@ -16,8 +15,9 @@ from notigate.events import Notification, severity_rank
 from notigate.plugin.route import Route
 from notigate.routing.globs import glob_matcher
 
-if TYPE_CHECKING:
-    from notigate.webhooks.endpoints import Endpoints
+Accepts = Callable[[str, str], bool]
+"""Whether a channel takes a recipient now (channel, recipient): a rule naming a webhook endpoint that is
+unknown or disabled gets no route to it."""
 
 
 class _Compiled:
@@ -48,9 +48,8 @@ class _Compiled:
 class RuleEvaluator:
     """Appends a route per recipient of every matching rule, until a ``stop`` rule matches."""
 
-    def __init__(self, rules: list[Rule], endpoints: Endpoints) -> None:
-        self.endpoints = endpoints
-        """The webhook endpoints rules name (an unknown or disabled one gets no route)."""
+    def __init__(self, rules: list[Rule], accepts: Accepts) -> None:
+        self.accepts = accepts
         self.load(rules)
 
     def load(self, rules: list[Rule]) -> None:
@@ -69,18 +68,11 @@ class RuleEvaluator:
         """Names of the rules whose conditions ``n`` meets (``stop`` respected), routes or not."""
         return [rule.name for rule in self._matched(n)]
 
-    def _accepts(self, channel: str, recipient: str) -> bool:
-        """A rule routes to a webhook endpoint by name, whatever its ``events`` (they are its subscriptions)."""
-        if channel != "webhook":
-            return True
-        endpoint = self.endpoints.get(recipient)
-        return endpoint is not None and endpoint.enabled
-
     @hookimpl(tryfirst=True)
     def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
         for rule in self._matched(notification):
             for target in rule.send:
                 for recipient in target.to:
-                    if self._accepts(target.channel, recipient):
+                    if self.accepts(target.channel, recipient):
                         routes.append(Route(channel=target.channel, recipient=recipient, rule=rule.name,
                                             locale=target.locale, timezone=target.timezone))

@@ -89,6 +89,14 @@ class Endpoints:
     def get(self, name: str) -> Endpoint | None:
         return self._configured.get(name) or self._stored.get(name)
 
+    def accepts(self, channel: str, recipient: str) -> bool:
+        """A rule routes to a webhook endpoint by name, whatever its ``events`` (they are its
+        subscriptions), while it exists and is enabled; other channels take every recipient."""
+        if channel != "webhook":
+            return True
+        endpoint = self.get(recipient)
+        return endpoint is not None and endpoint.enabled
+
     def all(self) -> list[Endpoint]:
         """Config endpoints first, then API-created ones not shadowed by a config one, each by name."""
         shadowed = self._configured.keys()

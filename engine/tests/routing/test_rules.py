@@ -33,7 +33,7 @@ def endpoint(name: str, **fields: Any) -> WebhookEndpoint:
 
 def route(rules: list[Rule], n: Notification, webhooks: list[WebhookEndpoint] = ()) -> list[Route]:  # type: ignore[assignment]
     routes: list[Route] = []
-    RuleEvaluator(rules, Endpoints(webhooks)).notigate_route_event(notification=n, routes=routes)
+    RuleEvaluator(rules, Endpoints(webhooks).accepts).notigate_route_event(notification=n, routes=routes)
     return routes
 
 
@@ -182,7 +182,7 @@ class Editor:
 
 def test_evaluator_runs_first_so_plugins_can_edit_its_routes(make_notification: Callable[..., Notification]) -> None:
     """Through the hook, the evaluator runs before other plugins, which may change its routes."""
-    evaluator = RuleEvaluator([rule({}, to="a@x"), webhook_rule("hook")], Endpoints([endpoint("hook")]))
+    evaluator = RuleEvaluator([rule({}, to="a@x"), webhook_rule("hook")], Endpoints([endpoint("hook")]).accepts)
     editor = Editor()
     plugins = load_plugins(entry_points=list, builtins=[("editor", editor), ("rules", evaluator)])
     routes: list[Route] = []
