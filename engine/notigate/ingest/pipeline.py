@@ -16,7 +16,7 @@ from notigate import blips, logs
 from notigate.clock import utcnow
 from notigate.delivery.queue import Queue
 from notigate.errors import IdempotencyConflict, PlatformInputError
-from notigate.events import Event, Notification, NotificationStatus
+from notigate.events import Event, Notification
 from notigate.ids import new_id
 from notigate.masking import mask_metadata, mask_text
 from notigate.money import in_currency_decimals
@@ -32,8 +32,8 @@ from notigate.routing.plan import Policies
 from notigate.routing.rules import RuleEvaluator
 from notigate.routing.silences import Silences
 from notigate.storage.inhibitions import Inhibitions
-from notigate.storage.plans import Plan
 from notigate.storage.repository import Repository, Stored
+from notigate.storage.status import initial_status
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,6 @@ def distinct(routes: list[Route]) -> list[Route]:
             seen.add((r.channel, r.recipient))
             kept.append(r)
     return kept
-
-
-def _status(plans: list[Plan]) -> NotificationStatus:
-    """``delivering`` if anything goes out on its own, else ``grouped`` (folded into digests),
-    ``silenced`` (every route muted) or ``no_route``."""
-    if any(p.digest is None and p.status == "pending" for p in plans):
-        return "delivering"
-    if any(p.digest is not None and p.status == "pending" for p in plans):
-        return "grouped"
-    return "silenced" if plans else "no_route"
 
 
 def platform_answer(platform: Platform, result: CallbackResult, request: CallbackRequest) -> CallbackAnswer:
@@ -153,7 +143,7 @@ class Ingest:
         now = notification.received_at
         inhibited_by = await self.inhibitions.active(self.policies.inhibition_keys(notification), now) if routes else None
         plans = self.policies.plan(notification, routes, now, await self.silences.current() if routes else [], inhibited_by)
-        notification = msgspec.structs.replace(notification, status=_status(plans))
+        notification = msgspec.structs.replace(notification, status=initial_status(plans))
         # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
         return await self.repo.store_event(event, notification, plans, matched,
                                          inhibits=self.policies.sources(notification, matched), fingerprint=fingerprint)

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from notigate.storage.database import Database
-from notigate.storage.tables import STATUSES_KEPT, notification_status_from
+from notigate.storage.status import STATUSES_KEPT, notification_status_from
 
 _NOTIFICATION_COLUMNS = ("id", "platform", "code", "severity", "message", "platform_code", "amount", "currency",
                          "reference", "merchant_id", "occurred_at", "received_at", "status", "metadata")

@@ -25,13 +25,8 @@ from notigate.storage.batching import Batcher
 from notigate.storage.database import Database
 from notigate.storage.deliveries_pg import Finish
 from notigate.storage.plans import Plan
-from notigate.storage.tables import (
-    NOTIFICATION_STATUS_FROM_S,
-    STATUSES_KEPT,
-    AttemptRow,
-    DeliveryRow,
-    NotificationRow,
-)
+from notigate.storage.status import NOTIFICATION_STATUS_FROM_S, STATUSES_KEPT
+from notigate.storage.tables import AttemptRow, DeliveryRow, NotificationRow
 
 _OF_NOTIFICATION = ('"notification_id" = {} OR "id" IN '
                     '(SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {})')
@@ -437,7 +432,7 @@ class Repository:
         return {delivery_id for delivery_id, _, _ in rows}
 
     async def refresh_notification_status(self, notification_id: str) -> None:
-        """Derive the notification's status from its deliveries (``tables.NOTIFICATION_STATUS_FROM_S``)."""
+        """Derive the notification's status from its deliveries (``status.NOTIFICATION_STATUS_FROM_S``)."""
         await self.db.execute(
             'WITH s AS (SELECT "status" FROM "deliveries" WHERE "notification_id" = {}) '
             f'UPDATE "notifications" SET "status" = {NOTIFICATION_STATUS_FROM_S} '

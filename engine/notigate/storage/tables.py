@@ -72,22 +72,3 @@ class AttemptRow(Table, tablename="delivery_attempts"):
 
 
 TABLES: tuple[type[Table], ...] = (NotificationRow, DeliveryRow, AttemptRow)
-
-# The one rule deriving a notification's status from its deliveries' statuses, as SQL over
-# a relation of ``status`` rows: the repository's recount and the batched finish on
-# PostgreSQL (deliveries_pg) both use it. Cancelled deliveries (muted, endpoint deleted) do
-# not count; only cancelled ones make it ``silenced``. ``no_route`` and ``grouped`` stay.
-def notification_status_from(rows: str) -> str:
-    """The status rule over ``rows``: a table name or a parenthesised subquery with an alias."""
-    return (
-        f"CASE WHEN EXISTS (SELECT 1 FROM {rows} WHERE status IN ('pending', 'sending', 'retrying')) THEN 'delivering' "
-        f"WHEN NOT EXISTS (SELECT 1 FROM {rows} WHERE status <> 'cancelled') THEN 'silenced' "
-        f"WHEN NOT EXISTS (SELECT 1 FROM {rows} WHERE status NOT IN ('delivered', 'cancelled')) THEN 'delivered' "
-        f"WHEN NOT EXISTS (SELECT 1 FROM {rows} WHERE status = 'delivered') THEN 'failed' "
-        "ELSE 'partially_delivered' END"
-    )
-
-
-NOTIFICATION_STATUS_FROM_S = notification_status_from("s")
-STATUSES_KEPT = "('no_route', 'grouped')"
-
