@@ -1,5 +1,6 @@
 """Fixtures of the cross-package tests: real PostgreSQL and Redis (per-test databases and queues),
-a local webhook receiver, and databases of either engine. Helpers they use are in ``support.py``.
+and databases of either engine (the webhook ``receiver`` and ``closed_port`` come from
+``notigate.testing``). Helpers they use are in ``support.py``.
 
 Servers are found at NOTIGATE_TEST_POSTGRES_URL / NOTIGATE_TEST_REDIS_URL. When one is
 unreachable the tests that need it are skipped with a plain reason on a developer's
@@ -9,12 +10,11 @@ machine, and fail under CI (CI=true): a green CI run always includes them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from receiver import Receiver
 from support import REDIS_URL, fresh_postgres, unavailable
 
 
@@ -59,10 +59,3 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     else:
         async with fresh_postgres() as url:
             yield url
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()

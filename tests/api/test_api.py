@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from receiver import Receiver
 from support import (
     API_KEY,
     AUTH,
@@ -22,6 +21,8 @@ from support import (
     value_when,
     wait_for,
 )
+
+from notigate.testing import Receiver
 
 CALLBACK = "/api/v1/platforms/arindo/callbacks"
 

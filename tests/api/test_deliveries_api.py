@@ -7,7 +7,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -16,6 +15,8 @@ from support import (
     make_settings,
     migrated_gateway,
 )
+
+from notigate.testing import Receiver
 
 URL = "/api/v1/deliveries"
 
@@ -47,7 +48,7 @@ async def _ids(client: Any, **params: Any) -> list[str]:
 async def test_filters_overdue_and_cursor(database_url: str, receiver: Receiver) -> None:
     """Each filter narrows in the database; ``overdue`` finds only what is due and unsent; the cursor walks every
     delivery exactly once, newest first; list items leave the rendered message out."""
-    receiver.script = [(200, {}), (503, {}), (400, {})]
+    receiver.script((200, {}), (503, {}), (400, {}))
     gateway = await migrated_gateway(_settings(database_url, receiver.url))
     async with api_client(gateway, run_deliveries=False) as client:
         bodies = [arindo_body(), *(arindo_body(status="failure", code="504") for _ in range(3))]

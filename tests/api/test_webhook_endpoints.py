@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from receiver import Receiver
 from standardwebhooks.webhooks import Webhook
 from support import (
     API_KEY,
@@ -27,6 +26,7 @@ from notigate.clock import utcnow
 from notigate.delivery.breakers import Breakers
 from notigate.storage.database import Database
 from notigate.storage.migrations import migrate
+from notigate.testing import Receiver
 
 ENDPOINTS = "/api/v1/webhooks/endpoints"
 CALLBACK = "/api/v1/platforms/arindo/callbacks"
@@ -92,9 +92,9 @@ async def test_created_endpoint_gets_matching_events_signed_with_its_secret(
     [delivery] = detail["deliveries"]
     assert (delivery["channel"], delivery["recipient"], delivery["rule"]) == ("webhook", "merchant-1", "subscription")
     [request] = receiver.requests
-    payload = Webhook(secret).verify(request["body"], request["headers"])
+    payload = Webhook(secret).verify(request.body, request.headers)
     assert payload["type"] == "payment.card_declined" and payload["data"]["id"] == declined
-    assert request["headers"]["webhook-id"] == delivery["id"]
+    assert request.headers["webhook-id"] == delivery["id"]
     assert secret.removeprefix("whsec_") not in caplog.text
 
 
@@ -113,7 +113,7 @@ async def test_file_endpoints_subscribe_like_api_ones(database_url: str, receive
     assert (delivery["recipient"], delivery["rule"]) == ("receiver", "subscription")
     assert detail["matched_rules"] == ["subscription"]
     [request] = receiver.requests
-    assert Webhook(SECRET).verify(request["body"], request["headers"])["type"] == "payment.card_declined"
+    assert Webhook(SECRET).verify(request.body, request.headers)["type"] == "payment.card_declined"
 
 
 async def test_one_event_reaches_each_recipient_once(database_url: str) -> None:
@@ -145,7 +145,7 @@ async def test_a_given_secret_is_used(sqlite_url: str, receiver: Receiver) -> No
         assert (await _create(client, name="given", url=receiver.url, secret=SECRET))["secret"] == SECRET
         await _notify(client)
         await wait_for(lambda: value_when(lambda: len(receiver.requests), bool))
-    Webhook(SECRET).verify(receiver.requests[0]["body"], receiver.requests[0]["headers"])
+    Webhook(SECRET).verify(receiver.requests[0].body, receiver.requests[0].headers)
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -202,7 +202,7 @@ async def test_only_admin_keys_manage_endpoints(sqlite_url: str) -> None:
 
 async def test_delete_cancels_waiting_deliveries_and_stops_routing(database_url: str, receiver: Receiver) -> None:
     """DELETE answers 204; deliveries waiting for a retry become cancelled; later events are not routed."""
-    receiver.script = [(503, {})]
+    receiver.script((503, {}))
     gateway = await migrated_gateway(settings(database_url, delivery={"backoff_initial": "30s",
                                                                       "backoff_max": "30s"}))
     async with api_client(gateway) as client:
@@ -254,7 +254,7 @@ async def test_another_process_finds_a_new_endpoint_on_a_miss(postgres_url: str,
             assert (await _detail(client, notification_id))["deliveries"][0]["status"] == "delivered"
     finally:
         await worker.close()
-    Webhook(secret).verify(receiver.requests[0]["body"], receiver.requests[0]["headers"])
+    Webhook(secret).verify(receiver.requests[0].body, receiver.requests[0].headers)
 
 
 async def test_other_processes_see_a_deletion_within_seconds(sqlite_url: str) -> None:
@@ -277,7 +277,7 @@ async def test_other_processes_see_a_deletion_within_seconds(sqlite_url: str) ->
 async def test_long_failure_disables_the_endpoint_until_enabled(database_url: str, receiver: Receiver) -> None:
     """Failing for longer than endpoint_disable_after disables the endpoint like a 410: nothing fails, nothing is
     sent, and enabling it delivers everything."""
-    receiver.script = [(500, {})]
+    receiver.script((500, {}))
     gateway = await migrated_gateway(settings(database_url, delivery={
         "endpoint_disable_after": "1s", "max_attempts": 1000, "backoff_initial": "50ms", "backoff_max": "200ms",
         "breaker_threshold": 3, "breaker_cooldown": "200ms"}))
@@ -294,7 +294,7 @@ async def test_long_failure_disables_the_endpoint_until_enabled(database_url: st
         assert len(receiver.requests) == sent, "a disabled endpoint must not be called"
         statuses = {d["status"] for i in ids for d in (await _detail(client, i))["deliveries"]}
         assert statuses <= {"pending", "retrying"}, statuses
-        receiver.script = [(200, {})]
+        receiver.script((200, {}))
         enabled = await client.post(f"{ENDPOINTS}/flaky/enable", headers=AUTH)
         assert enabled.status_code == 202 and enabled.json()["redriven"] == 3
         for notification_id in ids:
@@ -333,7 +333,7 @@ async def test_failing_since_marks_the_start_of_a_run_of_failures(database_url: 
 
 async def test_410_on_the_last_attempt_still_waits_for_the_endpoint(database_url: str, receiver: Any) -> None:
     """A 410 never turns a delivery into a dead letter: it waits, and enabling the endpoint delivers it."""
-    receiver.script = [(503, {}), (410, {}), (200, {})]
+    receiver.script((503, {}), (410, {}), (200, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url, delivery={"max_attempts": 2}))
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)

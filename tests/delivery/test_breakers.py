@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -18,13 +17,15 @@ from support import (
     wait_for,
 )
 
+from notigate.testing import Receiver
+
 COUNT = 10
 
 
 async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(database_url: str,
                                                                               receiver: Receiver) -> None:
     """503s open the breaker (visible in the API and metrics), requests stop, and all deliveries arrive later."""
-    receiver.script = [(503, {})]
+    receiver.script((503, {}))
     settings = make_settings(database_url, receiver.url, delivery={
         "max_attempts": 50, "backoff_initial": "50ms", "backoff_max": "100ms", "breaker_threshold": 3,
         "breaker_cooldown": "1s"})
@@ -44,7 +45,7 @@ async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(dat
         while_open = len(receiver.requests) - before
         # Without the breaker, 10 deliveries retrying every ~0.1 s would send ~250 requests here.
         assert while_open <= 6, f"{while_open} requests reached a destination whose breaker was open"
-        receiver.script = [(200, {})]
+        receiver.script((200, {}))
 
         async def all_delivered() -> bool:
             details = [(await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json() for i in ids]
@@ -89,7 +90,7 @@ async def test_a_process_sees_breaker_changes_soon_and_its_own_at_once(postgres_
 async def test_failures_between_answers_do_not_open_the_breaker(database_url: str, receiver: Receiver) -> None:
     """Failures count only while consecutive: a receiver failing one request in five, twenty sent at
     once, never opens the breaker (answers of sends that began before a failure still reset it)."""
-    receiver.script = [(503, {}), (200, {}), (200, {}), (200, {}), (200, {})] * 40
+    receiver.script(*[(503, {}), (200, {}), (200, {}), (200, {}), (200, {})] * 40)
     settings = make_settings(database_url, receiver.url, delivery={
         "max_attempts": 50, "backoff_initial": "50ms", "backoff_max": "100ms", "breaker_threshold": 4,
         "breaker_cooldown": "60s", "per_destination": 20})
@@ -109,7 +110,7 @@ async def test_failures_between_answers_do_not_open_the_breaker(database_url: st
 
 async def test_breakers_work_for_very_long_webhook_urls(postgres_url: str, receiver: Any) -> None:
     """A webhook URL longer than the breaker column still gets a (hashed) breaker on PostgreSQL."""
-    receiver.script = [(503, {})]
+    receiver.script((503, {}))
     long_url = receiver.url + "?token=" + "x" * 500
     settings = make_settings(postgres_url, long_url, delivery={"breaker_threshold": 1, "max_attempts": 50})
     gateway = await migrated_gateway(settings)

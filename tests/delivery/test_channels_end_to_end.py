@@ -8,7 +8,6 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -18,6 +17,8 @@ from support import (
     migrated_gateway,
     wait_for,
 )
+
+from notigate.testing import Receiver
 
 
 class FlakySmtp:
@@ -54,7 +55,7 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
     smtp = FlakySmtp()
     controller = _Controller(smtp, hostname="127.0.0.1", port=0)
     controller.start()
-    receiver.script = [(429, {"Retry-After": "2"}), (201, {})]
+    receiver.script((429, {"Retry-After": "2"}), (201, {}))
     settings = make_settings(
         database_url,
         delivery={"backoff_max": "5s"},
@@ -93,7 +94,7 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
     sms = attempts["sms"]
     assert [a["outcome"] for a in sms] == ["transient", "delivered"]
     assert (sms[1]["started_at"] - sms[0]["finished_at"]).total_seconds() >= 1.9
-    assert b"To=%2B6281200000001" in receiver.requests[-1]["body"]
-    form = urllib.parse.parse_qs(receiver.requests[-1]["body"].decode())
+    assert "To=%2B6281200000001" in receiver.requests[-1].body
+    form = urllib.parse.parse_qs(receiver.requests[-1].body)
     [body] = form["Body"]  # the SMS template, whole: no email subject in front
     assert body.startswith("Card declined: ORD-") and "IDR150,000 on arindo at Aug 1 10:15 WIB" in body

@@ -6,7 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -19,6 +18,7 @@ from support import (
 )
 
 from notigate.app.gateway import Gateway
+from notigate.testing import Receiver
 
 
 async def test_slow_receiver_does_not_delay_a_fast_one(database_url: str, receiver: Receiver) -> None:
@@ -77,7 +77,7 @@ async def _scenario(database_url: str, receiver: Receiver, queue: dict[str, Any]
         fast.close()
     assert fast_elapsed < 1.5, f"fast deliveries waited {fast_elapsed:.1f}s behind the slow receiver"
     assert in_flight_at_slow <= 4
-    assert len({r["headers"]["webhook-id"] for r in slow.requests}) == 8
+    assert len({r.headers["webhook-id"] for r in slow.requests}) == 8
 
 
 async def _all_delivered(client: Any) -> bool:

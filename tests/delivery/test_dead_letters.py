@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver import Receiver
 from support import (
     API_KEY,
     AUTH,
@@ -16,6 +15,8 @@ from support import (
     migrated_gateway,
     wait_for,
 )
+
+from notigate.testing import Receiver
 
 
 async def _failed_delivery(client: Any) -> dict[str, Any]:
@@ -39,7 +40,7 @@ async def _delivered(client: Any, delivery_id: str) -> dict[str, Any]:
 
 async def test_dead_letter_keeps_its_message_and_attempts_and_replays(database_url: str, receiver: Receiver) -> None:
     """A 400'd delivery shows its rendered payload and attempt; re-driven, it is delivered with the same id."""
-    receiver.script = [(400, {}), (200, {})]
+    receiver.script((400, {}), (200, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         dead = await _failed_delivery(client)
@@ -52,12 +53,12 @@ async def test_dead_letter_keeps_its_message_and_attempts_and_replays(database_u
         notification = (await client.get(f"/api/v1/notifications/{dead['notification_id']}", headers=AUTH)).json()
     assert [a["outcome"] for a in done["attempts"]] == ["permanent", "delivered"]
     assert notification["notification"]["status"] == "delivered"
-    assert {r["headers"]["webhook-id"] for r in receiver.requests} == {dead["id"]}
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {dead["id"]}
 
 
 async def test_replay_gets_a_fresh_attempt_budget(sqlite_url: str, receiver: Receiver) -> None:
     """A delivery that exhausted max_attempts gets max_attempts new tries when re-driven."""
-    receiver.script = [(503, {})] * 3 + [(200, {})]
+    receiver.script(*[(503, {})] * 3 + [(200, {})])
     gateway = await migrated_gateway(make_settings(sqlite_url, receiver.url, delivery={"max_attempts": 2}))
     async with api_client(gateway) as client:
         dead = await _failed_delivery(client)
@@ -69,7 +70,7 @@ async def test_replay_gets_a_fresh_attempt_budget(sqlite_url: str, receiver: Rec
 
 async def test_bulk_retry_by_filter(sqlite_url: str, receiver: Receiver) -> None:
     """POST /api/v1/deliveries/retry re-drives every failed delivery matching the filter, and only those."""
-    receiver.script = [(400, {})] * 3 + [(200, {})]
+    receiver.script(*[(400, {})] * 3 + [(200, {})])
     gateway = await migrated_gateway(make_settings(sqlite_url, receiver.url))
     async with api_client(gateway) as client:
         dead = [await _failed_delivery(client) for _ in range(3)]

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -22,6 +21,7 @@ from support import (
 
 from notigate import clock
 from notigate.app.gateway import Gateway
+from notigate.testing import Receiver
 
 SLOW_SWEEP = {"sweep_interval": "120s"}
 
@@ -36,7 +36,7 @@ async def test_a_retry_runs_when_due_after_the_clock_steps_forward(sqlite_url: s
                                                                     stepped_clock: None) -> None:
     """A retry due in 30 s runs within a second of the wall clock passing its time (here stepped
     forward 31 s, as NTP or a resumed machine would), with the next sweep two minutes away."""
-    receiver.script = [(503, {}), (200, {})]
+    receiver.script((503, {}), (200, {}))
     settings = make_settings(sqlite_url, receiver.url,
                              delivery={**SLOW_SWEEP, "backoff_initial": "30s", "backoff_max": "30s"})
     gateway = await migrated_gateway(settings)
@@ -64,7 +64,7 @@ async def test_a_digest_goes_out_when_its_window_closes(sqlite_url: str, receive
         for _ in range(3):
             await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         await wait_for(lambda: len(receiver.requests) == 1, timeout=10)
-    assert 1.0 <= receiver.requests[0]["at"] - started < 4
+    assert 1.0 <= receiver.requests[0].at - started < 4
 
 
 async def test_a_job_run_before_its_delivery_is_due_runs_it_when_due(postgres_url: str, redis_url: str,

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from arq.constants import job_key_prefix
-from receiver import Receiver
 from support import (
     JSON,
     api_client,
@@ -24,6 +23,7 @@ from notigate.events import Event
 from notigate.ingest.pipeline import normalize
 from notigate.plugin.route import Route
 from notigate.storage.plans import Plan
+from notigate.testing import Receiver
 
 CALLBACK = "/api/v1/platforms/arindo/callbacks"
 
@@ -64,7 +64,7 @@ async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(postgres
                 await worker.close()
     finally:
         await r.aclose()
-    assert len({req["headers"]["webhook-id"] for req in receiver.requests}) == len(receiver.requests) == 20
+    assert len({req.headers["webhook-id"] for req in receiver.requests}) == len(receiver.requests) == 20
 
 
 async def test_deliveries_stored_together_share_one_job(redis_url: str, queue_name: str) -> None:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -29,6 +28,7 @@ from support import (
 from notigate.app.gateway import Gateway
 from notigate.clock import utcnow
 from notigate.delivery import backoff
+from notigate.testing import Receiver
 
 FAILURES = 5
 
@@ -58,7 +58,7 @@ def _spy_schedule(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> list[flo
 async def _run(database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
                initial: str) -> tuple[list[float], list[float], dict[str, Any]]:
     """Five 500s then a 200; return the stored delays, the receiver's gaps and the delivery's detail."""
-    receiver.script = [(500, {})] * FAILURES + [(200, {})]
+    receiver.script(*[(500, {})] * FAILURES + [(200, {})])
     settings = make_settings(database_url, receiver.url, delivery={
         "backoff_initial": initial, "backoff_max": "2s", "max_attempts": 10, "breaker_threshold": 100})
     gateway = await migrated_gateway(settings)
@@ -71,9 +71,9 @@ async def _run(database_url: str, receiver: Receiver, monkeypatch: pytest.Monkey
             lambda r: r.json()["notification"]["status"] == "delivered"), timeout=20)
         [delivery] = notification.json()["deliveries"]
         detail = (await client.get(f"/api/v1/deliveries/{delivery['id']}", headers=AUTH)).json()
-    arrivals = [r["at"] for r in receiver.requests]
+    arrivals = [r.at for r in receiver.requests]
     assert len(arrivals) == FAILURES + 1
-    assert {r["headers"]["webhook-id"] for r in receiver.requests} == {delivery["id"]}
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {delivery["id"]}
     assert [(a["number"], a["outcome"]) for a in detail["attempts"]] == (
         [(k, "transient") for k in range(1, FAILURES + 1)] + [(FAILURES + 1, "delivered")])
     return delays, [b - a for a, b in itertools.pairwise(arrivals)], detail

@@ -7,7 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-from receiver import Receiver
 from standardwebhooks.webhooks import Webhook
 from support import (
     AUTH,
@@ -22,6 +21,7 @@ from support import (
 )
 
 from notigate.app.gateway import Gateway
+from notigate.testing import Receiver
 
 
 async def _detail(client: Any, notification_id: str) -> dict[str, Any]:
@@ -53,11 +53,11 @@ async def test_callback_becomes_a_verified_webhook(database_url: str, receiver: 
     [delivery] = detail["deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
     [request] = receiver.requests
-    payload = Webhook(WEBHOOK_SECRET).verify(request["body"], request["headers"])
+    payload = Webhook(WEBHOOK_SECRET).verify(request.body, request.headers)
     assert payload["type"] == "payment.card_declined"
     assert payload["data"]["id"] == notification_id
-    assert request["headers"]["webhook-id"] == delivery["id"]
-    assert "budi@example.co.id" not in request["body"].decode()
+    assert request.headers["webhook-id"] == delivery["id"]
+    assert "budi@example.co.id" not in request.body
 
 
 async def test_repeated_callback_delivers_nothing_new(database_url: str, receiver: Receiver) -> None:
@@ -91,7 +91,7 @@ async def test_concurrent_repeats_store_one_notification(database_url: str, rece
 
 async def test_transient_failures_retry_with_the_same_message_id(database_url: str, receiver: Receiver) -> None:
     """500, 500, then 200: three attempts, one webhook-id, delivered; every attempt recorded."""
-    receiver.script = [(500, {}), (500, {}), (200, {})]
+    receiver.script((500, {}), (500, {}), (200, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         notification_id = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
@@ -100,14 +100,14 @@ async def test_transient_failures_retry_with_the_same_message_id(database_url: s
     [delivery] = detail["deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 3)
     assert len(receiver.requests) == 3
-    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
     assert [a["outcome"] for a in attempts] == ["transient", "transient", "delivered"]
     assert [a["status_code"] for a in attempts] == [500, 500, 200]
 
 
 async def test_permanent_failure_ends_failed_after_one_attempt(database_url: str, receiver: Receiver) -> None:
     """A 4xx other than 408/410/429 is permanent: failed after one attempt with the error kept."""
-    receiver.script = [(422, {})]
+    receiver.script((422, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         notification_id = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
@@ -122,7 +122,7 @@ async def test_permanent_failure_ends_failed_after_one_attempt(database_url: str
 
 async def test_gone_endpoint_is_disabled_and_its_deliveries_wait_for_it(database_url: str, receiver: Receiver) -> None:
     """410 Gone disables the endpoint; later deliveries accumulate unsent; enabling it delivers them all."""
-    receiver.script = [(410, {})]
+    receiver.script((410, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         first = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
@@ -137,19 +137,19 @@ async def test_gone_endpoint_is_disabled_and_its_deliveries_wait_for_it(database
         assert len(receiver.requests) == 1, "a disabled endpoint must not be called"
         waiting = [(await _detail(client, i))["deliveries"][0]["status"] for i in [first, *later]]
         assert set(waiting) <= {"pending", "retrying"}
-        receiver.script = [(410, {}), (200, {})]
+        receiver.script((200, {}))  # from now on the endpoint takes them
         enabled = await client.post("/api/v1/webhooks/endpoints/receiver/enable", headers=AUTH)
         assert enabled.status_code == 202 and enabled.json()["redriven"] == 4
         for notification_id in [first, *later]:
             detail = await wait_for(lambda nid=notification_id: _settled(client, nid), timeout=15)
             assert detail["notification"]["status"] == "delivered"
         assert await endpoint_state() == "closed"
-    assert len({r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}) == 4
+    assert len({r.headers["webhook-id"] for r in receiver.requests if r.status == 200}) == 4
 
 
 async def test_exhausted_attempts_end_failed(database_url: str, receiver: Receiver) -> None:
     """A receiver that always answers 503 gets exactly max_attempts tries, then the delivery is failed."""
-    receiver.script = [(503, {})]
+    receiver.script((503, {}))
     gateway = await migrated_gateway(make_settings(database_url, receiver.url, delivery={"max_attempts": 3}))
     async with api_client(gateway) as client:
         notification_id = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
@@ -210,7 +210,7 @@ async def test_rules_route_to_an_endpoint_outside_its_events(database_url: str, 
     [delivery] = detail["deliveries"]
     assert (delivery["recipient"], delivery["rule"], delivery["status"]) == (
         "receiver", "warnings to the receiver", "delivered")
-    assert [json.loads(r["body"])["type"] for r in receiver.requests] == ["payment.card_declined"]
+    assert [json.loads(r.body)["type"] for r in receiver.requests] == ["payment.card_declined"]
 
 
 async def test_sandbox_captures_instead_of_sending(sqlite_url: str, receiver: Receiver) -> None:
@@ -228,7 +228,7 @@ async def test_sandbox_captures_instead_of_sending(sqlite_url: str, receiver: Re
 async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str, queue_name: str,
                                               receiver: Receiver) -> None:
     """PostgreSQL + Redis: the API enqueues, an arq worker (msgpack jobs) delivers with retries."""
-    receiver.script = [(500, {}), (200, {})]
+    receiver.script((500, {}), (200, {}))
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
     api_gateway = await migrated_gateway(settings)
     worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
@@ -243,7 +243,7 @@ async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str,
         await worker.close()
     [delivery] = detail["deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
-    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
 
 
 async def test_sweep_re_enqueues_lost_queue_messages(postgres_url: str, redis_url: str, queue_name: str,

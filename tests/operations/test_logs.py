@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from receiver import Receiver
 from support import (
     JSON,
     api_client,
@@ -26,6 +25,7 @@ from support import (
 )
 
 from notigate import logs
+from notigate.testing import Receiver
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ async def test_a_delivery_logs_with_its_ids(fmt: logs.Format, sqlite_url: str, r
                                             capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
     """An endpoint answering 410 Gone is logged with the delivery's and the notification's ids."""
     logs.configure("INFO", fmt)
-    receiver.script = [(410, {})]
+    receiver.script((410, {}))
     gateway = await migrated_gateway(make_settings(sqlite_url, receiver.url))
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)

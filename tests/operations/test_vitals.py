@@ -6,7 +6,6 @@ import re
 import signal
 from pathlib import Path
 
-from receiver import Receiver
 from support import (
     JSON,
     api_client,
@@ -18,6 +17,8 @@ from support import (
     wait_for,
     worker_config,
 )
+
+from notigate.testing import Receiver
 
 
 def _metric(text: str, name: str) -> dict[str, float]:

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-from receiver import Receiver
 from support import (
     JSON,
     POSTGRES_URL,
@@ -19,6 +18,8 @@ from support import (
     migrated_gateway,
     wait_for,
 )
+
+from notigate.testing import Receiver
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +82,7 @@ async def test_deliveries_go_out_at_once_while_connections_drop(postgres_url: st
 
         await wait_for(all_delivered, timeout=30)
         assert dropped[0] > 0
-    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 60
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 60
 
 
 async def test_a_hanging_redis_does_not_hold_callbacks(postgres_url: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from receiver import Receiver
 from support import (
     JSON,
     api_client,
@@ -11,6 +10,8 @@ from support import (
     migrated_gateway,
     wait_for,
 )
+
+from notigate.testing import Receiver
 
 
 async def test_shutdown_mid_send_burns_no_attempt(database_url: str, receiver: Receiver) -> None:

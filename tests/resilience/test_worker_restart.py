@@ -7,7 +7,6 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from arq.constants import in_progress_key_prefix
-from receiver import Receiver
 from support import (
     AUTH,
     JSON,
@@ -21,6 +20,7 @@ from support import (
 )
 
 from notigate.delivery.queue import BATCH_PREFIX
+from notigate.testing import Receiver
 
 COUNT = 20
 
@@ -33,7 +33,7 @@ def _config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, 
 async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str,
                                            receiver: Receiver) -> None:
     """Deliveries in flight and mid-backoff at SIGKILL all end delivered after a restart."""
-    receiver.script = [(500, {})] * 6 + [(200, {})]
+    receiver.script(*[(500, {})] * 6 + [(200, {})])
     receiver.delay = 0.3
     config = _config(tmp_path, postgres_url, redis_url, queue_name, receiver.url)
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
@@ -62,7 +62,7 @@ async def test_killed_worker_loses_nothing(tmp_path: Path, postgres_url: str, re
             second.wait(timeout=30)
         deliveries = [d for i in ids for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]]
     assert killed_at < len(receiver.requests), "the second worker did the rest"
-    delivered_ids = {r["headers"]["webhook-id"] for r in receiver.requests if r["status"] == 200}
+    delivered_ids = {r.headers["webhook-id"] for r in receiver.requests if r.status == 200}
     assert delivered_ids == {d["id"] for d in deliveries}
     assert all(d["status"] == "delivered" for d in deliveries)
 
@@ -159,7 +159,7 @@ async def test_two_workers_share_one_destination_without_stalling(tmp_path: Path
             await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         workers = [start_worker(config) for _ in range(2)]
         try:
-            await wait_for(lambda: len({r["headers"]["webhook-id"] for r in receiver.requests}) >= 400,
+            await wait_for(lambda: len({r.headers["webhook-id"] for r in receiver.requests}) >= 400,
                            timeout=40, interval=0.2)
             slots = aioredis.from_url(redis_url)
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receiver import Receiver
 from standardwebhooks import Webhook
 from support import (
     AUTH,
@@ -26,6 +25,7 @@ from support import (
 )
 
 from notigate import clock
+from notigate.testing import Receiver
 
 REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
           "amount": "150000.00", "currency": "IDR"}
@@ -64,9 +64,9 @@ def _digests(receiver: Receiver) -> list[tuple[str, dict[str, Any]]]:
     """(path, data) of each digest the receiver got, its signature verified."""
     out = []
     for r in receiver.requests:
-        body = Webhook(WEBHOOK_SECRET).verify(r["body"], r["headers"])
+        body = Webhook(WEBHOOK_SECRET).verify(r.body, r.headers)
         assert body["type"] == "payment.digest"
-        out.append((r["path"], body["data"]))
+        out.append((r.path, body["data"]))
     return sorted(out, key=lambda x: x[0])
 
 
@@ -163,4 +163,4 @@ async def test_one_digest_across_api_processes_and_workers(tmp_path: Path, postg
             w.wait(timeout=30)
     [(_, data)] = _digests(receiver)
     assert data["count"] == 80 and sorted(data["notification_ids"]) == sorted(ids)
-    assert json.loads(receiver.requests[0]["body"])["data"]["latest"]["code"] == "card_declined"
+    assert json.loads(receiver.requests[0].body)["data"]["latest"]["code"] == "card_declined"

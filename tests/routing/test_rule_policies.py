@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from receiver import Receiver
 from support import (
     API_KEY,
     AUTH,
@@ -30,6 +29,7 @@ from notigate import clock, hookimpl
 from notigate.errors import ConfigError
 from notigate.messages.samples import sample_notification
 from notigate.plugin.route import Route
+from notigate.testing import Receiver
 
 REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
           "amount": "150000.00", "currency": "IDR", "reference": "INV-1"}

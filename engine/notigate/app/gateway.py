@@ -91,7 +91,7 @@ def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: d
     """What is wrong with the rules given the enabled channels: recipients, locales, zones, names.
 
     A target on a channel of a disabled plugin only warns: the gateway starts and its routes
-    are stored cancelled (policies.py). Its recipients go unchecked: its plugin is not
+    are stored cancelled (routing/plan.py). Its recipients go unchecked: its plugin is not
     configured, and nothing is ever sent to them.
     """
     problems: list[str] = []

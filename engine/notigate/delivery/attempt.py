@@ -1,8 +1,8 @@
 """One delivery attempt: claim, render, send (or capture in sandbox), record, schedule.
 
-The same function runs in arq workers and in the in-process queue. It takes a
-delivery id and loads everything else, so a job that runs twice or late is harmless:
-the claim in the database lets exactly one run send each attempt.
+``Deliveries.deliver`` runs in arq workers and in the in-process queue alike. It takes
+delivery ids and loads everything else, so a job that runs twice or late is harmless: the
+claim in the database lets exactly one run send each attempt.
 """
 
 from __future__ import annotations

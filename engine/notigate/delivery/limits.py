@@ -6,7 +6,7 @@ heartbeat), so a worker that dies holding one frees it within a lease. On Redis 
 change is one Lua script (atomic across processes); the embedded default, where every
 send runs in one process, needs only ``Slots``' own count.
 
-The shared limiter on Redis is ``redis_limiter.RedisLimiter``.
+The shared limiter on Redis is ``limits_redis.RedisLimiter``.
 
 ``Slots`` puts a queue in this process in front of the shared limiter: a send whose
 destination's slots are taken waits its turn while the destination's sends keep ending

@@ -11,7 +11,7 @@ so a dead worker's jobs run again on another worker within one lease, while a li
 worker's long job keeps its mark. ``JOB_TIMEOUT`` only bounds a job that never ends
 (its claims are then given back and the sweep re-drives its deliveries). ``max_tries`` is
 high because the attempt count that matters is the one in the database: a SIGTERM
-cancels a running job, which gives its attempt back (see ``delivery.deliver``) and runs again.
+cancels a running job, which gives its attempt back (see ``attempt.Deliveries.deliver``) and runs again.
 """
 
 from __future__ import annotations

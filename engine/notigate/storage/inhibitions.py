@@ -1,7 +1,7 @@
 """Inhibitions: while a rule's source event is recent, its follow-ups are muted.
 
 A rule with ``inhibit`` starts (or extends) an inhibition when an event matches it; the
-key names the rule and the values of its ``equal`` fields (``policies.Policies``). The
+key names the rule and the values of its ``equal`` fields (``routing.plan.Policies``). The
 rows live in the database, so every API process mutes the same events; they are written
 in the ingest transaction of their source event (``start``), so an event is never stored
 without the inhibitions it starts — a platform's retry of a failed callback would be

@@ -5,7 +5,9 @@ as they do in production. Each one takes a port the OS picks, so tests run in pa
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,13 +27,16 @@ class Reply:
 
 @dataclass(frozen=True)
 class Received:
-    """One request as the receiver saw it (header names lower case)."""
+    """One request as the receiver saw it (header names lower case), when it arrived
+    (``time.monotonic()``) and the status it was answered with."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: str
     peer_port: int
+    at: float = 0.0
+    status: int = 0
 
 
 class _Server(ThreadingHTTPServer):
@@ -50,11 +55,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         receiver = self.server.receiver
-        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode(errors="replace")
         request = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                           self.client_address[1])
+                           self.client_address[1], at=time.monotonic())
         reply = receiver.answer(request)
-        if reply.delay and receiver.stopping.wait(reply.delay):
+        delay = reply.delay + receiver.delay
+        if delay and receiver.stopping.wait(delay):
             return
         payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
         self.send_response(reply.status)
@@ -80,6 +86,15 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence the per-request log line."""
 
 
+def _reply(given: Reply | dict[str, Any] | tuple[int, dict[str, str]]) -> Reply:
+    if isinstance(given, Reply):
+        return given
+    if isinstance(given, tuple):
+        status, headers = given
+        return Reply(status=status, headers=dict(headers))
+    return Reply(**given)
+
+
 class Receiver:
     """Answers with the scripted replies in turn (the last one repeats) and records every request.
 
@@ -94,6 +109,8 @@ class Receiver:
         """What ``record`` kept: each ``Received``, or what a subclass records instead."""
         self.stopping = threading.Event()
         self._replies: list[Reply] = [Reply()]
+        self.delay = 0.0
+        """Seconds every answer is held back, on top of its reply's own ``delay`` (a slow peer)."""
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.receiver = self
@@ -103,15 +120,17 @@ class Receiver:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
-    def script(self, *replies: Reply | dict[str, Any]) -> None:
-        """Answer the next requests with ``replies`` (``Reply`` or its fields), repeating the last one."""
+    def script(self, *replies: Reply | dict[str, Any] | tuple[int, dict[str, str]]) -> None:
+        """Answer the next requests with ``replies`` in turn, repeating the last one: each a ``Reply``,
+        its fields as a dict, or ``(status, headers)``."""
         with self._lock:
-            self._replies = [r if isinstance(r, Reply) else Reply(**r) for r in replies] or [Reply()]
+            self._replies = [_reply(r) for r in replies] or [Reply()]
 
     def answer(self, request: Received) -> Reply:
-        """Record ``request`` and take the next scripted reply."""
-        self.record(request)
-        return self.next_reply()
+        """Take the next scripted reply and record ``request`` with the status it gets."""
+        reply = self.next_reply()
+        self.record(dataclasses.replace(request, status=reply.status))
+        return reply
 
     def record(self, request: Any) -> None:
         with self._lock:
