@@ -42,9 +42,11 @@ from notigate.routing.plan import Policies
 from notigate.routing.rules import RuleEvaluator
 from notigate.routing.silences import Silences
 from notigate.storage.database import Database
+from notigate.storage.endpoints import EndpointRows
 from notigate.storage.inhibitions import Inhibitions
 from notigate.storage.migrations import migrate, require_current
 from notigate.storage.repository import Repository
+from notigate.storage.silences import SilenceRows
 from notigate.webhooks.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.webhooks.subscriptions import Subscriptions
 
@@ -194,9 +196,9 @@ class Gateway:
                                      sandbox=settings.sandbox.enabled)
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
-        endpoints.db = self.db
+        endpoints.rows = EndpointRows(self.db)
         self.policies = Policies(settings.rules, plugins.disabled_channels)
-        self.silences = Silences(self.db)
+        self.silences = Silences(SilenceRows(self.db))
         self.inhibitions = Inhibitions(self.db)
         self.ingest = Ingest(repo=self.repo, queue=self.queue, route_event=self.route_event, evaluator=evaluator,
                              silences=self.silences, inhibitions=self.inhibitions, policies=self.policies)

@@ -20,7 +20,7 @@ from notigate.clock import utcnow
 from notigate.events import Notification, UtcDatetime
 from notigate.ids import new_id
 from notigate.plugin.route import Route
-from notigate.storage.database import Database
+from notigate.storage.silences import SilenceRows
 
 REFRESH = 2.0
 Label = Literal["platform", "code", "severity", "merchant_id", "reference", "rule", "channel", "recipient"]
@@ -91,42 +91,34 @@ def _row(row: dict[str, object]) -> Silence:
 
 
 class Silences:
-    """The silences table, and the cache ingest reads."""
+    """Silences as ingest and the API use them: made, listed, ended, and read from a cache."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, rows: SilenceRows) -> None:
+        self.rows = rows
         self._cache: list[Silence] = []
         self._read_at = float("-inf")
 
     async def current(self) -> list[Silence]:
         """Silences not yet ended, at most ``REFRESH`` seconds old."""
         if time.monotonic() - self._read_at > REFRESH:
-            rows = await self.db.fetch('SELECT * FROM "silences" WHERE "ends_at" > {}', utcnow())
-            self._cache, self._read_at = [_row(r) for r in rows], time.monotonic()
+            self._cache, self._read_at = [_row(r) for r in await self.rows.active(utcnow())], time.monotonic()
         return self._cache
 
     async def create(self, data: SilenceIn) -> Silence:
         now = utcnow()
         silence = Silence(id=new_id("sil"), matchers=data.matchers, starts_at=data.starts_at or now,
                           ends_at=data.ends_at, created_by=data.created_by, comment=data.comment, created_at=now)
-        await self.db.write_one(
-            'INSERT INTO "silences" ("id", "matchers", "starts_at", "ends_at", "created_by", "comment", "created_at") '
-            'VALUES ({}, {}, {}, {}, {}, {}, {})', silence.id, msgspec.json.encode(silence.matchers).decode(),
-            silence.starts_at, silence.ends_at, silence.created_by, silence.comment, silence.created_at)
+        await self.rows.insert(id=silence.id, matchers=msgspec.json.encode(silence.matchers).decode(),
+                               starts_at=silence.starts_at, ends_at=silence.ends_at, created_by=silence.created_by,
+                               comment=silence.comment, created_at=silence.created_at)
         self._read_at = float("-inf")
         return silence
 
     async def list(self, *, include_expired: bool = False) -> list[Silence]:
-        sql = 'SELECT * FROM "silences"' + ("" if include_expired else ' WHERE "ends_at" > {}')
-        rows = await self.db.fetch(sql + ' ORDER BY "created_at" DESC LIMIT 1000',
-                                   *(() if include_expired else (utcnow(),)))
-        return [_row(r) for r in rows]
+        return [_row(r) for r in await self.rows.newest(now=None if include_expired else utcnow())]
 
     async def expire(self, silence_id: str) -> Silence | None:
         """End a silence now (kept for the record, like Alertmanager's expire); None if unknown."""
-        now = utcnow()
-        rows = await self.db.write_one(
-            'UPDATE "silences" SET "ends_at" = CASE WHEN "ends_at" > {} THEN {} ELSE "ends_at" END '
-            'WHERE "id" = {} RETURNING *', now, now, silence_id)
+        row = await self.rows.end(silence_id, utcnow())
         self._read_at = float("-inf")
-        return _row(rows[0]) if rows else None
+        return _row(row) if row is not None else None

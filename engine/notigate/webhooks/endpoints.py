@@ -14,16 +14,14 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import msgspec
 
 from notigate.clock import as_utc
 from notigate.config.settings import WebhookEndpoint
 from notigate.routing.globs import glob_matcher
-
-if TYPE_CHECKING:
-    from notigate.storage.database import Database
+from notigate.storage.endpoints import EndpointRows
 
 REFRESH_SECONDS = 5.0
 """How often every process reloads the API-created endpoints (an upper bound on how long a deleted one lingers)."""
@@ -74,8 +72,9 @@ def _from_row(row: dict[str, object]) -> Endpoint:
 class Endpoints:
     """The registry: sync lookups over memory, async writes and refreshes over the database."""
 
-    def __init__(self, configured: Sequence[WebhookEndpoint], db: Database | None = None) -> None:
-        self.db = db
+    def __init__(self, configured: Sequence[WebhookEndpoint], rows: EndpointRows | None = None) -> None:
+        self.rows = rows
+        """The API-created endpoints' table (None: the config's only, as in unit tests)."""
         self._configured: dict[str, Endpoint] = {}
         self._stored: dict[str, Endpoint] = {}
         self._refreshed = 0.0
@@ -109,13 +108,12 @@ class Endpoints:
             if self._refreshed > called:  # a query that began after our call has just finished
                 return
             began = time.monotonic()
-            rows = await self._database().fetch('SELECT * FROM "webhook_endpoints"')
-            self._stored = {e.name: e for e in map(_from_row, rows)}
+            self._stored = {e.name: e for e in map(_from_row, await self._rows().all())}
             self._refreshed = began
 
     async def find(self, name: str) -> Endpoint | None:
         """``get``, refreshing first on a miss: the endpoint may be new, made by another process."""
-        if (endpoint := self.get(name)) is None and self.db is not None:
+        if (endpoint := self.get(name)) is None and self.rows is not None:
             await self.refresh()
             endpoint = self.get(name)
         return endpoint
@@ -125,11 +123,8 @@ class Endpoints:
         """Store a new endpoint; ``EndpointExists`` if the name is taken (the database's key decides)."""
         if name in self._configured:
             raise EndpointExists(name)
-        rows = await self._database().write_one(
-            'INSERT INTO "webhook_endpoints" ("name", "url", "secret", "events", "description", "created_at") '
-            'VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT ("name") DO NOTHING RETURNING "name"',
-            name, url, secret, msgspec.json.encode(events).decode(), description, now)
-        if not rows:
+        if not await self._rows().insert(name=name, url=url, secret=secret, events=events, description=description,
+                                         now=now):
             raise EndpointExists(name)
         endpoint = Endpoint(name=name, url=url, secret=secret, events=events, source="api",
                             description=description, created_at=now)
@@ -138,12 +133,11 @@ class Endpoints:
 
     async def delete(self, name: str) -> bool:
         """Remove an API-created endpoint; False if none has that name."""
-        rows = await self._database().write_one(
-            'DELETE FROM "webhook_endpoints" WHERE "name" = {} RETURNING "name"', name)
+        deleted = await self._rows().delete(name)
         self._stored = {n: e for n, e in self._stored.items() if n != name}
-        return bool(rows)
+        return deleted
 
-    def _database(self) -> Database:
-        if self.db is None:
-            raise RuntimeError("Endpoints has no database (pass db=, or use it through a Gateway)")
-        return self.db
+    def _rows(self) -> EndpointRows:
+        if self.rows is None:
+            raise RuntimeError("Endpoints has no table (pass rows=, or use it through a Gateway)")
+        return self.rows
