@@ -1,7 +1,6 @@
 """What the cross-package tests share: settings, signed callbacks, API clients, waiting on conditions,
 worker processes, and fresh PostgreSQL databases (CI fails where a server is unreachable)."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -76,11 +75,21 @@ def make_settings(database_url: str, receiver_url: str = "http://127.0.0.1:9/hoo
     data: dict[str, Any] = {
         "database": {"url": database_url, "pool_min_size": 1, "pool_max_size": 10},
         "security": {"api_keys": [{"name": "tests", "key": API_KEY, "scopes": ["admin"]}]},
-        "delivery": {"backoff_initial": "50ms", "backoff_max": "200ms", "send_timeout": "5s", "sweep_interval": "200ms"},
+        "delivery": {
+            "backoff_initial": "50ms",
+            "backoff_max": "200ms",
+            "send_timeout": "5s",
+            "sweep_interval": "200ms",
+        },
         "platforms": {"arindo": {"server_key": ARINDO_KEY}},
         "webhooks": [{"name": "receiver", "url": receiver_url, "secret": WEBHOOK_SECRET}],
-        "rules": [{"name": "warnings to the receiver", "match": {"min_severity": "warning"},
-                   "send": [{"channel": "webhook", "to": ["receiver"]}]}],
+        "rules": [
+            {
+                "name": "warnings to the receiver",
+                "match": {"min_severity": "warning"},
+                "send": [{"channel": "webhook", "to": ["receiver"]}],
+            }
+        ],
     }
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
@@ -127,20 +136,29 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
         await asyncio.sleep(interval)
 
 
-def arindo_body(*, status: str = "deny", code: str = "202", key: str = ARINDO_KEY, transaction_id: str | None = None,
-                **fields: Any) -> bytes:
+def arindo_body(
+    *, status: str = "deny", code: str = "202", key: str = ARINDO_KEY, transaction_id: str | None = None, **fields: Any
+) -> bytes:
     """A signed ARINDO notification, built here independently of the plugin."""
     import hashlib
     import json
 
     body: dict[str, Any] = {
-        "transaction_id": transaction_id or str(uuid.uuid4()), "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
-        "merchant_id": "M-ARD-000123", "status_code": code, "transaction_status": status,
-        "status_message": "ARINDO payment notification", "payment_type": "credit_card",
-        "gross_amount": "150000.00", "currency": "IDR", "transaction_time": "2024-08-01 10:15:30",
-        "fraud_status": "accept", "masked_card": "481111-1114",
+        "transaction_id": transaction_id or str(uuid.uuid4()),
+        "order_id": f"ORD-{uuid.uuid4().hex[:8]}",
+        "merchant_id": "M-ARD-000123",
+        "status_code": code,
+        "transaction_status": status,
+        "status_message": "ARINDO payment notification",
+        "payment_type": "credit_card",
+        "gross_amount": "150000.00",
+        "currency": "IDR",
+        "transaction_time": "2024-08-01 10:15:30",
+        "fraud_status": "accept",
+        "masked_card": "481111-1114",
         "customer_details": {"email": "budi@example.co.id", "phone": "+6281234567890", "first_name": "Budi"},
-        "channel_response_code": "05", "channel_response_message": "Do not honour",
+        "channel_response_code": "05",
+        "channel_response_message": "Do not honour",
     }
     body.update(fields)
     raw = body["order_id"] + body["status_code"] + body["gross_amount"] + key
@@ -165,13 +183,24 @@ async def value_when(probe: Any, condition: Any) -> Any:
 
 def start_worker(config: Path) -> subprocess.Popen[bytes]:
     """A ``notigate worker`` process on ``config`` (its output discarded), as an operator starts one."""
-    return subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
+    return subprocess.Popen(
+        [sys.executable, "-m", "notigate", "worker", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CI": ""},
+    )
 
 
-def worker_config(tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver_url: str,
-                  rules: str = 'name = "all to the receiver"\nsend = [{ channel = "webhook", to = ["receiver"] }]',
-                  delivery: str = 'sweep_interval = "200ms"', queue: str = "") -> Path:
+def worker_config(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    queue_name: str,
+    receiver_url: str,
+    rules: str = 'name = "all to the receiver"\nsend = [{ channel = "webhook", to = ["receiver"] }]',
+    delivery: str = 'sweep_interval = "200ms"',
+    queue: str = "",
+) -> Path:
     """A ``notigate.toml`` for ``notigate worker`` subprocesses: the test's database, queue and receiver."""
     path = tmp_path / "notigate.toml"
     path.write_text(f"""

@@ -79,7 +79,7 @@ def test_no_import_cycles() -> None:
     def visit(node: str, path: list[str], done: set[str]) -> None:
         for nxt in sorted(graph[node]):
             if nxt in path:
-                cycles.append([*path[path.index(nxt):], nxt])
+                cycles.append([*path[path.index(nxt) :], nxt])
             elif nxt not in done:
                 visit(nxt, [*path, nxt], done)
         done.add(node)
@@ -99,8 +99,12 @@ def test_sql_lives_in_storage() -> None:
     """Statements are written in ``storage/`` only (the breakers' are still to move)."""
     words = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM")
     with_sql = sorted(
-        module for module, path in MODULES.items()
-        if area(module) != "storage" and any(
+        module
+        for module, path in MODULES.items()
+        if area(module) != "storage"
+        and any(
             isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lstrip().startswith(words)
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    )
     assert with_sql == SQL_LEFT_OUTSIDE_STORAGE

@@ -36,8 +36,15 @@ async def embedded(sqlite_url: str, receiver: Receiver) -> AsyncIterator[Any]:
         yield client
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-0123456789"}, {"Authorization": "Bearer nope"},
-                                     {"Authorization": f"Basic {API_KEY}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong-key-0123456789"},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": f"Basic {API_KEY}"},
+    ],
+)
 async def test_read_endpoints_need_a_valid_key(sqlite_url: str, receiver: Receiver, headers: dict[str, str]) -> None:
     """Without a known key (Bearer or X-API-Key) every read endpoint answers 401 JSON."""
     async with embedded(sqlite_url, receiver) as client:
@@ -57,9 +64,16 @@ async def test_bearer_and_header_keys_both_work(sqlite_url: str, receiver: Recei
 async def test_listing_filters_and_cursor(sqlite_url: str, receiver: Receiver) -> None:
     """Newest first; filters narrow; the cursor walks every item exactly once."""
     async with embedded(sqlite_url, receiver) as client:
-        bodies = [arindo_body(status="deny", code="202")] * 1 + [arindo_body(status="settlement", code="200") for _ in range(3)]
-        bodies += [arindo_body(status="failure", code="504"), arindo_body(status="deny", code="202", fraud_status="deny")]
-        ids = [(await client.post(CALLBACK, content=b, headers=JSON)).headers["notigate-notification-ids"] for b in bodies]
+        bodies = [arindo_body(status="deny", code="202")] * 1 + [
+            arindo_body(status="settlement", code="200") for _ in range(3)
+        ]
+        bodies += [
+            arindo_body(status="failure", code="504"),
+            arindo_body(status="deny", code="202", fraud_status="deny"),
+        ]
+        ids = [
+            (await client.post(CALLBACK, content=b, headers=JSON)).headers["notigate-notification-ids"] for b in bodies
+        ]
         page = (await client.get("/api/v1/notifications", headers=AUTH)).json()
         assert [n["id"] for n in page["items"]] == ids[::-1]
         seen: list[str] = []
@@ -74,7 +88,10 @@ async def test_listing_filters_and_cursor(sqlite_url: str, receiver: Receiver) -
         assert seen == ids[::-1]
 
         async def ids_for(**params: str) -> list[str]:
-            return [n["id"] for n in (await client.get("/api/v1/notifications", params=params, headers=AUTH)).json()["items"]]
+            return [
+                n["id"]
+                for n in (await client.get("/api/v1/notifications", params=params, headers=AUTH)).json()["items"]
+            ]
 
         assert await ids_for(code="payment_succeeded") == ids[1:4][::-1]
         assert await ids_for(severity="critical") == [ids[5]]
@@ -108,12 +125,22 @@ async def test_reference_filter_is_an_exact_match(database_url: str, receiver: R
         assert await found("411111******1111") == [card]
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"),
-                                               ({"severity": "loud"}, "severity"), ({"since": "yesterday"}, "since"),
-                                               ({"cursor": "x"}, "cursor"), ({"reference": ""}, "reference"),
-                                               ({"reference": "r" * 129}, "reference"),
-                                               ({"reference": "\u0000"}, "reference")])
-async def test_bad_query_parameters_name_the_field(sqlite_url: str, receiver: Receiver, params: dict[str, str], field: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"severity": "loud"}, "severity"),
+        ({"since": "yesterday"}, "since"),
+        ({"cursor": "x"}, "cursor"),
+        ({"reference": ""}, "reference"),
+        ({"reference": "r" * 129}, "reference"),
+        ({"reference": "\u0000"}, "reference"),
+    ],
+)
+async def test_bad_query_parameters_name_the_field(
+    sqlite_url: str, receiver: Receiver, params: dict[str, str], field: str
+) -> None:
     """Invalid filters are a 400 whose detail names the parameter."""
     async with embedded(sqlite_url, receiver) as client:
         response = await client.get("/api/v1/notifications", params=params, headers=AUTH)
@@ -129,15 +156,19 @@ async def test_unknown_notification_is_404(sqlite_url: str, receiver: Receiver) 
         assert "ntf_00000000000000000000000000" in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("body", "headers", "status", "words"), [
-    (b"{not json", JSON, 400, "JSON"),
-    (b"[1, 2]", JSON, 400, "JSON"),
-    (b'{"order_id": "x", "signature_key": "ab"}', JSON, 400, "transaction_id"),
-    (b"{}", {"content-type": "text/plain"}, 415, "text/plain"),
-    (b"\xff\xfe\x00", JSON, 400, "JSON"),
-])
-async def test_bad_callbacks_are_clear_4xx_and_store_nothing(sqlite_url: str, receiver: Receiver, body: bytes, headers: dict[str, str],
-                                                             status: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "words"),
+    [
+        (b"{not json", JSON, 400, "JSON"),
+        (b"[1, 2]", JSON, 400, "JSON"),
+        (b'{"order_id": "x", "signature_key": "ab"}', JSON, 400, "transaction_id"),
+        (b"{}", {"content-type": "text/plain"}, 415, "text/plain"),
+        (b"\xff\xfe\x00", JSON, 400, "JSON"),
+    ],
+)
+async def test_bad_callbacks_are_clear_4xx_and_store_nothing(
+    sqlite_url: str, receiver: Receiver, body: bytes, headers: dict[str, str], status: int, words: str
+) -> None:
     """Malformed callbacks get the right 4xx with a detail naming the problem, and nothing is stored."""
     async with embedded(sqlite_url, receiver) as client:
         response = await client.post(CALLBACK, content=body, headers=headers)
@@ -197,8 +228,9 @@ async def test_dead_redis_degrades_readiness_and_callbacks_are_kept(postgres_url
     async with api_client(gateway) as client:
         ready = await client.get("/health/ready")
         response = await client.post(CALLBACK, content=arindo_body(), headers=JSON)
-        detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
-                                   headers=AUTH)).json()
+        detail = (
+            await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}", headers=AUTH)
+        ).json()
     assert ready.status_code == 200 and ready.json()["status"] == "degraded"
     assert ready.json()["checks"]["queue"].startswith("unavailable")
     assert response.status_code == 200
@@ -249,11 +281,19 @@ async def test_docs_work_offline(sqlite_url: str, receiver: Receiver) -> None:
         assert asset.status_code == 200 and len(asset.content) > 100_000
         assert (await client.get("/api/docs/assets/swagger-ui.css")).status_code == 200
         schema = (await client.get("/api/openapi.json")).json()
-        assert {"/api/v1/platforms/{platform}/callbacks", "/api/v1/notifications", "/api/v1/notifications/{notification_id}",
-                "/api/v1/plugins", "/health/ready", "/metrics"} <= set(schema["paths"])
+        assert {
+            "/api/v1/platforms/{platform}/callbacks",
+            "/api/v1/notifications",
+            "/api/v1/notifications/{notification_id}",
+            "/api/v1/plugins",
+            "/health/ready",
+            "/metrics",
+        } <= set(schema["paths"])
 
 
-async def test_internal_errors_are_json_without_trace(sqlite_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_internal_errors_are_json_without_trace(
+    sqlite_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failing store answers the platform 503 (retry later) with no stack trace."""
     async with embedded(sqlite_url, receiver) as client:
         from notigate.storage.repository import Repository
@@ -289,8 +329,16 @@ async def test_nul_characters_are_stored_without_them_or_refused(database_url: s
     """NUL in a message is dropped (the event is kept); NUL in filters or ids is a 4xx, never a 500."""
     gateway = await migrated_gateway(make_settings(database_url))
     async with api_client(gateway) as client:
-        reported = await client.post("/api/v1/notifications/error", headers=AUTH, json={
-            "platform": "arindo", "error_code": "timeout", "message": "bank\u0000timeout", "reference": "R\u00001"})
+        reported = await client.post(
+            "/api/v1/notifications/error",
+            headers=AUTH,
+            json={
+                "platform": "arindo",
+                "error_code": "timeout",
+                "message": "bank\u0000timeout",
+                "reference": "R\u00001",
+            },
+        )
         assert reported.status_code == 202
         stored = (await client.get(f"/api/v1/notifications/{reported.json()['id']}", headers=AUTH)).json()
         assert stored["notification"]["message"] == "banktimeout"

@@ -30,13 +30,26 @@ def _quiet_now() -> dict[str, Any]:
 
 def _settings(database_url: str, receiver_url: str) -> Any:
     """Warnings and worse to the webhook receiver; declines also to an email address, held by quiet hours."""
-    rules = [{"name": "warnings", "match": {"min_severity": "warning"},
-              "send": [{"channel": "webhook", "to": ["receiver"]}]},
-             {"name": "declines, held", "match": {"codes": ["card_declined"]}, "quiet_hours": [_quiet_now()],
-              "send": [{"channel": "email", "to": ["ops@example.com"]}]}]
-    return make_settings(database_url, receiver_url, rules=rules,
-                         delivery={"backoff_initial": "1h", "backoff_max": "2h"},
-                         channels={"email": {"host": "127.0.0.1", "port": 9, "sender": "Notigate <a@example.com>"}})
+    rules = [
+        {
+            "name": "warnings",
+            "match": {"min_severity": "warning"},
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        },
+        {
+            "name": "declines, held",
+            "match": {"codes": ["card_declined"]},
+            "quiet_hours": [_quiet_now()],
+            "send": [{"channel": "email", "to": ["ops@example.com"]}],
+        },
+    ]
+    return make_settings(
+        database_url,
+        receiver_url,
+        rules=rules,
+        delivery={"backoff_initial": "1h", "backoff_max": "2h"},
+        channels={"email": {"host": "127.0.0.1", "port": 9, "sender": "Notigate <a@example.com>"}},
+    )
 
 
 async def _ids(client: Any, **params: Any) -> list[str]:
@@ -52,10 +65,19 @@ async def test_filters_overdue_and_cursor(database_url: str, receiver: Receiver)
     gateway = await migrated_gateway(_settings(database_url, receiver.url))
     async with api_client(gateway, run_deliveries=False) as client:
         bodies = [arindo_body(), *(arindo_body(status="failure", code="504") for _ in range(3))]
-        notifications = [(await client.post("/api/v1/platforms/arindo/callbacks", content=b, headers=JSON))
-                         .headers["notigate-notification-ids"] for b in bodies]
-        by_notification = {n: {d["channel"]: d["id"] for d in (await client.get(
-            f"/api/v1/notifications/{n}", headers=AUTH)).json()["deliveries"]} for n in notifications}
+        notifications = [
+            (await client.post("/api/v1/platforms/arindo/callbacks", content=b, headers=JSON)).headers[
+                "notigate-notification-ids"
+            ]
+            for b in bodies
+        ]
+        by_notification = {
+            n: {
+                d["channel"]: d["id"]
+                for d in (await client.get(f"/api/v1/notifications/{n}", headers=AUTH)).json()["deliveries"]
+            }
+            for n in notifications
+        }
         declined, retried, waiting, refused = (by_notification[n]["webhook"] for n in notifications)
         held = by_notification[notifications[0]]["email"]
         for delivery_id in (declined, retried, refused):  # 200, then 503 (retry in an hour), then 400
@@ -97,24 +119,46 @@ async def test_filters_overdue_and_cursor(database_url: str, receiver: Receiver)
 
 async def test_a_digest_is_listed_under_every_notification_it_carries(database_url: str) -> None:
     """``notification_id`` finds the digest a notification was folded into, as its detail does."""
-    rules = [{"name": "folded", "match": {"min_severity": "warning"}, "group_by": ["code"], "group_window": "1h",
-              "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    rules = [
+        {
+            "name": "folded",
+            "match": {"min_severity": "warning"},
+            "group_by": ["code"],
+            "group_window": "1h",
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        }
+    ]
     gateway = await migrated_gateway(make_settings(database_url, rules=rules))
     async with api_client(gateway, run_deliveries=False) as client:
-        first, second = [(await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                            headers=JSON)).headers["notigate-notification-ids"] for _ in range(2)]
+        first, second = [
+            (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)).headers[
+                "notigate-notification-ids"
+            ]
+            for _ in range(2)
+        ]
         [digest] = await _ids(client)
         assert await _ids(client, notification_id=first) == await _ids(client, notification_id=second) == [digest]
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"status": "lost"}, "status"), ({"channel": ""}, "channel"), ({"channel": "\u0000"}, "channel"),
-    ({"recipient": "x" * 321}, "recipient"), ({"notification_id": "ntf_x"}, "notification_id"),
-    ({"notification_id": "dlv_00000000000000000000000000"}, "notification_id"), ({"since": "yesterday"}, "since"),
-    ({"until": "2024-08-01T00:00:00"}, "until"), ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
-    ({"overdue": "maybe"}, "overdue"), ({"cursor": "ntf_00000000000000000000000000"}, "cursor"),
-    ({"limit": "0"}, "limit"), ({"limit": "501"}, "limit"), ({"limit": "\uff15"}, "limit"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"status": "lost"}, "status"),
+        ({"channel": ""}, "channel"),
+        ({"channel": "\u0000"}, "channel"),
+        ({"recipient": "x" * 321}, "recipient"),
+        ({"notification_id": "ntf_x"}, "notification_id"),
+        ({"notification_id": "dlv_00000000000000000000000000"}, "notification_id"),
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2024-08-01T00:00:00"}, "until"),
+        ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
+        ({"overdue": "maybe"}, "overdue"),
+        ({"cursor": "ntf_00000000000000000000000000"}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "\uff15"}, "limit"),
+    ],
+)
 async def test_bad_input_is_400_naming_the_field(sqlite_url: str, params: dict[str, str], field: str) -> None:
     """Every invalid filter is a JSON 400 whose detail names the parameter."""
     gateway = await migrated_gateway(make_settings(sqlite_url))

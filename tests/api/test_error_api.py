@@ -17,9 +17,17 @@ from support import (
 )
 
 URL = "/api/v1/notifications/error"
-REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
-          "amount": "150000.00", "currency": "IDR", "reference": "INV-1", "merchant_id": "M-1",
-          "occurred_at": "2024-08-01T03:15:30Z", "metadata": {"customer": {"email": "siti@example.co.id"}}}
+REPORT = {
+    "platform": "arindo",
+    "error_code": "card_declined",
+    "message": "Card declined by issuer",
+    "amount": "150000.00",
+    "currency": "IDR",
+    "reference": "INV-1",
+    "merchant_id": "M-1",
+    "occurred_at": "2024-08-01T03:15:30Z",
+    "metadata": {"customer": {"email": "siti@example.co.id"}},
+}
 
 
 @contextlib.asynccontextmanager
@@ -46,12 +54,15 @@ async def test_report_is_stored_normalized_and_masked(database_url: str) -> None
     assert stored["metadata"]["customer"]["email"] == "s***@example.co.id"
 
 
-@pytest.mark.parametrize(("platform", "code", "expected"), [
-    ("ARINDO", "CARD_DECLINED", "card_declined"),
-    ("arindo", "failure/504", "timeout"),
-    ("Arindo", "deny/202/51", "insufficient_funds"),
-    ("arindo", "ZZ_NEVER_HEARD", "unknown_error"),
-])
+@pytest.mark.parametrize(
+    ("platform", "code", "expected"),
+    [
+        ("ARINDO", "CARD_DECLINED", "card_declined"),
+        ("arindo", "failure/504", "timeout"),
+        ("Arindo", "deny/202/51", "insufficient_funds"),
+        ("arindo", "ZZ_NEVER_HEARD", "unknown_error"),
+    ],
+)
 async def test_codes_are_mapped_by_taxonomy_or_plugin(sqlite_url: str, platform: str, code: str, expected: str) -> None:
     """Platform names are case-insensitive; native codes map through the plugin; unknown ones keep the raw code."""
     async with client(sqlite_url) as c:
@@ -102,8 +113,12 @@ async def test_concurrent_requests_with_one_key_and_different_bodies(database_ur
         answers = []
         for i in range(5):
             headers = {**AUTH, "Idempotency-Key": f"race-{i}"}
-            answers.append(await asyncio.gather(c.post(URL, json={**REPORT, "message": "first"}, headers=headers),
-                                                c.post(URL, json={**REPORT, "message": "second"}, headers=headers)))
+            answers.append(
+                await asyncio.gather(
+                    c.post(URL, json={**REPORT, "message": "first"}, headers=headers),
+                    c.post(URL, json={**REPORT, "message": "second"}, headers=headers),
+                )
+            )
         listing = (await c.get("/api/v1/notifications", headers=AUTH)).json()["items"]
     assert [sorted(a.status_code for a in pair) for pair in answers] == [[202, 409]] * 5
     winners = [next(a for a in pair if a.status_code == 202).json()["id"] for pair in answers]
@@ -119,20 +134,23 @@ async def test_authentication_is_required(sqlite_url: str, headers: dict[str, st
         assert (await c.get("/api/v1/notifications", headers=AUTH)).json()["items"] == []
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"platform": "nosuch"}, "platform"),
-    ({"error_code": ""}, "error_code"),
-    ({"message": None}, "message"),
-    ({"amount": 150000.5}, "amount"),
-    ({"amount": "12,50"}, "amount"),
-    ({"amount": "\uff11\uff15\uff10\uff10\uff10\uff10"}, "amount"),  # full-width digits: Python's \d takes them
-    ({"amount": "\u0661\u0665\u0660.\u0660\u0660"}, "amount"),  # Arabic-Indic digits
-    ({"amount": "150000.00\n"}, "amount"),
-    ({"currency": "rupiah"}, "currency"),
-    ({"severity": "fatal"}, "severity"),
-    ({"occurred_at": "2024-08-01T03:15:30"}, "occurred_at"),
-    ({"unexpected": 1}, "unexpected"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"platform": "nosuch"}, "platform"),
+        ({"error_code": ""}, "error_code"),
+        ({"message": None}, "message"),
+        ({"amount": 150000.5}, "amount"),
+        ({"amount": "12,50"}, "amount"),
+        ({"amount": "\uff11\uff15\uff10\uff10\uff10\uff10"}, "amount"),  # full-width digits: Python's \d takes them
+        ({"amount": "\u0661\u0665\u0660.\u0660\u0660"}, "amount"),  # Arabic-Indic digits
+        ({"amount": "150000.00\n"}, "amount"),
+        ({"currency": "rupiah"}, "currency"),
+        ({"severity": "fatal"}, "severity"),
+        ({"occurred_at": "2024-08-01T03:15:30"}, "occurred_at"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
 async def test_bad_fields_are_400_naming_the_field(sqlite_url: str, change: dict[str, Any], field: str) -> None:
     """Each invalid field is reported by name in a 400, and nothing is stored."""
     async with client(sqlite_url) as c:
@@ -151,18 +169,29 @@ async def test_missing_fields_and_non_json_are_400(sqlite_url: str) -> None:
     assert garbage.status_code == 400
 
 
-@pytest.mark.parametrize(("content", "params"), [
-    (b'{"platform": "arindo", "error_code": "timeout", "message": "\xff\xfe"}', None),
-    (b'{"platform": "arindo", "error_code": "timeout", "message": "m", "metadata": ' + b'[' * 20000 + b']' * 20000 + b'}',
-     None),
-    (b'{"platform": "arindo", "error_code": "timeout", "message": "m", "occurred_at": "0001-01-01T00:00:00+01:00"}',
-     None),
-])
+@pytest.mark.parametrize(
+    ("content", "params"),
+    [
+        (b'{"platform": "arindo", "error_code": "timeout", "message": "\xff\xfe"}', None),
+        (
+            b'{"platform": "arindo", "error_code": "timeout", "message": "m", "metadata": '
+            + b"[" * 20000
+            + b"]" * 20000
+            + b"}",
+            None,
+        ),
+        (
+            b'{"platform": "arindo", "error_code": "timeout", "message": "m", "occurred_at": "0001-01-01T00:00:00+01:00"}',
+            None,
+        ),
+    ],
+)
 async def test_undecodable_reports_are_400(database_url: str, content: bytes, params: Any) -> None:
     """Invalid UTF-8, absurd nesting and dates outside the calendar in UTC are 400s, not 500s."""
     gateway = await migrated_gateway(make_settings(database_url))
     async with api_client(gateway) as client:
-        response = await client.post("/api/v1/notifications/error", content=content,
-                                     headers={**AUTH, "content-type": "application/json"})
+        response = await client.post(
+            "/api/v1/notifications/error", content=content, headers={**AUTH, "content-type": "application/json"}
+        )
         assert response.status_code == 400, response.text
         assert (await client.get("/api/v1/notifications", headers=AUTH)).json()["items"] == []

@@ -36,8 +36,12 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 def settings(database_url: str, **sections: Any) -> Any:
     """A config endpoint ``receiver`` (unreachable) and no rules: only subscriptions route."""
-    keys = {"api_keys": [{"name": "admin", "key": API_KEY, "scopes": ["admin"]},
-                         {"name": "reader", "key": READER["X-API-Key"]}]}
+    keys = {
+        "api_keys": [
+            {"name": "admin", "key": API_KEY, "scopes": ["admin"]},
+            {"name": "reader", "key": READER["X-API-Key"]},
+        ]
+    }
     return make_settings(database_url, rules=[], security=keys, **sections)
 
 
@@ -65,14 +69,17 @@ async def _create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 
 # -- create, route, sign ------------------------------------------------------------------
 
+
 async def test_created_endpoint_gets_matching_events_signed_with_its_secret(
-        database_url: str, receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    database_url: str, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     """The secret is shown once; matching events arrive signed with it, others are not routed; it is never logged."""
     caplog.set_level(logging.DEBUG)
     gateway = await migrated_gateway(settings(database_url))
     async with api_client(gateway) as client:
-        created = await _create(client, name="merchant-1", url=receiver.url, events=["payment.card_*"],
-                                description="merchant backend")
+        created = await _create(
+            client, name="merchant-1", url=receiver.url, events=["payment.card_*"], description="merchant backend"
+        )
         secret = created["secret"]
         assert secret.startswith("whsec_") and created["source"] == "api"
         listed = await client.get(ENDPOINTS, headers=AUTH)
@@ -80,12 +87,17 @@ async def test_created_endpoint_gets_matching_events_signed_with_its_secret(
         entry = await _listed(client, "merchant-1")
         assert entry is not None and "secret" not in entry
         assert (entry["source"], entry["state"], entry["enabled"], entry["events"]) == (
-            "api", "closed", True, ["payment.card_*"])
+            "api",
+            "closed",
+            True,
+            ["payment.card_*"],
+        )
         assert (await _listed(client, "receiver") or {}).get("source") == "config"
 
         declined = await _notify(client)
-        detail = await wait_for(lambda: value_when(lambda: _detail(client, declined),
-                                                   lambda d: d["notification"]["status"] == "delivered"))
+        detail = await wait_for(
+            lambda: value_when(lambda: _detail(client, declined), lambda d: d["notification"]["status"] == "delivered")
+        )
         succeeded = await _notify(client, status="settlement", code="200")
         assert (await _detail(client, succeeded))["notification"]["status"] == "no_route"
         await asyncio.sleep(0.3)
@@ -100,13 +112,16 @@ async def test_created_endpoint_gets_matching_events_signed_with_its_secret(
 
 async def test_file_endpoints_subscribe_like_api_ones(database_url: str, receiver: Receiver) -> None:
     """A ``[[webhooks]]`` endpoint with ``events`` gets every matching event without a rule; one without gets none."""
-    webhooks = [{"name": "receiver", "url": receiver.url, "secret": SECRET, "events": ["payment.card_*"]},
-                {"name": "quiet", "url": "http://127.0.0.1:9/hooks", "secret": SECRET}]
+    webhooks = [
+        {"name": "receiver", "url": receiver.url, "secret": SECRET, "events": ["payment.card_*"]},
+        {"name": "quiet", "url": "http://127.0.0.1:9/hooks", "secret": SECRET},
+    ]
     gateway = await migrated_gateway(settings(database_url, webhooks=webhooks))
     async with api_client(gateway) as client:
         declined = await _notify(client)
-        detail = await wait_for(lambda: value_when(lambda: _detail(client, declined),
-                                                   lambda d: d["notification"]["status"] == "delivered"))
+        detail = await wait_for(
+            lambda: value_when(lambda: _detail(client, declined), lambda d: d["notification"]["status"] == "delivered")
+        )
         succeeded = await _notify(client, status="settlement", code="200")
         assert (await _detail(client, succeeded))["notification"]["status"] == "no_route"
     [delivery] = detail["deliveries"]
@@ -119,22 +134,44 @@ async def test_file_endpoints_subscribe_like_api_ones(database_url: str, receive
 async def test_one_event_reaches_each_recipient_once(database_url: str) -> None:
     """Two rules and a subscription naming one endpoint, two rules naming one email address: one delivery each,
     the first rule's; matched_rules still names every rule that routed the event."""
-    rules = [{"name": "warnings", "match": {"min_severity": "warning"},
-              "send": [{"channel": "webhook", "to": ["receiver"]}, {"channel": "email", "to": ["ops@example.com"]}]},
-             {"name": "declines", "match": {"codes": ["card_*"]},
-              "send": [{"channel": "email", "to": ["ops@example.com", "risk@example.com"]},
-                       {"channel": "webhook", "to": ["receiver"]}]}]
-    gateway = await migrated_gateway(make_settings(
-        database_url, rules=rules, sandbox={"enabled": True},
-        webhooks=[{"name": "receiver", "url": "http://127.0.0.1:9/hooks", "secret": SECRET, "events": ["payment.*"]}],
-        channels={"email": {"host": "127.0.0.1", "port": 9, "sender": "Notigate <alerts@example.com>"}}))
+    rules = [
+        {
+            "name": "warnings",
+            "match": {"min_severity": "warning"},
+            "send": [{"channel": "webhook", "to": ["receiver"]}, {"channel": "email", "to": ["ops@example.com"]}],
+        },
+        {
+            "name": "declines",
+            "match": {"codes": ["card_*"]},
+            "send": [
+                {"channel": "email", "to": ["ops@example.com", "risk@example.com"]},
+                {"channel": "webhook", "to": ["receiver"]},
+            ],
+        },
+    ]
+    gateway = await migrated_gateway(
+        make_settings(
+            database_url,
+            rules=rules,
+            sandbox={"enabled": True},
+            webhooks=[
+                {"name": "receiver", "url": "http://127.0.0.1:9/hooks", "secret": SECRET, "events": ["payment.*"]}
+            ],
+            channels={"email": {"host": "127.0.0.1", "port": 9, "sender": "Notigate <alerts@example.com>"}},
+        )
+    )
     async with api_client(gateway) as client:
         notification_id = await _notify(client)
-        detail = await wait_for(lambda: value_when(lambda: _detail(client, notification_id),
-                                                   lambda d: d["notification"]["status"] == "delivered"))
+        detail = await wait_for(
+            lambda: value_when(
+                lambda: _detail(client, notification_id), lambda d: d["notification"]["status"] == "delivered"
+            )
+        )
     assert sorted((d["channel"], d["recipient"], d["rule"]) for d in detail["deliveries"]) == [
-        ("email", "ops@example.com", "warnings"), ("email", "risk@example.com", "declines"),
-        ("webhook", "receiver", "warnings")]
+        ("email", "ops@example.com", "warnings"),
+        ("email", "risk@example.com", "declines"),
+        ("webhook", "receiver", "warnings"),
+    ]
     assert detail["matched_rules"] == ["warnings", "declines", "subscription"]
 
 
@@ -148,19 +185,22 @@ async def test_a_given_secret_is_used(sqlite_url: str, receiver: Receiver) -> No
     Webhook(SECRET).verify(receiver.requests[0].body, receiver.requests[0].headers)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"name": "Bad Name", "url": "https://x.example"}, "name"),
-    ({"name": "x" * 65, "url": "https://x.example"}, "name"),
-    ({"name": "ok", "url": "ftp://x.example"}, "url"),
-    ({"name": "ok", "url": "https://"}, "url"),
-    ({"name": "ok", "url": "https://x.example:99999/"}, "url"),
-    ({"name": "ok", "url": "https://x.example", "secret": "whsec_c2hvcnQ="}, "secret"),
-    ({"name": "ok", "url": "https://x.example", "secret": "not-a-secret"}, "secret"),
-    ({"name": "ok", "url": "https://x.example", "events": ["order.*"]}, "events[0]"),
-    ({"name": "ok", "url": "https://x.example", "events": []}, "events"),
-    ({"name": "ok", "url": "https://x.example", "colour": "red"}, "colour"),
-    ({"url": "https://x.example"}, "name"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "Bad Name", "url": "https://x.example"}, "name"),
+        ({"name": "x" * 65, "url": "https://x.example"}, "name"),
+        ({"name": "ok", "url": "ftp://x.example"}, "url"),
+        ({"name": "ok", "url": "https://"}, "url"),
+        ({"name": "ok", "url": "https://x.example:99999/"}, "url"),
+        ({"name": "ok", "url": "https://x.example", "secret": "whsec_c2hvcnQ="}, "secret"),
+        ({"name": "ok", "url": "https://x.example", "secret": "not-a-secret"}, "secret"),
+        ({"name": "ok", "url": "https://x.example", "events": ["order.*"]}, "events[0]"),
+        ({"name": "ok", "url": "https://x.example", "events": []}, "events"),
+        ({"name": "ok", "url": "https://x.example", "colour": "red"}, "colour"),
+        ({"url": "https://x.example"}, "name"),
+    ],
+)
 async def test_bad_input_is_400_naming_the_field(sqlite_url: str, body: dict[str, Any], field: str) -> None:
     """Every invalid field is a JSON 400 whose detail names it; nothing is stored."""
     gateway = await migrated_gateway(settings(sqlite_url))
@@ -191,8 +231,9 @@ async def test_only_admin_keys_manage_endpoints(sqlite_url: str) -> None:
     async with api_client(gateway) as client:
         await _create(client, name="kept", url="https://a.example")
         assert (await client.get(ENDPOINTS, headers=READER)).status_code == 403
-        assert (await client.post(ENDPOINTS, json={"name": "x", "url": "https://a.example"},
-                                  headers=READER)).status_code == 403
+        assert (
+            await client.post(ENDPOINTS, json={"name": "x", "url": "https://a.example"}, headers=READER)
+        ).status_code == 403
         assert (await client.delete(f"{ENDPOINTS}/kept", headers=READER)).status_code == 403
         assert (await client.post(ENDPOINTS, json={"name": "x", "url": "https://a.example"})).status_code == 401
         assert await _listed(client, "kept") is not None
@@ -200,16 +241,19 @@ async def test_only_admin_keys_manage_endpoints(sqlite_url: str) -> None:
 
 # -- delete -------------------------------------------------------------------------------
 
+
 async def test_delete_cancels_waiting_deliveries_and_stops_routing(database_url: str, receiver: Receiver) -> None:
     """DELETE answers 204; deliveries waiting for a retry become cancelled; later events are not routed."""
     receiver.script((503, {}))
-    gateway = await migrated_gateway(settings(database_url, delivery={"backoff_initial": "30s",
-                                                                      "backoff_max": "30s"}))
+    gateway = await migrated_gateway(settings(database_url, delivery={"backoff_initial": "30s", "backoff_max": "30s"}))
     async with api_client(gateway) as client:
         await _create(client, name="doomed", url=receiver.url)
         notification_id = await _notify(client)
-        await wait_for(lambda: value_when(lambda: _detail(client, notification_id),
-                                          lambda d: d["deliveries"][0]["status"] == "retrying"))
+        await wait_for(
+            lambda: value_when(
+                lambda: _detail(client, notification_id), lambda d: d["deliveries"][0]["status"] == "retrying"
+            )
+        )
         deleted = await client.delete(f"{ENDPOINTS}/doomed", headers=AUTH)
         assert deleted.status_code == 204 and deleted.content == b""
         detail = await _detail(client, notification_id)
@@ -218,7 +262,9 @@ async def test_delete_cancels_waiting_deliveries_and_stops_routing(database_url:
         assert await _listed(client, "doomed") is None
         assert (await client.delete(f"{ENDPOINTS}/doomed", headers=AUTH)).status_code == 404
     [delivery] = detail["deliveries"]
-    assert delivery["status"] == "cancelled" and "doomed" in delivery["last_error"] and "deleted" in delivery["last_error"]
+    assert (
+        delivery["status"] == "cancelled" and "doomed" in delivery["last_error"] and "deleted" in delivery["last_error"]
+    )
     assert detail["notification"]["status"] == "silenced"  # its one delivery was cancelled
     assert len(receiver.requests) == 1
 
@@ -234,6 +280,7 @@ async def test_config_endpoint_cannot_be_deleted(sqlite_url: str) -> None:
 
 
 # -- several processes ------------------------------------------------------------------
+
 
 async def test_another_process_finds_a_new_endpoint_on_a_miss(postgres_url: str, receiver: Receiver) -> None:
     """A worker that started before the endpoint existed looks it up in the database on its first miss.
@@ -274,18 +321,30 @@ async def test_other_processes_see_a_deletion_within_seconds(sqlite_url: str) ->
 
 # -- disabled after a long failure --------------------------------------------------------
 
+
 async def test_long_failure_disables_the_endpoint_until_enabled(database_url: str, receiver: Receiver) -> None:
     """Failing for longer than endpoint_disable_after disables the endpoint like a 410: nothing fails, nothing is
     sent, and enabling it delivers everything."""
     receiver.script((500, {}))
-    gateway = await migrated_gateway(settings(database_url, delivery={
-        "endpoint_disable_after": "1s", "max_attempts": 1000, "backoff_initial": "50ms", "backoff_max": "200ms",
-        "breaker_threshold": 3, "breaker_cooldown": "200ms"}))
+    gateway = await migrated_gateway(
+        settings(
+            database_url,
+            delivery={
+                "endpoint_disable_after": "1s",
+                "max_attempts": 1000,
+                "backoff_initial": "50ms",
+                "backoff_max": "200ms",
+                "breaker_threshold": 3,
+                "breaker_cooldown": "200ms",
+            },
+        )
+    )
     async with api_client(gateway) as client:
         await _create(client, name="flaky", url=receiver.url)
         ids = [await _notify(client) for _ in range(3)]
-        disabled = await wait_for(lambda: value_when(lambda: _listed(client, "flaky"),
-                                                     lambda e: e["state"] == "disabled"), timeout=15)
+        disabled = await wait_for(
+            lambda: value_when(lambda: _listed(client, "flaky"), lambda e: e["state"] == "disabled"), timeout=15
+        )
         assert disabled["enabled"] is False and disabled["failing_since"] is not None
         assert "endpoint_disable_after" in disabled["reason"]
         await asyncio.sleep(0.5)  # sends in flight when it was disabled finish
@@ -298,8 +357,12 @@ async def test_long_failure_disables_the_endpoint_until_enabled(database_url: st
         enabled = await client.post(f"{ENDPOINTS}/flaky/enable", headers=AUTH)
         assert enabled.status_code == 202 and enabled.json()["redriven"] == 3
         for notification_id in ids:
-            await wait_for(lambda i=notification_id: value_when(  # type: ignore[misc]
-                lambda: _detail(client, i), lambda d: d["notification"]["status"] == "delivered"), timeout=15)
+            await wait_for(
+                lambda i=notification_id: value_when(  # type: ignore[misc]
+                    lambda: _detail(client, i), lambda d: d["notification"]["status"] == "delivered"
+                ),
+                timeout=15,
+            )
         after = await _listed(client, "flaky")
     assert after is not None and (after["state"], after["failing_since"], after["reason"]) == ("closed", None, None)
 

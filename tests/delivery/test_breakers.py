@@ -22,17 +22,30 @@ from notigate.testing import Receiver
 COUNT = 10
 
 
-async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(database_url: str,
-                                                                              receiver: Receiver) -> None:
+async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(
+    database_url: str, receiver: Receiver
+) -> None:
     """503s open the breaker (visible in the API and metrics), requests stop, and all deliveries arrive later."""
     receiver.script((503, {}))
-    settings = make_settings(database_url, receiver.url, delivery={
-        "max_attempts": 50, "backoff_initial": "50ms", "backoff_max": "100ms", "breaker_threshold": 3,
-        "breaker_cooldown": "1s"})
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        delivery={
+            "max_attempts": 50,
+            "backoff_initial": "50ms",
+            "backoff_max": "100ms",
+            "breaker_threshold": 3,
+            "breaker_cooldown": "1s",
+        },
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
-        ids = [(await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON))
-               .headers["notigate-notification-ids"] for _ in range(COUNT)]
+        ids = [
+            (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)).headers[
+                "notigate-notification-ids"
+            ]
+            for _ in range(COUNT)
+        ]
 
         async def state() -> str:
             rows = (await client.get("/api/v1/destinations", headers=AUTH)).json()
@@ -53,14 +66,15 @@ async def test_breaker_opens_on_a_down_receiver_and_closes_after_it_recovers(dat
 
         await wait_for(all_delivered, timeout=20)
         assert await state() == "closed"
-        attempts = [d["attempts"] for i in ids
-                    for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]]
+        attempts = [
+            d["attempts"]
+            for i in ids
+            for d in (await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["deliveries"]
+        ]
     assert max(attempts) <= 6, f"attempts were burnt while the breaker was open: {attempts}"
 
 
-
-async def test_a_process_sees_breaker_changes_soon_and_its_own_at_once(postgres_url: str,
-                                                                        monkeypatch: Any) -> None:
+async def test_a_process_sees_breaker_changes_soon_and_its_own_at_once(postgres_url: str, monkeypatch: Any) -> None:
     """A healthy destination is not read from the database per send (a short in-process memory),
     yet this process's own failures open it at once, and another process's within that memory."""
 
@@ -91,13 +105,23 @@ async def test_failures_between_answers_do_not_open_the_breaker(database_url: st
     """Failures count only while consecutive: a receiver failing one request in five, twenty sent at
     once, never opens the breaker (answers of sends that began before a failure still reset it)."""
     receiver.script(*[(503, {}), (200, {}), (200, {}), (200, {}), (200, {})] * 40)
-    settings = make_settings(database_url, receiver.url, delivery={
-        "max_attempts": 50, "backoff_initial": "50ms", "backoff_max": "100ms", "breaker_threshold": 4,
-        "breaker_cooldown": "60s", "per_destination": 20})
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        delivery={
+            "max_attempts": 50,
+            "backoff_initial": "50ms",
+            "backoff_max": "100ms",
+            "breaker_threshold": 4,
+            "breaker_cooldown": "60s",
+            "per_destination": 20,
+        },
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
-        await asyncio.gather(*(client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
-                               for _ in range(40)))
+        await asyncio.gather(
+            *(client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON) for _ in range(40))
+        )
 
         async def all_delivered() -> bool:
             page = (await client.get("/api/v1/notifications", params={"limit": 100}, headers=AUTH)).json()

@@ -28,8 +28,9 @@ class FlakySmtp:
         self.rcpt_calls = 0
         self.messages: list[bytes] = []
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         self.rcpt_calls += 1
         if self.rcpt_calls == 1:
             return "451 4.3.0 try again later"
@@ -61,18 +62,30 @@ async def test_email_and_sms_deliver_with_retries(database_url: str, receiver: R
         delivery={"backoff_max": "5s"},
         channels={
             "email": {"host": "127.0.0.1", "port": controller.port, "sender": "Notigate <alerts@example.com>"},
-            "sms": {"base_url": receiver.url.removesuffix("/hooks"), "account_sid": "AC123",
-                    "auth_token": "token-0123", "sender": "+15005550006"},
+            "sms": {
+                "base_url": receiver.url.removesuffix("/hooks"),
+                "account_sid": "AC123",
+                "auth_token": "token-0123",
+                "sender": "+15005550006",
+            },
         },
-        rules=[{"name": "ops", "match": {"min_severity": "warning"}, "send": [
-            {"channel": "email", "to": ["ops@example.com"], "locale": "id"},
-            {"channel": "sms", "to": ["+6281200000001"]}]}],
+        rules=[
+            {
+                "name": "ops",
+                "match": {"min_severity": "warning"},
+                "send": [
+                    {"channel": "email", "to": ["ops@example.com"], "locale": "id"},
+                    {"channel": "sms", "to": ["+6281200000001"]},
+                ],
+            }
+        ],
     )
     gateway = await migrated_gateway(settings)
     try:
         async with api_client(gateway) as client:
-            notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                                 headers=JSON)).headers["notigate-notification-ids"]
+            notification_id = (
+                await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+            ).headers["notigate-notification-ids"]
 
             async def settled() -> dict[str, Any] | None:
                 detail = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()

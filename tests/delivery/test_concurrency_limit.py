@@ -26,28 +26,43 @@ async def test_slow_receiver_does_not_delay_a_fast_one(database_url: str, receiv
     await _scenario(database_url, receiver)
 
 
-async def test_the_limit_holds_across_arq_workers(postgres_url: str, redis_url: str, queue_name: str,
-                                                  receiver: Receiver) -> None:
+async def test_the_limit_holds_across_arq_workers(
+    postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """The same with Redis and two arq workers: the slots are shared through Redis, not per process."""
     queue = {"url": redis_url, "name": queue_name, "max_jobs": 2}
     await _scenario(postgres_url, receiver, queue=queue, workers=2)
 
 
-async def _scenario(database_url: str, receiver: Receiver, queue: dict[str, Any] | None = None,
-                    workers: int = 0) -> None:
+async def _scenario(
+    database_url: str, receiver: Receiver, queue: dict[str, Any] | None = None, workers: int = 0
+) -> None:
     slow = receiver
     slow.delay = 2.0
     fast = Receiver()
     try:
         settings = make_settings(
-            database_url, slow.url,
-            delivery={"concurrency": 4, "per_destination": 2, "send_timeout": "5s"}, **({"queue": queue} if queue else {}),
-            webhooks=[{"name": "slow", "url": slow.url, "secret": WEBHOOK_SECRET},
-                      {"name": "fast", "url": fast.url, "secret": WEBHOOK_SECRET}],
-            rules=[{"name": "declines to slow", "match": {"codes": ["card_declined"]},
-                    "send": [{"channel": "webhook", "to": ["slow"]}]},
-                   {"name": "timeouts to fast", "match": {"codes": ["timeout"]},
-                    "send": [{"channel": "webhook", "to": ["fast"]}]}])
+            database_url,
+            slow.url,
+            delivery={"concurrency": 4, "per_destination": 2, "send_timeout": "5s"},
+            **({"queue": queue} if queue else {}),
+            webhooks=[
+                {"name": "slow", "url": slow.url, "secret": WEBHOOK_SECRET},
+                {"name": "fast", "url": fast.url, "secret": WEBHOOK_SECRET},
+            ],
+            rules=[
+                {
+                    "name": "declines to slow",
+                    "match": {"codes": ["card_declined"]},
+                    "send": [{"channel": "webhook", "to": ["slow"]}],
+                },
+                {
+                    "name": "timeouts to fast",
+                    "match": {"codes": ["timeout"]},
+                    "send": [{"channel": "webhook", "to": ["fast"]}],
+                },
+            ],
+        )
         gateway = await migrated_gateway(settings)
         arq_workers = [Gateway.from_settings(settings).arq_worker(handle_signals=False) for _ in range(workers)]
         tasks = [asyncio.create_task(w.async_run()) for w in arq_workers]
@@ -56,9 +71,16 @@ async def _scenario(database_url: str, receiver: Receiver, queue: dict[str, Any]
                 await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
             await wait_for(lambda: len(slow.requests) >= 2)
             started = time.monotonic()
-            fast_ids = [(await client.post("/api/v1/platforms/arindo/callbacks", headers=JSON,
-                                           content=arindo_body(status="failure", code="504")))
-                        .headers["notigate-notification-ids"] for _ in range(4)]
+            fast_ids = [
+                (
+                    await client.post(
+                        "/api/v1/platforms/arindo/callbacks",
+                        headers=JSON,
+                        content=arindo_body(status="failure", code="504"),
+                    )
+                ).headers["notigate-notification-ids"]
+                for _ in range(4)
+            ]
 
             async def fast_done() -> bool:
                 details = [(await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json() for i in fast_ids]

@@ -20,8 +20,9 @@ from notigate.testing import Receiver
 
 
 async def _failed_delivery(client: Any) -> dict[str, Any]:
-    notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                         headers=JSON)).headers["notigate-notification-ids"]
+    notification_id = (
+        await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+    ).headers["notigate-notification-ids"]
 
     async def failed() -> dict[str, Any] | None:
         detail = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()
@@ -76,8 +77,11 @@ async def test_bulk_retry_by_filter(sqlite_url: str, receiver: Receiver) -> None
         dead = [await _failed_delivery(client) for _ in range(3)]
         none = await client.post("/api/v1/deliveries/retry", json={"channel": "email"}, headers=AUTH)
         assert none.json()["count"] == 0
-        response = await client.post("/api/v1/deliveries/retry", json={"channel": "webhook", "recipient": "receiver",
-                                                                        "since": "2000-01-01T00:00:00Z"}, headers=AUTH)
+        response = await client.post(
+            "/api/v1/deliveries/retry",
+            json={"channel": "webhook", "recipient": "receiver", "since": "2000-01-01T00:00:00Z"},
+            headers=AUTH,
+        )
         assert response.status_code == 202 and sorted(response.json()["ids"]) == sorted(d["id"] for d in dead)
         for d in dead:
             await _delivered(client, d["id"])
@@ -85,13 +89,22 @@ async def test_bulk_retry_by_filter(sqlite_url: str, receiver: Receiver) -> None
 
 async def test_retry_is_refused_when_it_makes_no_sense(sqlite_url: str, receiver: Receiver) -> None:
     """Unknown ids are 404, deliveries that did not fail are 400, keys without the admin scope are 403."""
-    settings = make_settings(sqlite_url, receiver.url, security={"api_keys": [
-        {"name": "admin", "key": API_KEY, "scopes": ["admin"]}, {"name": "reader", "key": "reader-key-0123456789"}]})
+    settings = make_settings(
+        sqlite_url,
+        receiver.url,
+        security={
+            "api_keys": [
+                {"name": "admin", "key": API_KEY, "scopes": ["admin"]},
+                {"name": "reader", "key": "reader-key-0123456789"},
+            ]
+        },
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         assert (await client.post("/api/v1/deliveries/dlv_nope/retry", headers=AUTH)).status_code == 404
-        notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                             headers=JSON)).headers["notigate-notification-ids"]
+        notification_id = (
+            await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        ).headers["notigate-notification-ids"]
         [delivery] = (await client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH)).json()["deliveries"]
         await _delivered(client, delivery["id"])
         assert (await client.post(f"/api/v1/deliveries/{delivery['id']}/retry", headers=AUTH)).status_code == 400

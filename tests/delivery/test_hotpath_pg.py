@@ -26,11 +26,13 @@ from notigate.storage.repository import Claimed
 
 
 async def _store(gateway: Gateway, key: str, recipients: tuple[str, ...]) -> tuple[str, list[Claimed]]:
-    event = Event(platform="arindo", key=key, code="timeout", message="m", platform_code="x",
-                  occurred_at=datetime.now(UTC))
+    event = Event(
+        platform="arindo", key=key, code="timeout", message="m", platform_code="x", occurred_at=datetime.now(UTC)
+    )
     notification = normalize(event)
-    plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
-             for r in recipients]
+    plans = [
+        Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at) for r in recipients
+    ]
     stored = await gateway.repo.store_event(event, notification, plans, ["r"])
     notification_id, ids = stored.id, stored.due
     claims = await gateway.repo.claim_many(ids, lease=60)
@@ -66,13 +68,27 @@ async def test_a_sibling_committing_while_we_wait_for_the_notification_row(postg
         now = datetime.now(UTC)
         sibling = other.transaction()
         await sibling.start()  # b finishes, holding the notification row, not committed yet
-        await other.fetch(deliveries_pg.FINISH_PG, *deliveries_pg.finish_args([deliveries_pg.Finish(
-            delivery_id=b.delivery.id, attempt=b.attempt, outcome="delivered", status="delivered", started_at=now,
-            status_code=200)], now))
+        await other.fetch(
+            deliveries_pg.FINISH_PG,
+            *deliveries_pg.finish_args(
+                [
+                    deliveries_pg.Finish(
+                        delivery_id=b.delivery.id,
+                        attempt=b.attempt,
+                        outcome="delivered",
+                        status="delivered",
+                        started_at=now,
+                        status_code=200,
+                    )
+                ],
+                now,
+            ),
+        )
         ours = asyncio.create_task(gateway.repo.finish(a, outcome="delivered", status="delivered", started_at=now))
         for _ in range(200):  # our statement has its snapshot (b still 'sending') and waits for the row lock
-            if await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                      "AND datname = current_database()"):
+            if await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ):
                 break
             await asyncio.sleep(0.01)
         else:
@@ -94,11 +110,14 @@ async def test_the_one_statement_recount_agrees_with_refresh_notification_status
     try:
         states = ("pending", "retrying", "delivered", "failed", "cancelled")
         outcomes: list[dict[str, Any]] = [
-            {"outcome": "delivered", "status": "delivered"}, {"outcome": "permanent", "status": "failed"},
+            {"outcome": "delivered", "status": "delivered"},
+            {"outcome": "permanent", "status": "failed"},
             {"outcome": "cancelled", "status": "cancelled"},
-            {"outcome": "transient", "status": "retrying", "next_attempt_at": datetime.now(UTC)}]
-        for i, (siblings, outcome) in enumerate(itertools.product(
-                [*itertools.product(states, repeat=2), ("delivered",), ()], outcomes)):
+            {"outcome": "transient", "status": "retrying", "next_attempt_at": datetime.now(UTC)},
+        ]
+        for i, (siblings, outcome) in enumerate(
+            itertools.product([*itertools.product(states, repeat=2), ("delivered",), ()], outcomes)
+        ):
             recipients = ("receiver", *(f"s{j}" for j in range(len(siblings))))
             notification_id, (claimed, *others) = await _store(gateway, f"mix{i}", recipients)
             for o, state in zip(others, siblings, strict=True):
@@ -118,11 +137,19 @@ async def test_a_batch_claims_only_what_is_due_and_records_each_result(postgres_
     gateway = await migrated_gateway(make_settings(postgres_url))
     await gateway.start(run_deliveries=False)
     try:
-        event = Event(platform="arindo", key="batch", code="timeout", message="m", platform_code="x",
-                      occurred_at=datetime.now(UTC))
+        event = Event(
+            platform="arindo",
+            key="batch",
+            code="timeout",
+            message="m",
+            platform_code="x",
+            occurred_at=datetime.now(UTC),
+        )
         notification = normalize(event)
-        plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
-                 for r in ("a", "b", "c")]
+        plans = [
+            Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
+            for r in ("a", "b", "c")
+        ]
         stored = await gateway.repo.store_event(event, notification, plans, ["r"])
         _, (taken,) = await _store(gateway, "batch-other", ("receiver",))
         claimed = await gateway.repo.claim_many([*stored.due, taken.delivery.id, "no-such-id"], lease=60)
@@ -130,18 +157,39 @@ async def test_a_batch_claims_only_what_is_due_and_records_each_result(postgres_
         assert all(c.notification is not None and c.notification.id == stored.id for c in claimed)
         now = datetime.now(UTC)
         a, b, c = claimed
-        results = [deliveries_pg.Finish(delivery_id=a.delivery.id, attempt=a.attempt, outcome="delivered",
-                                     status="delivered", started_at=now, status_code=200),
-                   deliveries_pg.Finish(delivery_id=b.delivery.id, attempt=b.attempt, outcome="permanent",
-                                     status="failed", started_at=now, error="gone", status_code=400),
-                   deliveries_pg.Finish(delivery_id=c.delivery.id, attempt=c.attempt + 1, outcome="delivered",
-                                     status="delivered", started_at=now)]  # not our claim
+        results = [
+            deliveries_pg.Finish(
+                delivery_id=a.delivery.id,
+                attempt=a.attempt,
+                outcome="delivered",
+                status="delivered",
+                started_at=now,
+                status_code=200,
+            ),
+            deliveries_pg.Finish(
+                delivery_id=b.delivery.id,
+                attempt=b.attempt,
+                outcome="permanent",
+                status="failed",
+                started_at=now,
+                error="gone",
+                status_code=400,
+            ),
+            deliveries_pg.Finish(
+                delivery_id=c.delivery.id,
+                attempt=c.attempt + 1,
+                outcome="delivered",
+                status="delivered",
+                started_at=now,
+            ),
+        ]  # not our claim
         assert await gateway.repo.finish_many(results) == {a.delivery.id, b.delivery.id}
         assert await _status(gateway, stored.id) == "delivering"  # c is still sending
         assert await gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)
         assert await _status(gateway, stored.id) == "partially_delivered"
         attempts = await gateway.repo.attempts_of(b.delivery.id)
         assert [(x["number"], x["outcome"], x["error"], x["status_code"]) for x in attempts] == [
-            (1, "permanent", "gone", 400)]
+            (1, "permanent", "gone", 400)
+        ]
     finally:
         await gateway.close()

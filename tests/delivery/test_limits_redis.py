@@ -22,8 +22,9 @@ async def limiter(redis_url: str, queue_name: str) -> AsyncIterator[RedisLimiter
 
 
 async def test_concurrent_acquires_get_exactly_the_free_slots(limiter: RedisLimiter) -> None:
-    answers = await asyncio.gather(*(limiter.acquire("a", f"t{i}", 30) for i in range(5)),
-                                   *(limiter.acquire("b", f"t{i}", 30) for i in range(3)))
+    answers = await asyncio.gather(
+        *(limiter.acquire("a", f"t{i}", 30) for i in range(5)), *(limiter.acquire("b", f"t{i}", 30) for i in range(3))
+    )
     assert [not a.refused for a in answers] == [True, True, False, False, False, True, True, False]
     assert not (await limiter.acquire("a", "t0", 30)).refused  # a holder asking again keeps its slot
     await asyncio.gather(limiter.release("a", "t0"), limiter.acquire("a", "t9", 30))  # same turn: order kept
@@ -119,16 +120,19 @@ class _Faulty:
 
 
 @pytest.mark.parametrize("seed", range(6))
-async def test_no_slot_is_stranded_by_refusals_errors_or_cancellations(redis_url: str, queue_name: str,
-                                                                        seed: int) -> None:
+async def test_no_slot_is_stranded_by_refusals_errors_or_cancellations(
+    redis_url: str, queue_name: str, seed: int
+) -> None:
     """Two processes' ``Slots`` share 3 slots of one destination through Redis while sends are refused
     (the other holds the slots), fail on the limiter, or are cancelled at random points: the limit is
     never exceeded, and once every send is over no slot stays taken, in Redis or in either process."""
     rng = random.Random(seed)
     clients = [aioredis.from_url(redis_url) for _ in range(2)]
     prefix = f"{queue_name}:slots:"
-    workers = [Slots(_Faulty(RedisLimiter(lambda c=c: c, 3, prefix), rng, 0.1), 3, ttl=30)  # type: ignore[misc]
-               for c in clients]
+    workers = [
+        Slots(_Faulty(RedisLimiter(lambda c=c: c, 3, prefix), rng, 0.1), 3, ttl=30)  # type: ignore[misc]
+        for c in clients
+    ]
     in_flight, peak, sent = [0], [0], [0]
 
     async def send(slots: Slots) -> None:

@@ -32,13 +32,15 @@ def stepped_clock() -> Iterator[None]:
     clock.reset()
 
 
-async def test_a_retry_runs_when_due_after_the_clock_steps_forward(sqlite_url: str, receiver: Receiver,
-                                                                    stepped_clock: None) -> None:
+async def test_a_retry_runs_when_due_after_the_clock_steps_forward(
+    sqlite_url: str, receiver: Receiver, stepped_clock: None
+) -> None:
     """A retry due in 30 s runs within a second of the wall clock passing its time (here stepped
     forward 31 s, as NTP or a resumed machine would), with the next sweep two minutes away."""
     receiver.script((503, {}), (200, {}))
-    settings = make_settings(sqlite_url, receiver.url,
-                             delivery={**SLOW_SWEEP, "backoff_initial": "30s", "backoff_max": "30s"})
+    settings = make_settings(
+        sqlite_url, receiver.url, delivery={**SLOW_SWEEP, "backoff_initial": "30s", "backoff_max": "30s"}
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
@@ -56,9 +58,20 @@ async def test_a_retry_runs_when_due_after_the_clock_steps_forward(sqlite_url: s
 
 async def test_a_digest_goes_out_when_its_window_closes(sqlite_url: str, receiver: Receiver) -> None:
     """A digest whose 1 s window closes goes out then, with the next sweep two minutes away."""
-    settings = make_settings(sqlite_url, receiver.url, delivery=SLOW_SWEEP, rules=[
-        {"name": "declines, folded", "match": {"min_severity": "warning"}, "group_by": ["platform"],
-         "group_window": "1s", "send": [{"channel": "webhook", "to": ["receiver"]}]}])
+    settings = make_settings(
+        sqlite_url,
+        receiver.url,
+        delivery=SLOW_SWEEP,
+        rules=[
+            {
+                "name": "declines, folded",
+                "match": {"min_severity": "warning"},
+                "group_by": ["platform"],
+                "group_window": "1s",
+                "send": [{"channel": "webhook", "to": ["receiver"]}],
+            }
+        ],
+    )
     async with api_client(await migrated_gateway(settings)) as client:
         started = time.monotonic()
         for _ in range(3):
@@ -67,12 +80,14 @@ async def test_a_digest_goes_out_when_its_window_closes(sqlite_url: str, receive
     assert 1.0 <= receiver.requests[0].at - started < 4
 
 
-async def test_a_job_run_before_its_delivery_is_due_runs_it_when_due(postgres_url: str, redis_url: str,
-                                                                     queue_name: str, receiver: Receiver) -> None:
+async def test_a_job_run_before_its_delivery_is_due_runs_it_when_due(
+    postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """A worker whose clock runs behind the API's picks a new delivery's job before it is due by its own
     clock: the job schedules it again for when it is, instead of leaving it to the sweep two minutes later."""
-    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name},
-                             delivery=SLOW_SWEEP)
+    settings = make_settings(
+        postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name}, delivery=SLOW_SWEEP
+    )
     gateway = await migrated_gateway(settings)
     redis = aioredis.from_url(redis_url)
     async with api_client(gateway) as client:
@@ -81,7 +96,9 @@ async def test_a_job_run_before_its_delivery_is_due_runs_it_when_due(postgres_ur
         [delivery] = await gateway.repo.deliveries_of(notification_id)
         [row] = await gateway.db.fetch(  # due 4 s later than the worker thinks
             'UPDATE "deliveries" SET "next_attempt_at" = now() + interval \'4 seconds\' WHERE "id" = {} '
-            'RETURNING "next_attempt_at"', delivery.id)
+            'RETURNING "next_attempt_at"',
+            delivery.id,
+        )
         again = f"{delivery.id}:0:e{int(row['next_attempt_at'].timestamp() * 1000)}"
         worker = Gateway.from_settings(settings).arq_worker(handle_signals=False)
         running = asyncio.create_task(worker.async_run())

@@ -28,8 +28,9 @@ from notigate.testing import Receiver
 CALLBACK = "/api/v1/platforms/arindo/callbacks"
 
 
-async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(postgres_url: str, redis_url: str,
-                                                                        queue_name: str, receiver: Receiver) -> None:
+async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(
+    postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """Callbacks' deliveries travel in batch jobs; the sweep adds nothing while they wait; a batch job
     that is lost is found by the sweep and its deliveries go out one by one; each is sent once."""
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
@@ -37,8 +38,9 @@ async def test_a_burst_travels_in_one_job_and_the_sweep_leaves_it_alone(postgres
     r = aioredis.from_url(redis_url)
     try:
         async with api_client(gateway) as client:
-            answers = await asyncio.gather(*(client.post(CALLBACK, content=arindo_body(), headers=JSON)
-                                             for _ in range(20)))
+            answers = await asyncio.gather(
+                *(client.post(CALLBACK, content=arindo_body(), headers=JSON) for _ in range(20))
+            )
             assert {a.status_code for a in answers} == {200}
             queued = await wait_for(lambda: value_when(gateway.queue.queued, lambda q: len(q) == 20))
             jobs = [j.decode() for j in await r.zrange(queue_name, 0, -1)]
@@ -75,7 +77,8 @@ async def test_deliveries_stored_together_share_one_job(redis_url: str, queue_na
     try:
         await asyncio.gather(*(gateway.queue.enqueue_new([f"dlv_{i}a", f"dlv_{i}b"]) for i in range(3)))
         assert await wait_for(lambda: value_when(gateway.queue.queued, lambda q: len(q) == 6)) == {
-            f"dlv_{i}{x}" for i in range(3) for x in "ab"}
+            f"dlv_{i}{x}" for i in range(3) for x in "ab"
+        }
         assert [j.decode() for j in await r.zrange(queue_name, 0, -1)] == [f"{BATCH_PREFIX}dlv_0a"]
     finally:
         await gateway.queue.close()
@@ -89,17 +92,26 @@ async def test_sibling_deliveries_finishing_together_settle_the_notification(dat
     await gateway.start(run_deliveries=False)
     try:
         for i in range(25):
-            event = Event(platform="arindo", key=f"k{i}", code="timeout", message="m", platform_code="x",
-                          occurred_at=datetime.now(UTC))
+            event = Event(
+                platform="arindo",
+                key=f"k{i}",
+                code="timeout",
+                message="m",
+                platform_code="x",
+                occurred_at=datetime.now(UTC),
+            )
             notification = normalize(event)
-            plans = [Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
-                     for r in ("receiver", "other")]
+            plans = [
+                Plan(route=Route(channel="webhook", recipient=r, rule="r"), due=notification.received_at)
+                for r in ("receiver", "other")
+            ]
             stored = await gateway.repo.store_event(event, notification, plans, ["r"])
             notification_id, ids = stored.id, stored.due
             claims = await gateway.repo.claim_many(ids, lease=60)
             now = datetime.now(UTC)
-            await asyncio.gather(*(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now)
-                                   for c in claims))
+            await asyncio.gather(
+                *(gateway.repo.finish(c, outcome="delivered", status="delivered", started_at=now) for c in claims)
+            )
             stored = await gateway.repo.notification(notification_id)
             assert stored is not None and stored.status == "delivered", f"round {i}: {stored and stored.status}"
     finally:

@@ -55,32 +55,42 @@ def _spy_schedule(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> list[flo
     return delays
 
 
-async def _run(database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
-               initial: str) -> tuple[list[float], list[float], dict[str, Any]]:
+async def _run(
+    database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, initial: str
+) -> tuple[list[float], list[float], dict[str, Any]]:
     """Five 500s then a 200; return the stored delays, the receiver's gaps and the delivery's detail."""
     receiver.script(*[(500, {})] * FAILURES + [(200, {})])
-    settings = make_settings(database_url, receiver.url, delivery={
-        "backoff_initial": initial, "backoff_max": "2s", "max_attempts": 10, "breaker_threshold": 100})
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        delivery={"backoff_initial": initial, "backoff_max": "2s", "max_attempts": 10, "breaker_threshold": 100},
+    )
     gateway = await migrated_gateway(settings)
     delays = _spy_schedule(gateway, monkeypatch)
     async with api_client(gateway) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         notification_id = response.headers["notigate-notification-ids"]
-        notification = await wait_for(lambda: value_when(
-            lambda: client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH),
-            lambda r: r.json()["notification"]["status"] == "delivered"), timeout=20)
+        notification = await wait_for(
+            lambda: value_when(
+                lambda: client.get(f"/api/v1/notifications/{notification_id}", headers=AUTH),
+                lambda r: r.json()["notification"]["status"] == "delivered",
+            ),
+            timeout=20,
+        )
         [delivery] = notification.json()["deliveries"]
         detail = (await client.get(f"/api/v1/deliveries/{delivery['id']}", headers=AUTH)).json()
     arrivals = [r.at for r in receiver.requests]
     assert len(arrivals) == FAILURES + 1
     assert {r.headers["webhook-id"] for r in receiver.requests} == {delivery["id"]}
     assert [(a["number"], a["outcome"]) for a in detail["attempts"]] == (
-        [(k, "transient") for k in range(1, FAILURES + 1)] + [(FAILURES + 1, "delivered")])
+        [(k, "transient") for k in range(1, FAILURES + 1)] + [(FAILURES + 1, "delivered")]
+    )
     return delays, [b - a for a, b in itertools.pairwise(arrivals)], detail
 
 
-async def test_each_wait_stays_within_its_exponential_cap(database_url: str, receiver: Receiver,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_each_wait_stays_within_its_exponential_cap(
+    database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One webhook-id, six attempts, and every wait between backoff_initial and its doubling cap.
 
     Full jitter draws each wait anew between ``backoff_initial`` and ``cap_k``, so wait 3 is
@@ -98,8 +108,9 @@ async def test_each_wait_stays_within_its_exponential_cap(database_url: str, rec
         assert gap <= cap + 0.5, f"attempt {k + 1} came {gap:.3f}s after attempt {k} (cap {cap}s)"
 
 
-async def test_waits_double_with_the_jitter_at_its_maximum(database_url: str, receiver: Receiver,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_waits_double_with_the_jitter_at_its_maximum(
+    database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the jitter pinned to the top of its range, the stored waits are the caps and double each time;
     the receiver sees each gap no shorter than its stored wait.
 

@@ -187,8 +187,11 @@ async def test_info_events_are_stored_without_route(database_url: str, receiver:
 
 async def test_no_route_says_which_rules_matched_anyway(database_url: str, receiver: Receiver) -> None:
     """A rule that matches but whose endpoint is disabled (``enabled = false``) is named in the no_route reason."""
-    settings = make_settings(database_url, receiver.url, webhooks=[
-        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "enabled": False}])
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        webhooks=[{"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "enabled": False}],
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         response = await _post(client, arindo_body())
@@ -201,15 +204,21 @@ async def test_no_route_says_which_rules_matched_anyway(database_url: str, recei
 
 async def test_rules_route_to_an_endpoint_outside_its_events(database_url: str, receiver: Receiver) -> None:
     """An endpoint's ``events`` subscribe it; they do not filter what a rule routes to it by name."""
-    settings = make_settings(database_url, receiver.url, webhooks=[
-        {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "events": ["payment.fraud_*"]}])
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        webhooks=[{"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET, "events": ["payment.fraud_*"]}],
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         declined = (await _post(client, arindo_body())).headers["notigate-notification-ids"]
         detail = await wait_for(lambda: _settled(client, declined))
     [delivery] = detail["deliveries"]
     assert (delivery["recipient"], delivery["rule"], delivery["status"]) == (
-        "receiver", "warnings to the receiver", "delivered")
+        "receiver",
+        "warnings to the receiver",
+        "delivered",
+    )
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["payment.card_declined"]
 
 
@@ -225,8 +234,9 @@ async def test_sandbox_captures_instead_of_sending(sqlite_url: str, receiver: Re
     assert receiver.requests == []
 
 
-async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str, queue_name: str,
-                                              receiver: Receiver) -> None:
+async def test_arq_worker_delivers_from_redis(
+    postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """PostgreSQL + Redis: the API enqueues, an arq worker (msgpack jobs) delivers with retries."""
     receiver.script((500, {}), (200, {}))
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name})
@@ -246,8 +256,9 @@ async def test_arq_worker_delivers_from_redis(postgres_url: str, redis_url: str,
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
 
 
-async def test_sweep_re_enqueues_lost_queue_messages(postgres_url: str, redis_url: str, queue_name: str,
-                                                     receiver: Receiver) -> None:
+async def test_sweep_re_enqueues_lost_queue_messages(
+    postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """Deliveries committed while their queue message is lost are found by the outbox sweep."""
     import redis.asyncio as aioredis
 
@@ -277,10 +288,12 @@ async def test_card_numbers_and_contacts_in_messages_are_masked(sqlite_url: str)
     gateway = await migrated_gateway(make_settings(sqlite_url))
     message = "Card 4111111111111111 declined for budi@example.co.id, call +6281234567890"
     async with api_client(gateway) as client:
-        response = await client.post("/api/v1/platforms/arindo/callbacks", headers=JSON,
-                                     content=arindo_body(status_message=message))
-        detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
-                                   headers=AUTH)).text
+        response = await client.post(
+            "/api/v1/platforms/arindo/callbacks", headers=JSON, content=arindo_body(status_message=message)
+        )
+        detail = (
+            await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}", headers=AUTH)
+        ).text
     for secret in ("4111111111111111", "budi@example.co.id", "+6281234567890"):
         assert secret not in detail
     assert "411111******1111" in detail

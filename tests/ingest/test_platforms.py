@@ -32,31 +32,57 @@ def _settings(database_url: str, **sections: Any) -> Any:
     return make_settings(database_url, platforms=platforms, **sections)
 
 
-def paprika_request(*, request_id: str | None = None, status: str = "FAILED", code: str = "CC_DECLINED",
-                    secret: str = PAPRIKA["secret_key"], timestamp: str | None = None) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"order": {"invoice_number": "INV-1", "amount": 150000, "currency": "IDR"},
-                       "transaction": {"status": status, "date": "2024-08-01T03:15:29Z"},
-                       "error": {"code": code, "message": "Card declined by issuer"},
-                       "customer": {"email": "siti@example.co.id"}}).encode()
+def paprika_request(
+    *,
+    request_id: str | None = None,
+    status: str = "FAILED",
+    code: str = "CC_DECLINED",
+    secret: str = PAPRIKA["secret_key"],
+    timestamp: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "order": {"invoice_number": "INV-1", "amount": 150000, "currency": "IDR"},
+            "transaction": {"status": status, "date": "2024-08-01T03:15:29Z"},
+            "error": {"code": code, "message": "Card declined by issuer"},
+            "customer": {"email": "siti@example.co.id"},
+        }
+    ).encode()
     request_id = request_id or str(uuid.uuid4())
     timestamp = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    component = (f"Client-Id:{PAPRIKA['client_id']}\nRequest-Id:{request_id}\nRequest-Timestamp:{timestamp}\n"
-                 f"Request-Target:{PAPRIKA['public_path']}\nDigest:{digest}")
+    component = (
+        f"Client-Id:{PAPRIKA['client_id']}\nRequest-Id:{request_id}\nRequest-Timestamp:{timestamp}\n"
+        f"Request-Target:{PAPRIKA['public_path']}\nDigest:{digest}"
+    )
     signature = base64.b64encode(hmac.new(secret.encode(), component.encode(), hashlib.sha256).digest()).decode()
-    return body, {"content-type": "application/json", "client-id": PAPRIKA["client_id"], "request-id": request_id,
-                  "request-timestamp": timestamp, "signature": f"HMACSHA256={signature}"}
+    return body, {
+        "content-type": "application/json",
+        "client-id": PAPRIKA["client_id"],
+        "request-id": request_id,
+        "request-timestamp": timestamp,
+        "signature": f"HMACSHA256={signature}",
+    }
 
 
-def assasta_body(*, trx_id: str | None = None, status: str = "3", error: str = "E051", password: str = "p@ssw0rd",
-                 merchant: str = "Toko Café", encoding: str = "ISO-8859-1") -> bytes:
+def assasta_body(
+    *,
+    trx_id: str | None = None,
+    status: str = "3",
+    error: str = "E051",
+    password: str = "p@ssw0rd",
+    merchant: str = "Toko Café",
+    encoding: str = "ISO-8859-1",
+) -> bytes:
     bill = "BILL0000001"
     signature = hashlib.sha1(hashlib.md5(f"bot31835{password}{bill}{status}".encode()).hexdigest().encode()).hexdigest()
-    xml = (f'<?xml version="1.0" encoding="{encoding}"?><assasta><request>Payment Notification</request>'
-           f"<trx_id>{trx_id or uuid.uuid4().int % 10**16}</trx_id><merchant_id>31835</merchant_id>"
-           f"<merchant>{merchant}</merchant><bill_no>{bill}</bill_no><payment_date>2024-08-01 10:15:30</payment_date>"
-           f"<payment_status_code>{status}</payment_status_code><bill_total>15000000</bill_total>"
-           f"<error_code>{error}</error_code><signature>{signature}</signature></assasta>")
+    xml = (
+        f'<?xml version="1.0" encoding="{encoding}"?><assasta><request>Payment Notification</request>'
+        f"<trx_id>{trx_id or uuid.uuid4().int % 10**16}</trx_id><merchant_id>31835</merchant_id>"
+        f"<merchant>{merchant}</merchant><bill_no>{bill}</bill_no><payment_date>2024-08-01 10:15:30</payment_date>"
+        f"<payment_status_code>{status}</payment_status_code><bill_total>15000000</bill_total>"
+        f"<error_code>{error}</error_code><signature>{signature}</signature></assasta>"
+    )
     return xml.encode(encoding)
 
 
@@ -90,8 +116,10 @@ async def test_paprika_forgeries_are_401_and_store_nothing(sqlite_url: str, spoi
     """Tampered body, wrong secret, stale or future timestamp, missing header: 401, nothing stored."""
     now = time.time()
     stamp = {"stale": now - 400, "future": now + 400}.get(spoil, now)
-    body, headers = paprika_request(secret="wrong" if spoil == "secret" else PAPRIKA["secret_key"],
-                                    timestamp=datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    body, headers = paprika_request(
+        secret="wrong" if spoil == "secret" else PAPRIKA["secret_key"],
+        timestamp=datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     if spoil == "tamper":
         body = body.replace(b"150000", b"150001")
     if spoil == "missing":
@@ -119,18 +147,30 @@ async def test_assasta_latin1_callback_is_stored_once_with_xml_answers(database_
     assert n["metadata"]["merchant"] == "Toko Café"
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    (assasta_body(password="wrong"), 401, "01"),
-    (b"<?xml version='1.0'?><assasta><trx_id>1</trx_id>", 400, "30"),
-    (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-     b"<assasta><trx_id>&lol2;</trx_id></assasta>", 400, "30"),
-    (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><assasta><trx_id>&xxe;</trx_id>'
-     b"</assasta>", 400, "30"),
-    (b"<other/>", 400, "30"),
-    (b"<assasta>" + b"x" * (20 * 1024 * 1024) + b"</assasta>", 400, "30"),
-])
-async def test_assasta_bad_input_is_answered_in_xml_and_stores_nothing(sqlite_url: str, body: bytes, status: int,
-                                                                       code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (assasta_body(password="wrong"), 401, "01"),
+        (b"<?xml version='1.0'?><assasta><trx_id>1</trx_id>", 400, "30"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+            b"<assasta><trx_id>&lol2;</trx_id></assasta>",
+            400,
+            "30",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><assasta><trx_id>&xxe;</trx_id>'
+            b"</assasta>",
+            400,
+            "30",
+        ),
+        (b"<other/>", 400, "30"),
+        (b"<assasta>" + b"x" * (20 * 1024 * 1024) + b"</assasta>", 400, "30"),
+    ],
+)
+async def test_assasta_bad_input_is_answered_in_xml_and_stores_nothing(
+    sqlite_url: str, body: bytes, status: int, code: str
+) -> None:
     """Bad signatures, truncated, hostile or oversized XML: ASSASTA's XML answer, nothing stored, gateway fine."""
     gateway = await migrated_gateway(_settings(sqlite_url))
     async with api_client(gateway) as client:
@@ -167,12 +207,16 @@ async def test_assasta_gets_xml_96_when_its_plugin_crashes(sqlite_url: str, monk
     gateway = await migrated_gateway(_settings(sqlite_url))
     async with api_client(gateway) as client:
         monkeypatch.setattr(_document, "normalize", crash)
-        response = await client.post("/api/v1/platforms/assasta/callbacks", content=assasta_body(trx_id="3183540500001172"),
-                                     headers=XML)
+        response = await client.post(
+            "/api/v1/platforms/assasta/callbacks", content=assasta_body(trx_id="3183540500001172"), headers=XML
+        )
     fields = _xml(response)
     assert (response.status_code, fields["response_code"]) == (503, "96")
     assert {k: fields[k] for k in ("trx_id", "merchant_id", "bill_no")} == {
-        "trx_id": "3183540500001172", "merchant_id": "31835", "bill_no": "BILL0000001"}
+        "trx_id": "3183540500001172",
+        "merchant_id": "31835",
+        "bill_no": "BILL0000001",
+    }
 
 
 async def test_every_platform_stores_amounts_with_the_currencys_decimals(database_url: str) -> None:
@@ -187,11 +231,22 @@ async def test_every_platform_stores_amounts_with_the_currencys_decimals(databas
             await client.post("/api/v1/platforms/assasta/callbacks", content=assasta_body(), headers=XML),
         ]
         ids = [a.headers["notigate-notification-ids"] for a in answers]
-        report = await client.post("/api/v1/notifications/error", headers=AUTH, json={
-            "platform": "paprika", "error_code": "CC_DECLINED", "message": "Card declined", "amount": "150000",
-            "currency": "IDR"})
+        report = await client.post(
+            "/api/v1/notifications/error",
+            headers=AUTH,
+            json={
+                "platform": "paprika",
+                "error_code": "CC_DECLINED",
+                "message": "Card declined",
+                "amount": "150000",
+                "currency": "IDR",
+            },
+        )
         ids.append(report.json()["id"])
         stored = [(await client.get(f"/api/v1/notifications/{i}", headers=AUTH)).json()["notification"] for i in ids]
     assert [(n["platform"], n["amount"], n["currency"]) for n in stored] == [
-        ("arindo", "150000.00", "IDR"), ("paprika", "150000.00", "IDR"), ("assasta", "150000.00", "IDR"),
-        ("paprika", "150000.00", "IDR")]
+        ("arindo", "150000.00", "IDR"),
+        ("paprika", "150000.00", "IDR"),
+        ("assasta", "150000.00", "IDR"),
+        ("paprika", "150000.00", "IDR"),
+    ]

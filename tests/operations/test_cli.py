@@ -25,9 +25,7 @@ Invoke = Callable[..., Result]
 
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
-    return subprocess.run([*NOTIGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**clean, **env})
-
+    return subprocess.run([*NOTIGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env={**clean, **env})
 
 
 @pytest.fixture
@@ -47,8 +45,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
 def _serve(cwd: Path, port: int, **env: str) -> subprocess.Popen[str]:
     """``notigate serve`` on ``port``, returned once it answers /health/ready."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
-    server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=cwd, env={**clean, **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [*NOTIGATE, "serve", "--port", str(port)],
+        cwd=cwd,
+        env={**clean, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -64,9 +68,7 @@ def _serve(cwd: Path, port: int, **env: str) -> subprocess.Popen[str]:
 
 def test_check_config_prints_each_problem_with_its_key(tmp_path: Path) -> None:
     """check-config exits 2 and prints one line per problem, each naming its key."""
-    (tmp_path / "notigate.toml").write_text(
-        '[server]\nport = "eighty"\n'
-    )
+    (tmp_path / "notigate.toml").write_text('[server]\nport = "eighty"\n')
     result = _run(["check-config"], tmp_path)
     assert result.returncode == 2
     assert "server.port: Expected `int`, got `str`" in result.stderr
@@ -109,8 +111,14 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
     """On a fresh folder: `serve` generates a key; `send-test` for each platform is stored and captured in sandbox."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
-    server = subprocess.Popen([*NOTIGATE, "serve", "--port", str(port)], cwd=tmp_path, env=clean,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [*NOTIGATE, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -134,7 +142,9 @@ def test_serve_then_send_test_on_the_embedded_default(tmp_path: Path) -> None:
             if code == "fraud_suspected":  # critical: the embedded default also captures an email and an SMS
                 assert "email → oncall@example.com: delivered" in result.stdout
                 assert "sms → +6281200000001: delivered" in result.stdout
-        unknown = _run(["send-test", "paprika", "--code", "no_such_code", "--url", f"http://127.0.0.1:{port}"], tmp_path)
+        unknown = _run(
+            ["send-test", "paprika", "--code", "no_such_code", "--url", f"http://127.0.0.1:{port}"], tmp_path
+        )
         assert unknown.returncode != 0 and "no_such_code" in unknown.stderr + unknown.stdout
         key = (tmp_path / "notigate.db.api-key").read_text().strip()
         assert oct((tmp_path / "notigate.db.api-key").stat().st_mode & 0o777) == "0o600"
@@ -171,8 +181,9 @@ def test_send_test_prints_what_the_sandbox_captured(tmp_path: Path) -> None:
     port = free_port()
     server = _serve(tmp_path, port)
     try:
-        result = _run(["send-test", "paprika", "--code", "fraud_suspected", "--url", f"http://127.0.0.1:{port}"],
-                      tmp_path)
+        result = _run(
+            ["send-test", "paprika", "--code", "fraud_suspected", "--url", f"http://127.0.0.1:{port}"], tmp_path
+        )
     finally:
         server.terminate()
         server.communicate(timeout=30)
@@ -207,12 +218,21 @@ def test_send_test_prints_what_the_sandbox_captured(tmp_path: Path) -> None:
 
 # -- empty environment variables ------------------------------------------------------------------
 
+
 def test_empty_variables_count_as_unset_for_serve(tmp_path: Path) -> None:
     """Every variable the gateway reads, set to "", is unset: ``serve`` runs on the embedded default
     (SQLite here, the embedded queue, a generated key) and /metrics counts this process alone."""
     port = free_port()
-    empty = dict.fromkeys(("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY",
-                           "PROMETHEUS_MULTIPROC_DIR"), "")
+    empty = dict.fromkeys(
+        (
+            "NOTIGATE_CONFIG",
+            "NOTIGATE_DATABASE_URL",
+            "NOTIGATE_QUEUE_URL",
+            "NOTIGATE_API_KEY",
+            "PROMETHEUS_MULTIPROC_DIR",
+        ),
+        "",
+    )
     server = _serve(tmp_path, port, **empty)
     try:
         key = (tmp_path / "notigate.db.api-key").read_text().strip()
@@ -232,7 +252,8 @@ def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> N
     """``${VAR}`` with VAR set to "" is "not set"; ``${VAR:-default}`` then takes the default."""
     port = free_port()
     (tmp_path / "notigate.toml").write_text(
-        f'[server]\nport = "${{NT_PORT:-{port}}}"\n[platforms.arindo]\nserver_key = "${{NT_ARINDO_KEY}}"\n')
+        f'[server]\nport = "${{NT_PORT:-{port}}}"\n[platforms.arindo]\nserver_key = "${{NT_ARINDO_KEY}}"\n'
+    )
     result = cli("check-config", NT_PORT="", NT_ARINDO_KEY="")
     assert result.exit_code == 2
     assert "platforms.arindo.server_key: environment variable NT_ARINDO_KEY is not set" in result.stderr
@@ -243,7 +264,9 @@ def test_empty_variable_in_the_file_is_not_set(cli: Invoke, tmp_path: Path) -> N
 
 # -- which configuration file ---------------------------------------------------------------------
 
-PRECEDENCE = "--config FILE the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, else the embedded default)"
+PRECEDENCE = (
+    "--config FILE the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, else the embedded default)"
+)
 
 
 def test_every_command_states_the_config_precedence(cli: Invoke) -> None:
@@ -275,6 +298,7 @@ def test_config_precedence(cli: Invoke, tmp_path: Path) -> None:
 
 # -- disabled channels ----------------------------------------------------------------------------
 
+
 def test_check_config_warns_about_a_rule_on_a_disabled_channel(cli: Invoke, tmp_path: Path) -> None:
     """A rule naming the channel of a disabled plugin draws a warning and passes; a channel that no
     installed plugin provides (a typo) is an error."""
@@ -282,8 +306,10 @@ def test_check_config_warns_about_a_rule_on_a_disabled_channel(cli: Invoke, tmp_
     (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("sms"))
     result = cli("check-config")
     assert result.exit_code == 0, result.output
-    assert ("warning: rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
-            "its deliveries are stored as cancelled") in result.stderr
+    assert (
+        "warning: rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
+        "its deliveries are stored as cancelled"
+    ) in result.stderr
     (tmp_path / "notigate.toml").write_text('[plugins]\ndisabled = ["channel_sms"]\n' + rule.format("smss"))
     result = cli("check-config")
     assert result.exit_code == 2
@@ -303,13 +329,26 @@ def _fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, line
     assert SECRET not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("url", "code", "line"), [
-    (f"postgresql://postgres:{SECRET}@127.0.0.1:1/x", 1,
-     "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)"),
-    (f"mysql://notigate:{SECRET}@127.0.0.1/x", 2,
-     "database.url: unsupported scheme 'mysql' (use postgresql:// or sqlite:///)"),
-    ("sqlite:///{tmp}/file/sub/notigate.db", 1, "Error: database.url: cannot create {tmp}/file/sub (Not a directory)"),
-])
+@pytest.mark.parametrize(
+    ("url", "code", "line"),
+    [
+        (
+            f"postgresql://postgres:{SECRET}@127.0.0.1:1/x",
+            1,
+            "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)",
+        ),
+        (
+            f"mysql://notigate:{SECRET}@127.0.0.1/x",
+            2,
+            "database.url: unsupported scheme 'mysql' (use postgresql:// or sqlite:///)",
+        ),
+        (
+            "sqlite:///{tmp}/file/sub/notigate.db",
+            1,
+            "Error: database.url: cannot create {tmp}/file/sub (Not a directory)",
+        ),
+    ],
+)
 def test_migrate_with_a_bad_database_url_is_one_line(tmp_path: Path, url: str, code: int, line: str) -> None:
     """An unreachable PostgreSQL, an unknown scheme or a SQLite folder that cannot be created is one line."""
     (tmp_path / "file").write_text("")
@@ -322,11 +361,14 @@ async def test_serve_stops_in_one_line_when_the_database_cannot_be_used(tmp_path
     result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
     _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
     result = _run(["serve"], tmp_path, NOTIGATE_DATABASE_URL=postgres_url)
-    _fails_in_one_line(result, 1, f"Error: database.url: schema version 0 is older than {LATEST}; run `notigate migrate`")
+    _fails_in_one_line(
+        result, 1, f"Error: database.url: schema version 0 is older than {LATEST}; run `notigate migrate`"
+    )
 
 
 async def test_worker_stops_in_one_line_when_redis_or_the_database_cannot_be_used(
-        tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
     """``worker`` checks the database and Redis before it starts; either one unreachable is one line."""
     db = Database(postgres_url)
     await db.start()
@@ -335,8 +377,12 @@ async def test_worker_stops_in_one_line_when_redis_or_the_database_cannot_be_use
     config = worker_config(tmp_path, postgres_url, f"redis://:{SECRET}@127.0.0.1:1/0", "unused", "http://127.0.0.1:9/")
     result = _run(["worker", "--config", str(config)], tmp_path)
     _fails_in_one_line(result, 1, "Error: queue.url: cannot connect to 127.0.0.1:1 (connection refused)")
-    result = _run(["worker", "--config", str(config)], tmp_path, NOTIGATE_QUEUE_URL=redis_url,
-                  NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x")
+    result = _run(
+        ["worker", "--config", str(config)],
+        tmp_path,
+        NOTIGATE_QUEUE_URL=redis_url,
+        NOTIGATE_DATABASE_URL=f"postgresql://postgres:{SECRET}@127.0.0.1:1/x",
+    )
     _fails_in_one_line(result, 1, "Error: database.url: cannot connect to 127.0.0.1:1 (connection refused)")
 
 
@@ -352,8 +398,11 @@ def test_send_test_with_a_refused_key_is_one_line(tmp_path: Path) -> None:
     port = free_port()
     server = _serve(tmp_path, port, NOTIGATE_API_KEY="the-servers-key-0123456789")
     try:
-        result = _run(["send-test", "arindo", "--url", f"http://127.0.0.1:{port}"], tmp_path,
-                      NOTIGATE_API_KEY="another-key-0123456789")
+        result = _run(
+            ["send-test", "arindo", "--url", f"http://127.0.0.1:{port}"],
+            tmp_path,
+            NOTIGATE_API_KEY="another-key-0123456789",
+        )
     finally:
         server.terminate()
         server.communicate(timeout=30)

@@ -70,8 +70,9 @@ def _in_doc() -> dict[str, set[str]]:
     for line in DOC.read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             header = _HEADER.match(line)
-            section = ("" if line.strip() == ROOT_HEADING else
-                       re.sub(r"<[^>]+>", "*", header.group(1)) if header else None)
+            section = (
+                "" if line.strip() == ROOT_HEADING else re.sub(r"<[^>]+>", "*", header.group(1)) if header else None
+            )
             if section is not None:
                 out.setdefault(section, set())
         elif section is not None and (row := _ROW.match(line)):
@@ -88,17 +89,23 @@ def test_every_key_the_code_accepts_is_documented() -> None:
     """Each field of the settings structs and of every installed plugin's config type has a row
     in docs/configuration.md under its section's heading."""
     documented = _in_doc()
-    missing = [_name(section, key) for section, keys in _in_code().items()
-               for key in sorted(keys - documented.get(section, set()))]
-    assert not missing, (f"docs/configuration.md does not document {', '.join(missing)}: add a row "
-                         "| `key` | type | default | meaning | under the heading of its section")
+    missing = [
+        _name(section, key)
+        for section, keys in _in_code().items()
+        for key in sorted(keys - documented.get(section, set()))
+    ]
+    assert not missing, (
+        f"docs/configuration.md does not document {', '.join(missing)}: add a row "
+        "| `key` | type | default | meaning | under the heading of its section"
+    )
 
 
 def test_the_reference_documents_no_key_the_code_lacks() -> None:
     """Every section and key in docs/configuration.md exists in the code (a renamed or removed
     key is not left behind in the reference)."""
     in_code = _in_code()
-    extra = [_name(section, key) for section, keys in _in_doc().items()
-             for key in sorted(keys - in_code.get(section, set()))]
+    extra = [
+        _name(section, key) for section, keys in _in_doc().items() for key in sorted(keys - in_code.get(section, set()))
+    ]
     extra += [f"[{section}]" for section in _in_doc() if section not in in_code]
     assert not extra, f"docs/configuration.md documents {', '.join(extra)}, which the code does not accept"

@@ -37,8 +37,9 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-async def test_a_delivery_logs_with_its_ids(fmt: logs.Format, sqlite_url: str, receiver: Receiver,
-                                            capsys: pytest.CaptureFixture[str], restore_logging: None) -> None:
+async def test_a_delivery_logs_with_its_ids(
+    fmt: logs.Format, sqlite_url: str, receiver: Receiver, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
     """An endpoint answering 410 Gone is logged with the delivery's and the notification's ids."""
     logs.configure("INFO", fmt)
     receiver.script((410, {}))
@@ -60,9 +61,14 @@ async def test_a_delivery_logs_with_its_ids(fmt: logs.Format, sqlite_url: str, r
 def test_serve_writes_one_json_object_per_line(tmp_path: Path) -> None:
     """``--log-format json``: every line ``serve`` logs, its server's and the drain's included, is JSON."""
     port = free_port()
-    serve = subprocess.Popen([sys.executable, "-m", "notigate", "--log-format", "json", "serve", "--port", str(port)],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "NOTIGATE_API_KEY": "k" * 32, "CI": ""})
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "notigate", "--log-format", "json", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NOTIGATE_API_KEY": "k" * 32, "CI": ""},
+    )
     lines: list[str] = []
     try:
         assert serve.stderr is not None

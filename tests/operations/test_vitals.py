@@ -23,21 +23,29 @@ from notigate.testing import Receiver
 
 def _metric(text: str, name: str) -> dict[str, float]:
     """Every sample of ``name``: its label string (or "") to its value."""
-    return {m.group(1) or "": float(m.group(2))
-            for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE)}
+    return {
+        m.group(1) or "": float(m.group(2)) for m in re.finditer(rf"^{name}(\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE)
+    }
 
 
-async def test_readiness_and_metrics_follow_the_workers(tmp_path: Path, postgres_url: str, redis_url: str,
-                                                        queue_name: str, receiver: Receiver) -> None:
+async def test_readiness_and_metrics_follow_the_workers(
+    tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """With no worker, readiness stays 200 but says ``degraded``, and the waiting delivery's age grows;
     a worker that starts shows as alive and sends; once killed it is gone within its lease."""
     receiver.delay = 1.0  # long enough to see a send slot taken
-    config = worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver.url,
-                           delivery='lease = "2s"\nsweep_interval = "200ms"')
-    settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name},
-                             delivery={"lease": "2s", "sweep_interval": "200ms"})
+    config = worker_config(
+        tmp_path, postgres_url, redis_url, queue_name, receiver.url, delivery='lease = "2s"\nsweep_interval = "200ms"'
+    )
+    settings = make_settings(
+        postgres_url,
+        receiver.url,
+        queue={"url": redis_url, "name": queue_name},
+        delivery={"lease": "2s", "sweep_interval": "200ms"},
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
+
         async def health() -> dict[str, object]:
             response = await client.get("/health/ready")
             assert response.status_code == 200
@@ -55,12 +63,14 @@ async def test_readiness_and_metrics_follow_the_workers(tmp_path: Path, postgres
         worker = start_worker(config)
         try:
             alive = await wait_for(lambda: value_when(health, lambda h: h["workers"] == 1), timeout=60)
-            text = await wait_for(lambda: value_when(metrics, lambda t: _metric(t, "notigate_send_slots_in_use")),
-                                  timeout=30)
+            text = await wait_for(
+                lambda: value_when(metrics, lambda t: _metric(t, "notigate_send_slots_in_use")), timeout=30
+            )
             assert list(_metric(text, "notigate_send_slots_in_use").values()) == [1.0]
             assert len(_metric(text, "notigate_worker_heartbeat_age_seconds")) == 1
-            await wait_for(lambda: value_when(health, lambda h: h["status"] == "ok" and h["lag_seconds"] == 0),
-                           timeout=30)
+            await wait_for(
+                lambda: value_when(health, lambda h: h["status"] == "ok" and h["lag_seconds"] == 0), timeout=30
+            )
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait()

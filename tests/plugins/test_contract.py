@@ -74,11 +74,27 @@ def make_message() -> Any:
 
     def build(channel: str) -> Message:
         now = datetime.now(UTC)
-        n = Notification(id="ntf_01J9Z3ABCDEFGHJKMNPQRSTVWX", platform="arindo", code="card_declined",
-                         severity="warning", message="Card declined", platform_code="deny/202", occurred_at=now,
-                         received_at=now, amount=Decimal("150000.00"), currency="IDR")
-        return Message(id="dlv_01J9Z3ABCDEFGHJKMNPQRSTVWX", channel=channel, recipient="r",
-                       address=addresses.get(channel, "r"), notification=n, subject="[warning] arindo: card_declined",
-                       text="Card declined", secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        n = Notification(
+            id="ntf_01J9Z3ABCDEFGHJKMNPQRSTVWX",
+            platform="arindo",
+            code="card_declined",
+            severity="warning",
+            message="Card declined",
+            platform_code="deny/202",
+            occurred_at=now,
+            received_at=now,
+            amount=Decimal("150000.00"),
+            currency="IDR",
+        )
+        return Message(
+            id="dlv_01J9Z3ABCDEFGHJKMNPQRSTVWX",
+            channel=channel,
+            recipient="r",
+            address=addresses.get(channel, "r"),
+            notification=n,
+            subject="[warning] arindo: card_declined",
+            text="Card declined",
+            secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
 
     return build

@@ -34,7 +34,8 @@ async def dropping_connections(database_url: str, waves: int = 4, every: float =
         for _ in range(waves):
             await asyncio.sleep(every)
             dropped[0] += await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database)
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database
+            )
 
     task = asyncio.create_task(drop())
     try:
@@ -50,6 +51,7 @@ async def test_callbacks_are_answered_while_connections_drop(postgres_url: str, 
     """Callbacks arriving while the database keeps dropping connections are all accepted and stored once."""
     gateway = await migrated_gateway(make_settings(postgres_url, receiver.url))
     async with api_client(gateway) as client:
+
         async def post(body: bytes) -> httpx.Response:
             return await client.post("/api/v1/platforms/arindo/callbacks", content=body, headers=JSON)
 
@@ -72,8 +74,12 @@ async def test_deliveries_go_out_at_once_while_connections_drop(postgres_url: st
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client, dropping_connections(postgres_url, every=0.05) as dropped:
         for _ in range(6):
-            answers = await asyncio.gather(*(client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                                         headers=JSON) for _ in range(10)))
+            answers = await asyncio.gather(
+                *(
+                    client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+                    for _ in range(10)
+                )
+            )
             assert [a.status_code for a in answers] == [200] * 10
 
         async def all_delivered() -> bool:
@@ -87,6 +93,7 @@ async def test_deliveries_go_out_at_once_while_connections_drop(postgres_url: st
 
 async def test_a_hanging_redis_does_not_hold_callbacks(postgres_url: str) -> None:
     """With a Redis that accepts connections but never answers, callbacks are still stored and answered quickly."""
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(60)
 

@@ -35,7 +35,6 @@ BODY_TIMEOUT = 1.0
 MARGIN = 3.0  # a loaded machine may run a deadline's callback late; never early
 
 
-
 def _config(path: Path, database: str, server: str, extra: str = "") -> Path:
     path.write_text(f"""
 [server]
@@ -60,8 +59,13 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
     """``notigate serve`` in a subprocess, its output kept beside the config for the assertions."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIGATE_")}
     with config.with_name(f"serve-{port}.log").open("a") as log:
-        return subprocess.Popen([sys.executable, "-m", "notigate", "serve", "--config", str(config),
-                                 "--port", str(port)], cwd=config.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "notigate", "serve", "--config", str(config), "--port", str(port)],
+            cwd=config.parent,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _ready(port: int) -> bool:
@@ -103,16 +107,21 @@ async def _until_closed(reader: asyncio.StreamReader, within: float) -> tuple[by
 
 
 def _callback_head(body: bytes, port: int) -> bytes:
-    return (f"POST /api/v1/platforms/arindo/callbacks HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return (
+        f"POST /api/v1/platforms/arindo/callbacks HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
 def slow_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One server with one-second deadlines for the slow-client tests."""
     folder = tmp_path_factory.mktemp("slow")
-    config = _config(folder / "notigate.toml", f"sqlite:///{folder / 'notigate.db'}",
-                     f'header_timeout = "{HEADER_TIMEOUT:g}s"\nbody_timeout = "{BODY_TIMEOUT:g}s"\ndrain_grace = "0s"')
+    config = _config(
+        folder / "notigate.toml",
+        f"sqlite:///{folder / 'notigate.db'}",
+        f'header_timeout = "{HEADER_TIMEOUT:g}s"\nbody_timeout = "{BODY_TIMEOUT:g}s"\ndrain_grace = "0s"',
+    )
     port = free_port()
     with _serving(config, port):
         yield port
@@ -165,11 +174,11 @@ async def test_body_that_does_not_arrive_in_time_is_cut_and_not_stored(slow_port
     """A callback body that stops or trickles past body_timeout gets 408 and stores nothing; sent whole, it is stored."""
     body = arindo_body(order_id=f"ORD-SLOW-{dribble}")
     reader, writer = await asyncio.open_connection("127.0.0.1", slow_port)
-    writer.write(_callback_head(body, slow_port) + body[:len(body) // 2])
+    writer.write(_callback_head(body, slow_port) + body[: len(body) // 2])
     headed = asyncio.get_running_loop().time()
 
     async def trickle() -> None:
-        for byte in body[len(body) // 2:-1]:
+        for byte in body[len(body) // 2 : -1]:
             await asyncio.sleep(0.05)
             writer.write(bytes([byte]))
 
@@ -275,8 +284,9 @@ class _Balancer:
         self.stopping = False
         self._turn = itertools.cycle(ports)
         limits = httpx.Limits(keepalive_expiry=2)
-        self._clients = {port: httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits)
-                         for port in ports}
+        self._clients = {
+            port: httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits) for port in ports
+        }
 
     async def check(self, port: int) -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=1) as client:
@@ -295,8 +305,9 @@ class _Balancer:
             if port is None:
                 continue
             try:
-                answer = await self._clients[port].post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                                        headers=JSON)
+                answer = await self._clients[port].post(
+                    "/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON
+                )
             except httpx.HTTPError as exc:
                 self.failures.append(f"{port}: {type(exc).__name__}: {exc}")
                 continue
@@ -321,13 +332,18 @@ async def _migrate(url: str) -> None:
     await db.close()
 
 
-async def test_rolling_restart_behind_a_balancer_loses_no_request(tmp_path: Path, postgres_url: str, redis_url: str,
-                                                                  queue_name: str) -> None:
+async def test_rolling_restart_behind_a_balancer_loses_no_request(
+    tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str
+) -> None:
     """Two API processes on PostgreSQL + Redis, each drained by SIGTERM and started again in turn under a steady
     stream of callbacks: every callback is answered 200, every acknowledged notification is stored exactly
     once, and each process exits 0 after its drain."""
     await _migrate(postgres_url)
-    config = _config(tmp_path / "notigate.toml", postgres_url, 'drain_grace = "1s"\ndrain_timeout = "10s"', f"""
+    config = _config(
+        tmp_path / "notigate.toml",
+        postgres_url,
+        'drain_grace = "1s"\ndrain_timeout = "10s"',
+        f"""
 [queue]
 url = "{redis_url}"
 name = "{queue_name}"
@@ -340,7 +356,8 @@ secret = "{WEBHOOK_SECRET}"
 [[rules]]
 name = "all to the merchant"
 send = [{{ channel = "webhook", to = ["merchant"] }}]
-""")
+""",
+    )
     first = free_port()
     ports = [first, next(p for p in iter(free_port, None) if p != first)]
     servers = {port: _start(config, port) for port in ports}

@@ -20,8 +20,9 @@ async def test_shutdown_mid_send_burns_no_attempt(database_url: str, receiver: R
     settings = make_settings(database_url, receiver.url)
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
-        notification_id = (await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(),
-                                             headers=JSON)).headers["notigate-notification-ids"]
+        notification_id = (
+            await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
+        ).headers["notigate-notification-ids"]
 
         async def sending() -> bool:
             return [d.status for d in await gateway.repo.deliveries_of(notification_id)] == ["sending"]

@@ -27,8 +27,13 @@ from support import (
 from notigate import clock
 from notigate.testing import Receiver
 
-REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
-          "amount": "150000.00", "currency": "IDR"}
+REPORT = {
+    "platform": "arindo",
+    "error_code": "card_declined",
+    "message": "Card declined by issuer",
+    "amount": "150000.00",
+    "currency": "IDR",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -39,18 +44,30 @@ def real_time_after() -> Iterator[None]:
 
 def _settings(database_url: str, receiver: Receiver, rules: list[dict[str, Any]] | None = None) -> Any:
     return make_settings(
-        database_url, receiver.url,
-        webhooks=[{"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET},
-                  {"name": "team", "url": receiver.url + "/team", "secret": WEBHOOK_SECRET}],
-        rules=rules or [{"name": "declines folded", "match": {"codes": ["card_declined", "insufficient_funds"]},
-                         "group_by": ["platform", "code"], "group_window": "60s",
-                         "send": [{"channel": "webhook", "to": ["receiver", "team"]}]}])
+        database_url,
+        receiver.url,
+        webhooks=[
+            {"name": "receiver", "url": receiver.url, "secret": WEBHOOK_SECRET},
+            {"name": "team", "url": receiver.url + "/team", "secret": WEBHOOK_SECRET},
+        ],
+        rules=rules
+        or [
+            {
+                "name": "declines folded",
+                "match": {"codes": ["card_declined", "insufficient_funds"]},
+                "group_by": ["platform", "code"],
+                "group_window": "60s",
+                "send": [{"channel": "webhook", "to": ["receiver", "team"]}],
+            }
+        ],
+    )
 
 
 async def _report(client: Any, n: int, **fields: Any) -> list[str]:
     async def one(i: int) -> str:
-        response = await client.post("/api/v1/notifications/error", headers=AUTH,
-                                     json={**REPORT, "reference": f"INV-{i}", **fields})
+        response = await client.post(
+            "/api/v1/notifications/error", headers=AUTH, json={**REPORT, "reference": f"INV-{i}", **fields}
+        )
         assert response.status_code == 202, response.text
         return str(response.json()["id"])
 
@@ -90,14 +107,19 @@ async def test_storm_becomes_one_digest_per_recipient(database_url: str, receive
         await wait_for(lambda: len(receiver.requests) >= 4)
         got = _digests(receiver)
         counts = sorted((path, data["count"], data["group"]["code"]) for path, data in got)
-        assert counts == [("/hooks", 1, "insufficient_funds"), ("/hooks", 200, "card_declined"),
-                          ("/hooks/team", 1, "insufficient_funds"), ("/hooks/team", 200, "card_declined")]
+        assert counts == [
+            ("/hooks", 1, "insufficient_funds"),
+            ("/hooks", 200, "card_declined"),
+            ("/hooks/team", 1, "insufficient_funds"),
+            ("/hooks/team", 200, "card_declined"),
+        ]
         big = next(data for _, data in got if data["count"] == 200)
         assert big["totals"] == {"IDR": "30000000.00"}
         recent = {f"INV-{i}" for i in range(180, 200)}  # the newest few (the last burst arrived in any order)
         assert len(big["references"]) == 5 and set(big["references"]) <= recent
         assert sorted(big["notification_ids"]) == sorted(ids)
         assert other[0] not in big["notification_ids"]
+
         async def delivered() -> bool:
             detail = (await client.get(f"/api/v1/deliveries/{digest_ids[0]}", headers=AUTH)).json()
             return bool(detail["delivery"]["status"] == "delivered")
@@ -108,7 +130,9 @@ async def test_storm_becomes_one_digest_per_recipient(database_url: str, receive
         receiver.requests.clear()
         [later] = await _report(client, 1)
         again = (await client.get(f"/api/v1/notifications/{later}", headers=AUTH)).json()
-        assert again["notification"]["status"] == "grouped" and not {d["id"] for d in again["deliveries"]} & set(digest_ids)
+        assert again["notification"]["status"] == "grouped" and not {d["id"] for d in again["deliveries"]} & set(
+            digest_ids
+        )
         clock.advance(61)
         await gateway.sweep()
         await wait_for(lambda: len(receiver.requests) >= 2)
@@ -117,8 +141,16 @@ async def test_storm_becomes_one_digest_per_recipient(database_url: str, receive
 
 async def test_repeat_interval_holds_the_next_digest_back(sqlite_url: str, receiver: Receiver) -> None:
     """With ``repeat_interval``, the next digest of a group waits that long after the previous one."""
-    rules = [{"name": "declines folded", "match": {"codes": ["card_declined"]}, "group_by": ["platform", "code"],
-              "group_window": "60s", "repeat_interval": "10m", "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    rules = [
+        {
+            "name": "declines folded",
+            "match": {"codes": ["card_declined"]},
+            "group_by": ["platform", "code"],
+            "group_window": "60s",
+            "repeat_interval": "10m",
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        }
+    ]
     gateway = await migrated_gateway(_settings(sqlite_url, receiver, rules=rules))
     async with api_client(gateway) as client:
         await _report(client, 3)
@@ -138,19 +170,41 @@ async def test_repeat_interval_holds_the_next_digest_back(sqlite_url: str, recei
         assert [data["count"] for _, data in _digests(receiver)] == [3, 1]
 
 
-async def test_one_digest_across_api_processes_and_workers(tmp_path: Path, postgres_url: str, redis_url: str,
-                                                           queue_name: str, receiver: Receiver) -> None:
+async def test_one_digest_across_api_processes_and_workers(
+    tmp_path: Path, postgres_url: str, redis_url: str, queue_name: str, receiver: Receiver
+) -> None:
     """Two gateways ingesting at once and two ``notigate worker`` processes still send one digest."""
-    config = worker_config(tmp_path, postgres_url, redis_url, queue_name, receiver.url, rules=(
-        'name = "declines folded"\nmatch = { codes = ["card_declined"] }\ngroup_by = ["platform", "code"]\n'
-        'group_window = "8s"\nsend = [{ channel = "webhook", to = ["receiver"] }]'))
-    rules = [{"name": "declines folded", "match": {"codes": ["card_declined"]}, "group_by": ["platform", "code"],
-              "group_window": "8s", "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    config = worker_config(
+        tmp_path,
+        postgres_url,
+        redis_url,
+        queue_name,
+        receiver.url,
+        rules=(
+            'name = "declines folded"\nmatch = { codes = ["card_declined"] }\ngroup_by = ["platform", "code"]\n'
+            'group_window = "8s"\nsend = [{ channel = "webhook", to = ["receiver"] }]'
+        ),
+    )
+    rules = [
+        {
+            "name": "declines folded",
+            "match": {"codes": ["card_declined"]},
+            "group_by": ["platform", "code"],
+            "group_window": "8s",
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        }
+    ]
     settings = make_settings(postgres_url, receiver.url, queue={"url": redis_url, "name": queue_name}, rules=rules)
     first, second = await migrated_gateway(settings), await migrated_gateway(settings)
-    workers = [subprocess.Popen([sys.executable, "-m", "notigate", "worker", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "CI": ""})
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "notigate", "worker", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "CI": ""},
+        )
+        for _ in range(2)
+    ]
     try:
         async with api_client(first) as a, api_client(second) as b:
             ids = [i for pair in await asyncio.gather(_report(a, 40), _report(b, 40)) for i in pair]

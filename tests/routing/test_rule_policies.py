@@ -31,8 +31,14 @@ from notigate.messages.samples import sample_notification
 from notigate.plugin.route import Route
 from notigate.testing import Receiver
 
-REPORT = {"platform": "arindo", "error_code": "card_declined", "message": "Card declined by issuer",
-          "amount": "150000.00", "currency": "IDR", "reference": "INV-1"}
+REPORT = {
+    "platform": "arindo",
+    "error_code": "card_declined",
+    "message": "Card declined by issuer",
+    "amount": "150000.00",
+    "currency": "IDR",
+    "reference": "INV-1",
+}
 READER = {"name": "reader", "key": "reader-key-0123456789", "scopes": ["read"]}
 
 
@@ -62,9 +68,16 @@ async def test_silence_mutes_matching_routes_visibly(database_url: str, receiver
     gateway = await migrated_gateway(make_settings(database_url, receiver.url))
     async with api_client(gateway) as client:
         ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        created = await client.post("/api/v1/silences", headers=AUTH, json={
-            "matchers": [{"name": "platform", "value": "arindo"}, {"name": "code", "value": "card_*"}],
-            "ends_at": ends, "created_by": "siti", "comment": "bank maintenance until 02:00"})
+        created = await client.post(
+            "/api/v1/silences",
+            headers=AUTH,
+            json={
+                "matchers": [{"name": "platform", "value": "arindo"}, {"name": "code", "value": "card_*"}],
+                "ends_at": ends,
+                "created_by": "siti",
+                "comment": "bank maintenance until 02:00",
+            },
+        )
         assert created.status_code == 201, created.text
         silence = created.json()
         assert silence["state"] == "active" and silence["id"].startswith("sil_")
@@ -93,13 +106,21 @@ async def test_routes_to_a_disabled_channel_are_stored_cancelled(database_url: s
     cancelled with a note naming the plugin while its webhook route is delivered (status ``delivered``);
     an event whose only route is SMS is ``silenced``."""
     sms = {"channel": "sms", "to": ["+6281200000001"]}
-    rules = [{"name": "warnings to the receiver and on-call", "match": {"min_severity": "warning"},
-              "send": [{"channel": "webhook", "to": ["receiver"]}, sms]},
-             {"name": "refunds to on-call", "match": {"codes": ["payment_refunded"]}, "send": [sms]}]
-    gateway = await migrated_gateway(make_settings(database_url, receiver.url, rules=rules,
-                                                   plugins={"disabled": ["channel_sms"]}))
-    assert "rules[0].send[1].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); " \
-           "its deliveries are stored as cancelled" in gateway.warnings
+    rules = [
+        {
+            "name": "warnings to the receiver and on-call",
+            "match": {"min_severity": "warning"},
+            "send": [{"channel": "webhook", "to": ["receiver"]}, sms],
+        },
+        {"name": "refunds to on-call", "match": {"codes": ["payment_refunded"]}, "send": [sms]},
+    ]
+    gateway = await migrated_gateway(
+        make_settings(database_url, receiver.url, rules=rules, plugins={"disabled": ["channel_sms"]})
+    )
+    assert (
+        "rules[0].send[1].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
+        "its deliveries are stored as cancelled" in gateway.warnings
+    )
     async with api_client(gateway) as client:
         answer = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
         assert answer.status_code == 200, answer.text
@@ -107,24 +128,52 @@ async def test_routes_to_a_disabled_channel_are_stored_cancelled(database_url: s
         by_channel = {d["channel"]: d for d in detail["deliveries"]}
         assert by_channel["webhook"]["status"] == "delivered"
         assert (by_channel["sms"]["status"], by_channel["sms"]["note"]) == (
-            "cancelled", "channel 'sms' is switched off ([plugins] disabled: channel_sms)")
+            "cancelled",
+            "channel 'sms' is switched off ([plugins] disabled: channel_sms)",
+        )
         assert len(receiver.requests) == 1
         refund = await _report(client, error_code="payment_refunded", reference="INV-2")
         assert refund["notification"]["status"] == "silenced"
         assert [d["status"] for d in refund["deliveries"]] == ["cancelled"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"matchers": [], "ends_at": "2999-01-01T00:00:00Z", "created_by": "a", "comment": "c"}, "matchers"),
-    ({"matchers": [{"name": "colour", "value": "x"}], "ends_at": "2999-01-01T00:00:00Z", "created_by": "a",
-      "comment": "c"}, "name"),
-    ({"matchers": [{"name": "code", "value": "x"}], "ends_at": "2000-01-01T00:00:00Z", "created_by": "a",
-      "comment": "c"}, "ends_at"),
-    ({"matchers": [{"name": "code", "value": "x"}], "ends_at": "2999-01-01T00:00:00", "created_by": "a",
-      "comment": "c"}, "ends_at"),
-    ({"matchers": [{"name": "code", "value": "x"}], "ends_at": "2999-01-01T00:00:00Z", "comment": "c"},
-     "created_by"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"matchers": [], "ends_at": "2999-01-01T00:00:00Z", "created_by": "a", "comment": "c"}, "matchers"),
+        (
+            {
+                "matchers": [{"name": "colour", "value": "x"}],
+                "ends_at": "2999-01-01T00:00:00Z",
+                "created_by": "a",
+                "comment": "c",
+            },
+            "name",
+        ),
+        (
+            {
+                "matchers": [{"name": "code", "value": "x"}],
+                "ends_at": "2000-01-01T00:00:00Z",
+                "created_by": "a",
+                "comment": "c",
+            },
+            "ends_at",
+        ),
+        (
+            {
+                "matchers": [{"name": "code", "value": "x"}],
+                "ends_at": "2999-01-01T00:00:00",
+                "created_by": "a",
+                "comment": "c",
+            },
+            "ends_at",
+        ),
+        (
+            {"matchers": [{"name": "code", "value": "x"}], "ends_at": "2999-01-01T00:00:00Z", "comment": "c"},
+            "created_by",
+        ),
+    ],
+)
 async def test_bad_silences_are_400_naming_the_field(sqlite_url: str, body: dict[str, Any], field: str) -> None:
     """A malformed silence is refused with the field named, and nothing is stored."""
     gateway = await migrated_gateway(make_settings(sqlite_url))
@@ -136,17 +185,21 @@ async def test_bad_silences_are_400_naming_the_field(sqlite_url: str, body: dict
 
 async def test_silences_need_the_admin_scope_to_change(sqlite_url: str) -> None:
     """Readers may list silences; creating and expiring them needs an admin key."""
-    settings = make_settings(sqlite_url, security={"api_keys": [
-        {"name": "tests", "key": API_KEY, "scopes": ["admin"]}, READER]})
+    settings = make_settings(
+        sqlite_url, security={"api_keys": [{"name": "tests", "key": API_KEY, "scopes": ["admin"]}, READER]}
+    )
     gateway = await migrated_gateway(settings)
     reader = {"X-API-Key": READER["key"]}
     async with api_client(gateway) as client:
         assert (await client.get("/api/v1/silences", headers=reader)).status_code == 200
-        body = {"matchers": [{"name": "code", "value": "x"}], "ends_at": "2999-01-01T00:00:00Z",
-                "created_by": "a", "comment": "c"}
+        body = {
+            "matchers": [{"name": "code", "value": "x"}],
+            "ends_at": "2999-01-01T00:00:00Z",
+            "created_by": "a",
+            "comment": "c",
+        }
         assert (await client.post("/api/v1/silences", headers=reader, json=body)).status_code == 403
-        assert (await client.delete("/api/v1/silences/sil_01J00000000000000000000000",
-                                    headers=AUTH)).status_code == 404
+        assert (await client.delete("/api/v1/silences/sil_01J00000000000000000000000", headers=AUTH)).status_code == 404
 
 
 # -- quiet hours ----------------------------------------------------------------------------------
@@ -154,15 +207,20 @@ def _quiet_now(hours: float = 1) -> dict[str, Any]:
     """A quiet window (Jakarta time) that started a minute ago and lasts ``hours``."""
     now = datetime.now(ZoneInfo("Asia/Jakarta"))
     start, end = now - timedelta(minutes=1), now + timedelta(hours=hours)
-    return {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M"),
-            "days": [start.strftime("%a").lower()]}
+    return {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M"), "days": [start.strftime("%a").lower()]}
 
 
 async def test_quiet_hours_defer_until_the_window_ends(database_url: str, receiver: Receiver) -> None:
     """Inside quiet hours a warning waits (pending, with a note) and goes out when the window ends;
     a critical event goes out at once."""
-    rules = [{"name": "night shift", "match": {"min_severity": "warning"}, "quiet_hours": [_quiet_now()],
-              "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    rules = [
+        {
+            "name": "night shift",
+            "match": {"min_severity": "warning"},
+            "quiet_hours": [_quiet_now()],
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        }
+    ]
     gateway = await migrated_gateway(make_settings(database_url, receiver.url, rules=rules))
     async with api_client(gateway) as client:
         held = await _report(client)
@@ -184,14 +242,20 @@ async def test_outage_inhibits_follow_up_errors_of_the_same_platform(database_ur
     """While ``provider_unavailable`` fires for ARINDO, its timeouts are muted; PAPRIKA's are not;
     after the inhibition's duration ARINDO's are sent again."""
     rules = [
-        {"name": "outage", "match": {"codes": ["provider_unavailable"]},
-         "inhibit": {"codes": ["timeout", "card_declined"], "equal": ["platform"], "duration": "10m"},
-         "send": [{"channel": "webhook", "to": ["receiver"]}]},
+        {
+            "name": "outage",
+            "match": {"codes": ["provider_unavailable"]},
+            "inhibit": {"codes": ["timeout", "card_declined"], "equal": ["platform"], "duration": "10m"},
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        },
         {"name": "errors", "match": {"codes": ["timeout"]}, "send": [{"channel": "webhook", "to": ["receiver"]}]},
     ]
-    settings = make_settings(database_url, receiver.url, rules=rules,
-                             platforms={"arindo": {"server_key": "k"}, "paprika": {
-                                 "client_id": "MCH-PAP-0001", "secret_key": "s" * 32}})
+    settings = make_settings(
+        database_url,
+        receiver.url,
+        rules=rules,
+        platforms={"arindo": {"server_key": "k"}, "paprika": {"client_id": "MCH-PAP-0001", "secret_key": "s" * 32}},
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         outage = await _report(client, error_code="provider_unavailable")
@@ -209,15 +273,21 @@ async def test_outage_inhibits_follow_up_errors_of_the_same_platform(database_ur
         assert len(receiver.requests) == 3
 
 
-async def test_an_outage_whose_callback_failed_still_inhibits_once_retried(database_url: str,
-                                                                          receiver: Receiver) -> None:
+async def test_an_outage_whose_callback_failed_still_inhibits_once_retried(
+    database_url: str, receiver: Receiver
+) -> None:
     """If storing an outage callback fails part-way (here: its inhibition), ARINDO is answered 503 and
     nothing is kept; its retry stores the outage with its inhibition, so the follow-up timeouts are muted.
     (Stored in two steps, the retry was a duplicate and the inhibition was never recorded.)"""
-    rules = [{"name": "outage", "match": {"codes": ["provider_unavailable"]},
-              "inhibit": {"codes": ["timeout"], "equal": ["platform"], "duration": "10m"},
-              "send": [{"channel": "webhook", "to": ["receiver"]}]},
-             {"name": "errors", "match": {"codes": ["timeout"]}, "send": [{"channel": "webhook", "to": ["receiver"]}]}]
+    rules = [
+        {
+            "name": "outage",
+            "match": {"codes": ["provider_unavailable"]},
+            "inhibit": {"codes": ["timeout"], "equal": ["platform"], "duration": "10m"},
+            "send": [{"channel": "webhook", "to": ["receiver"]}],
+        },
+        {"name": "errors", "match": {"codes": ["timeout"]}, "send": [{"channel": "webhook", "to": ["receiver"]}]},
+    ]
     gateway = await migrated_gateway(make_settings(database_url, receiver.url, rules=rules))
     run = gateway.db._run  # every statement of the gateway's Database passes here
     failures: list[str] = []
@@ -231,6 +301,7 @@ async def test_an_outage_whose_callback_failed_still_inhibits_once_retried(datab
     gateway.db._run = inhibitions_fail_once  # type: ignore[method-assign]
     outage = arindo_body(status="failure", code="503")
     async with api_client(gateway) as client:
+
         async def post(body: bytes) -> Any:
             return await client.post("/api/v1/platforms/arindo/callbacks", content=body, headers=JSON)
 
@@ -251,10 +322,15 @@ async def test_template_failing_at_render_fails_the_attempt_not_the_worker(sqlit
     override = tmp_path / "templates" / "email"
     override.mkdir(parents=True)
     (override / "event.txt").write_text(
-        '{% if event.reference == "BOOM" %}{{ no_such_variable }}{% endif %}{{ event.message }}\n')
-    settings = make_settings(sqlite_url, templates={"dir": str(tmp_path / "templates")}, sandbox={"enabled": True},
-                             channels={"email": {"host": "127.0.0.1", "sender": "Notigate <a@example.com>"}},
-                             rules=[{"name": "mail", "send": [{"channel": "email", "to": ["ops@example.com"]}]}])
+        '{% if event.reference == "BOOM" %}{{ no_such_variable }}{% endif %}{{ event.message }}\n'
+    )
+    settings = make_settings(
+        sqlite_url,
+        templates={"dir": str(tmp_path / "templates")},
+        sandbox={"enabled": True},
+        channels={"email": {"host": "127.0.0.1", "sender": "Notigate <a@example.com>"}},
+        rules=[{"name": "mail", "send": [{"channel": "email", "to": ["ops@example.com"]}]}],
+    )
     gateway = await migrated_gateway(settings)
     async with api_client(gateway) as client:
         broken = await _report(client, reference="BOOM")
@@ -268,8 +344,9 @@ async def test_template_failing_at_render_fails_the_attempt_not_the_worker(sqlit
     assert "Card declined by issuer" in delivered["deliveries"][0]["captured"]["body"]
 
 
-async def test_reload_swaps_rules_and_rejects_a_broken_file(sqlite_url: str, tmp_path: Path,
-                                                           receiver: Receiver) -> None:
+async def test_reload_swaps_rules_and_rejects_a_broken_file(
+    sqlite_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
     """``POST /api/v1/admin/reload`` applies new rules; a broken file is 400 and the old rules stay; SIGHUP reloads."""
     config = tmp_path / "notigate.toml"
 
@@ -292,16 +369,20 @@ secret = "{WEBHOOK_SECRET}"
 {rules}
 """)
 
-    write('[[rules]]\nname = "timeouts only"\nmatch = { codes = ["timeout"] }\n'
-          'send = [{ channel = "webhook", to = ["receiver"] }]\n')
+    write(
+        '[[rules]]\nname = "timeouts only"\nmatch = { codes = ["timeout"] }\n'
+        'send = [{ channel = "webhook", to = ["receiver"] }]\n'
+    )
     from notigate.config.loading import load_settings
 
     gateway = await migrated_gateway(load_settings(config))
     gateway.config_path, gateway.reload_on_sighup = str(config), True
     async with api_client(gateway) as client:
         assert (await _report(client))["notification"]["status"] == "no_route"
-        write('[[rules]]\nname = "declines"\nmatch = { codes = ["card_*"] }\n'
-              'send = [{ channel = "webhook", to = ["receiver"] }]\n')
+        write(
+            '[[rules]]\nname = "declines"\nmatch = { codes = ["card_*"] }\n'
+            'send = [{ channel = "webhook", to = ["receiver"] }]\n'
+        )
         reloaded = await client.post("/api/v1/admin/reload", headers=AUTH)
         assert reloaded.status_code == 200 and reloaded.json()["rules"] == 1, reloaded.text
         routed = await _report(client, reference="INV-2")
@@ -313,8 +394,10 @@ secret = "{WEBHOOK_SECRET}"
         still = await _report(client, reference="INV-3")
         await _until(client, still["notification"]["id"], "delivered")
 
-        write('[[rules]]\nname = "nothing"\nmatch = { codes = ["fraud_suspected"] }\n'
-              'send = [{ channel = "webhook", to = ["receiver"] }]\n')
+        write(
+            '[[rules]]\nname = "nothing"\nmatch = { codes = ["fraud_suspected"] }\n'
+            'send = [{ channel = "webhook", to = ["receiver"] }]\n'
+        )
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_for(lambda: asyncio.sleep(0, [r.name for r in gateway.settings.rules] == ["nothing"]))
         assert (await _report(client, reference="INV-4"))["notification"]["status"] == "no_route"
@@ -347,8 +430,9 @@ async def test_reload_reads_templates_again(sqlite_url: str, tmp_path: Path) -> 
     event = sample_notification(code="timeout")
 
     def subject() -> str:
-        return gateway.templates.render("email", "event", {"event": event, "rule": "r", "recipient": "a@b.c"},
-                                        locale="en", timezone="Asia/Jakarta").subject
+        return gateway.templates.render(
+            "email", "event", {"event": event, "rule": "r", "recipient": "a@b.c"}, locale="en", timezone="Asia/Jakarta"
+        ).subject
 
     assert subject() == "first timeout"
     (own / "event.subject.txt").write_text("second {{ event.code }}\n")
@@ -363,6 +447,7 @@ async def test_reload_reads_templates_again(sqlite_url: str, tmp_path: Path) -> 
 
 async def test_a_failing_routing_plugin_does_not_stop_storage(sqlite_url: str) -> None:
     """A routing plugin that raises is skipped: the notification is stored with the built-in routes."""
+
     class Broken:
         @hookimpl
         def notigate_route_event(self, notification: Any, routes: list[Route]) -> None:
@@ -374,7 +459,8 @@ async def test_a_failing_routing_plugin_does_not_stop_storage(sqlite_url: str) -
     gateway.route_event = gateway.plugins.hook("notigate_route_event")
     async with api_client(gateway, run_deliveries=False) as client:
         response = await client.post("/api/v1/platforms/arindo/callbacks", content=arindo_body(), headers=JSON)
-        detail = (await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}",
-                                   headers=AUTH)).json()
+        detail = (
+            await client.get(f"/api/v1/notifications/{response.headers['notigate-notification-ids']}", headers=AUTH)
+        ).json()
     assert response.status_code == 200
     assert [d["recipient"] for d in detail["deliveries"]] == ["receiver"]

@@ -32,8 +32,9 @@ async def receive_callback(platform: FromPath[str], request: Request[Any, Any, A
     except HTTPException as exc:  # over [server] max_body_size: still answered in the platform's form
         empty = CallbackRequest(body=b"", headers=headers, path=request.url.path)
         answer = platform_answer(plugin, CallbackResult(status_code=exc.status_code, detail=exc.detail), empty)
-        return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
-                        headers=answer.headers)
+        return Response(
+            answer.body, status_code=answer.status_code, media_type=answer.media_type, headers=answer.headers
+        )
     native = CallbackRequest(body=body, headers=headers, path=request.url.path, query=request.url.query or "")
     answer, ids = await gateway.ingest.handle_callback(plugin, native)
     out = dict(answer.headers)

@@ -49,8 +49,12 @@ class SilencesController(Controller):
         now = utcnow()
         return [_out(s, now) for s in await gateway.silences.list(include_expired=all)]
 
-    @delete("/{silence_id:str}", status_code=200, opt={"scope": "admin"},
-            summary="Expire a silence now (it stays listed with all=true)")
+    @delete(
+        "/{silence_id:str}",
+        status_code=200,
+        opt={"scope": "admin"},
+        summary="Expire a silence now (it stays listed with all=true)",
+    )
     async def expire_silence(self, gateway: GatewayDep, silence_id: FromPath[str]) -> SilenceOut:
         silence = await gateway.silences.expire(silence_id) if ID.fullmatch(silence_id) else None
         if silence is None:

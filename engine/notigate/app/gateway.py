@@ -53,8 +53,15 @@ from notigate.webhooks.subscriptions import Subscriptions
 log = logging.getLogger(__name__)
 
 
-def _configure(kind: str, classes: dict[str, Any], sections: dict[str, dict[str, Any]], embedded: bool,
-               disabled_known: set[str], problems: list[str], warnings: list[str]) -> dict[str, Any]:
+def _configure(
+    kind: str,
+    classes: dict[str, Any],
+    sections: dict[str, dict[str, Any]],
+    embedded: bool,
+    disabled_known: set[str],
+    problems: list[str],
+    warnings: list[str],
+) -> dict[str, Any]:
     """Instantiate each plugin class with its validated section."""
     objects: dict[str, Any] = {}
     for name in sections:
@@ -88,8 +95,9 @@ class _Assembly(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
-def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: dict[str, str],
-                   warnings: list[str]) -> list[str]:
+def _rule_problems(
+    settings: Settings, channels: dict[str, Any], switched_off: dict[str, str], warnings: list[str]
+) -> list[str]:
     """What is wrong with the rules given the enabled channels: recipients, locales, zones, names.
 
     A target on a channel of a disabled plugin only warns: the gateway starts and its routes
@@ -101,16 +109,24 @@ def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: d
         for j, target in enumerate(rule.send):
             key = f"rules[{i}].send[{j}]"
             if (plugin := switched_off.get(target.channel)) is not None:
-                warnings.append(f"{key}.channel: channel {target.channel!r} is switched off ([plugins] disabled: "
-                                f"{plugin}); its deliveries are stored as cancelled")
+                warnings.append(
+                    f"{key}.channel: channel {target.channel!r} is switched off ([plugins] disabled: "
+                    f"{plugin}); its deliveries are stored as cancelled"
+                )
             elif target.channel not in channels:
                 problems.append(f"{key}.channel: no enabled channel named {target.channel!r}")
             else:
-                problems += [f"{key}.to[{k}]: {error}" for k, to in enumerate(target.to)
-                             if (error := channels[target.channel].validate_recipient(to)) is not None]
+                problems += [
+                    f"{key}.to[{k}]: {error}"
+                    for k, to in enumerate(target.to)
+                    if (error := channels[target.channel].validate_recipient(to)) is not None
+                ]
             if target.channel == "webhook" and plugin is None:
-                problems += [f"{key}.to: no [[webhooks]] endpoint named {to!r}" for to in target.to
-                             if to not in {w.name for w in settings.webhooks}]
+                problems += [
+                    f"{key}.to: no [[webhooks]] endpoint named {to!r}"
+                    for to in target.to
+                    if to not in {w.name for w in settings.webhooks}
+                ]
             if error := locale_problem(target.locale):
                 problems.append(f"{key}.locale: {error}")
             if error := timezone_problem(target.timezone):
@@ -119,12 +135,17 @@ def _rule_problems(settings: Settings, channels: dict[str, Any], switched_off: d
             if error := timezone_problem(window.timezone):
                 problems.append(f"rules[{i}].quiet_hours[{k}].timezone: {error}")
     named = {to for rule in settings.rules for t in rule.send if t.channel == "webhook" for to in t.to}
-    warnings += [f"webhooks[{i}].events: {w.name!r} receives every event matching {w.events} (whatever its merchant "
-                 "or platform), beside what rules route to it by name; `events` does not filter a rule's routes"
-                 for i, w in enumerate(settings.webhooks) if w.events and w.name in named]
+    warnings += [
+        f"webhooks[{i}].events: {w.name!r} receives every event matching {w.events} (whatever its merchant "
+        "or platform), beside what rules route to it by name; `events` does not filter a rule's routes"
+        for i, w in enumerate(settings.webhooks)
+        if w.events and w.name in named
+    ]
     names = [r.name for r in settings.rules]
-    problems += [f"rules: two rules are named {n!r} (names identify digests and inhibitions)"
-                 for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [
+        f"rules: two rules are named {n!r} (names identify digests and inhibitions)"
+        for n in sorted({n for n in names if names.count(n) > 1})
+    ]
     return problems
 
 
@@ -134,14 +155,21 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
     problems: list[str] = []
     warnings: list[str] = []
     disabled = {p for i in plugins.infos if not i.enabled for p in i.provides}
-    platforms = _configure("platforms", plugins.platforms, settings.platforms, settings.embedded, disabled,
-                           problems, warnings)
-    channels = _configure("channels", plugins.channels, settings.channels, settings.embedded, disabled,
-                          problems, warnings)
+    platforms = _configure(
+        "platforms", plugins.platforms, settings.platforms, settings.embedded, disabled, problems, warnings
+    )
+    channels = _configure(
+        "channels", plugins.channels, settings.channels, settings.embedded, disabled, problems, warnings
+    )
     if settings.embedded:  # the built-in sample rules use only the channels that are installed
-        settings = msgspec.structs.replace(settings, rules=[
-            msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
-            for r in settings.rules if any(t.channel in channels for t in r.send)])
+        settings = msgspec.structs.replace(
+            settings,
+            rules=[
+                msgspec.structs.replace(r, send=[t for t in r.send if t.channel in channels])
+                for r in settings.rules
+                if any(t.channel in channels for t in r.send)
+            ],
+        )
     problems += _rule_problems(settings, channels, plugins.disabled_channels, warnings)
     templates: Templates | None = None
     try:
@@ -153,15 +181,20 @@ def _assemble(settings: Settings, plugins: Plugins) -> _Assembly:
     if problems:
         raise ConfigError(problems, [*plugins.problems(), *warnings])
     assert templates is not None
-    return _Assembly(settings=settings, platforms=platforms, channels=channels, templates=templates,
-                     warnings=warnings)
+    return _Assembly(settings=settings, platforms=platforms, channels=channels, templates=templates, warnings=warnings)
 
 
 class Gateway:
     """Everything a process of Notigate needs, built from ``Settings``."""
 
-    def __init__(self, assembly: _Assembly, plugins: Plugins, evaluator: RuleEvaluator, endpoints: Endpoints,
-                 extra_api_keys: Sequence[ApiKey] = ()) -> None:
+    def __init__(
+        self,
+        assembly: _Assembly,
+        plugins: Plugins,
+        evaluator: RuleEvaluator,
+        endpoints: Endpoints,
+        extra_api_keys: Sequence[ApiKey] = (),
+    ) -> None:
         settings = assembly.settings
         self.settings = settings
         self.plugins = plugins
@@ -172,36 +205,63 @@ class Gateway:
         self.api_keys = {k.key: k for k in [*settings.security.api_keys, *self._extra_api_keys]}
         self.warnings = [*plugins.problems(), *assembly.warnings]
         self.evaluator = evaluator
-        self.db = Database(settings.database.url, pool_min_size=settings.database.pool_min_size,
-                           pool_max_size=settings.database.pool_max_size)
+        self.db = Database(
+            settings.database.url,
+            pool_min_size=settings.database.pool_min_size,
+            pool_max_size=settings.database.pool_max_size,
+        )
         self.repo = Repository(self.db)
-        self.breakers = Breakers(self.db, threshold=settings.delivery.breaker_threshold,
-                                 cooldown=seconds(settings.delivery.breaker_cooldown))
-        self.queue: Queue = (ArqQueue(settings.queue.url, settings.queue.name) if settings.queue.url
-                             else InProcessQueue(settings.delivery.concurrency))
+        self.breakers = Breakers(
+            self.db, threshold=settings.delivery.breaker_threshold, cooldown=seconds(settings.delivery.breaker_cooldown)
+        )
+        self.queue: Queue = (
+            ArqQueue(settings.queue.url, settings.queue.name)
+            if settings.queue.url
+            else InProcessQueue(settings.delivery.concurrency)
+        )
         limit = settings.delivery.per_destination
         queue = self.queue
-        self.limiter = (RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
-                        if isinstance(queue, ArqQueue) else None)
+        self.limiter = (
+            RedisLimiter(lambda: queue.pool, limit, f"{settings.queue.name}:slots:")
+            if isinstance(queue, ArqQueue)
+            else None
+        )
         self.slots = Slots(self.limiter, limit, ttl=self.lease_seconds)
         self.claims = Budget(settings.queue.max_claimed)
         self.workers = Workers(lambda: queue.pool, settings.queue.name) if isinstance(queue, ArqQueue) else None
         """The live ``notigate worker`` processes (Redis shape only)."""
         self.heartbeat = Heartbeat(self.repo, self.slots, self.lease_seconds, self.workers)
         self.outbox = OutboxSweep(self.repo, self.queue, seconds(settings.delivery.sweep_interval))
-        self.deliveries = Deliveries(repo=self.repo, db=self.db, queue=self.queue, breakers=self.breakers,
-                                     slots=self.slots, claims=self.claims, heartbeat=self.heartbeat,
-                                     endpoints=endpoints, lease=self.lease_seconds, channels=self.channels,
-                                     templates=self.templates, config=settings.delivery,
-                                     sandbox=settings.sandbox.enabled)
+        self.deliveries = Deliveries(
+            repo=self.repo,
+            db=self.db,
+            queue=self.queue,
+            breakers=self.breakers,
+            slots=self.slots,
+            claims=self.claims,
+            heartbeat=self.heartbeat,
+            endpoints=endpoints,
+            lease=self.lease_seconds,
+            channels=self.channels,
+            templates=self.templates,
+            config=settings.delivery,
+            sandbox=settings.sandbox.enabled,
+        )
         self.route_event = plugins.hook("notigate_route_event")
         self.endpoints = endpoints  # shared with the routing plugins
         endpoints.rows = EndpointRows(self.db)
         self.policies = Policies(settings.rules, plugins.disabled_channels)
         self.silences = Silences(SilenceRows(self.db))
         self.inhibitions = Inhibitions(self.db)
-        self.ingest = Ingest(repo=self.repo, queue=self.queue, route_event=self.route_event, evaluator=evaluator,
-                             silences=self.silences, inhibitions=self.inhibitions, policies=self.policies)
+        self.ingest = Ingest(
+            repo=self.repo,
+            queue=self.queue,
+            route_event=self.route_event,
+            evaluator=evaluator,
+            silences=self.silences,
+            inhibitions=self.inhibitions,
+            policies=self.policies,
+        )
         self.config_path: str | None = None
         """Where ``reload`` reads the configuration (None: as ``load_settings`` resolves it)."""
         self.reload_on_sighup = False
@@ -216,14 +276,18 @@ class Gateway:
         self._vitals: tuple[float, Vitals] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any) -> Gateway:
+    def from_settings(
+        cls, settings: Settings, *, extra_api_keys: Sequence[ApiKey] = (), **plugin_options: Any
+    ) -> Gateway:
         """Load plugins and validate everything that depends on them; raise ConfigError."""
         endpoints = Endpoints(settings.webhooks)
         evaluator = RuleEvaluator([], endpoints.accepts)  # its rules once _assemble has checked them
         # both tryfirst, and pluggy calls the later one first: rules, then subscriptions, then installed plugins
-        plugins = load_plugins(settings.plugins.disabled, builtins=[("subscriptions", Subscriptions(endpoints)),
-                                                                   ("rules", evaluator)],
-                               **plugin_options)
+        plugins = load_plugins(
+            settings.plugins.disabled,
+            builtins=[("subscriptions", Subscriptions(endpoints)), ("rules", evaluator)],
+            **plugin_options,
+        )
         a = _assemble(settings, plugins)
         evaluator.load(a.settings.rules)
         return cls(a, plugins, evaluator, endpoints, extra_api_keys)
@@ -235,10 +299,14 @@ class Gateway:
         started with (closed a lease later). An invalid configuration raises ConfigError
         and the running one stays. Returns warnings, e.g. for sections that need a restart.
         """
-        warnings = [f"{name}: changed; takes effect after a restart" for name in _RESTART_SECTIONS
-                    if getattr(settings, name) != getattr(self.settings, name)]
-        settings = msgspec.structs.replace(settings, **{name: getattr(self.settings, name)
-                                                        for name in _RESTART_SECTIONS})
+        warnings = [
+            f"{name}: changed; takes effect after a restart"
+            for name in _RESTART_SECTIONS
+            if getattr(settings, name) != getattr(self.settings, name)
+        ]
+        settings = msgspec.structs.replace(
+            settings, **{name: getattr(self.settings, name) for name in _RESTART_SECTIONS}
+        )
         a = _assemble(settings, self.plugins)
         old_channels = list(self.channels.values())
         self.settings, self.platforms, self.channels, self.templates = a.settings, a.platforms, a.channels, a.templates
@@ -247,8 +315,12 @@ class Gateway:
         self.policies = Policies(a.settings.rules, self.plugins.disabled_channels)
         self.ingest.reconfigure(self.policies)
         self.evaluator.load(a.settings.rules)
-        self.deliveries.reconfigure(channels=self.channels, templates=self.templates, config=a.settings.delivery,
-                                    sandbox=a.settings.sandbox.enabled)
+        self.deliveries.reconfigure(
+            channels=self.channels,
+            templates=self.templates,
+            config=a.settings.delivery,
+            sandbox=a.settings.sandbox.enabled,
+        )
         self.breakers.threshold = a.settings.delivery.breaker_threshold
         self.breakers.cooldown = timedelta(seconds=seconds(a.settings.delivery.breaker_cooldown))
         self.warnings = [*self.plugins.problems(), *a.warnings, *warnings]
@@ -323,10 +395,20 @@ class Gateway:
     def arq_worker(self, *, burst: bool = False, handle_signals: bool = True) -> Worker:
         """An arq Worker delivering from this gateway's Redis queue (``notigate worker``)."""
         if not isinstance(self.queue, ArqQueue):
-            raise ValueError("notigate worker needs [queue] url = redis://…; the embedded queue delivers inside `serve`")
-        return build_worker(self.queue, self.deliveries.deliver, self.heartbeat, lease=self.lease_seconds,
-                            max_jobs=self.settings.queue.max_jobs, on_startup=lambda: self.start(run_deliveries=True),
-                            on_shutdown=self.close, burst=burst, handle_signals=handle_signals)
+            raise ValueError(
+                "notigate worker needs [queue] url = redis://…; the embedded queue delivers inside `serve`"
+            )
+        return build_worker(
+            self.queue,
+            self.deliveries.deliver,
+            self.heartbeat,
+            lease=self.lease_seconds,
+            max_jobs=self.settings.queue.max_jobs,
+            on_startup=lambda: self.start(run_deliveries=True),
+            on_shutdown=self.close,
+            burst=burst,
+            handle_signals=handle_signals,
+        )
 
     async def vitals(self) -> Vitals:
         """Live workers, the oldest due delivery's wait and the send slots taken, read at most once a second."""

@@ -93,8 +93,11 @@ class DeadlineProtocol(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
         self._due = part
-        self._deadline = None if part is None else self.loop.call_later(
-            self.header_timeout if part == "headers" else self.body_timeout, self._expire)
+        self._deadline = (
+            None
+            if part is None
+            else self.loop.call_later(self.header_timeout if part == "headers" else self.body_timeout, self._expire)
+        )
 
     def _expire(self) -> None:
         part, self._deadline = self._due, None
@@ -113,9 +116,15 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def _timeout_response(self, part: Part) -> bytes:
         limit = self.header_timeout if part == "headers" else self.body_timeout
-        body = msgspec.json.encode({"status_code": 408, "detail": f"the request {part} did not arrive within {limit:g}s"})
-        headers = [*self.server_state.default_headers, (b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        body = msgspec.json.encode(
+            {"status_code": 408, "detail": f"the request {part} did not arrive within {limit:g}s"}
+        )
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         return STATUS_LINE[408] + b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n" + body
 
 
@@ -147,8 +156,12 @@ class DrainingServer(uvicorn.Server):
     def _on_signal(self) -> None:
         if self._grace_end is None:
             self.gateway.draining = True
-            log.warning("draining: /health/ready answers 503; the listener closes in %gs, then requests in flight "
-                        "have %gs (signal again to stop at once)", self.grace, self.config.timeout_graceful_shutdown)
+            log.warning(
+                "draining: /health/ready answers 503; the listener closes in %gs, then requests in flight "
+                "have %gs (signal again to stop at once)",
+                self.grace,
+                self.config.timeout_graceful_shutdown,
+            )
             self._grace_end = asyncio.get_running_loop().call_later(self.grace, self._stop)
             return
         log.warning("second signal: cancelling the requests in flight")
@@ -167,7 +180,13 @@ def run(app: Litestar, gateway: Gateway, *, host: str, port: int) -> None:
     server = gateway.settings.server
     header_timeout = seconds(server.header_timeout)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, ws="none", log_config=None,
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ws="none",
+        log_config=None,
         http=DeadlineProtocol.limited(header_timeout, seconds(server.body_timeout)),
         timeout_keep_alive=math.ceil(header_timeout),  # never before ours, which also closes idle connections
         timeout_graceful_shutdown=seconds(server.drain_timeout),  # type: ignore[arg-type]  # any number works

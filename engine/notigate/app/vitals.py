@@ -25,5 +25,7 @@ async def read_vitals(repo: Repository, workers: Workers | None) -> Vitals:
     """Two cheap reads: the live workers' records, and the oldest due delivery (by its index)."""
     now = utcnow()
     oldest = await repo.oldest_due(now)
-    return Vitals(workers=await workers.alive() if workers is not None else None,
-                  oldest_due=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+    return Vitals(
+        workers=await workers.alive() if workers is not None else None,
+        oldest_due=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
+    )

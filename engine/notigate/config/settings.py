@@ -96,8 +96,15 @@ class DeliveryConfig(_Section, frozen=True):
     """A webhook endpoint failing (transiently, without a success) for this long is disabled, as after 410 Gone."""
 
     def __post_init__(self) -> None:
-        for name in ("backoff_initial", "max_age", "send_timeout", "sweep_interval", "lease", "breaker_cooldown",
-                     "endpoint_disable_after"):
+        for name in (
+            "backoff_initial",
+            "max_age",
+            "send_timeout",
+            "sweep_interval",
+            "lease",
+            "breaker_cooldown",
+            "endpoint_disable_after",
+        ):
             if seconds(getattr(self, name)) <= 0:
                 raise ValueError(f"`{name}` must be longer than zero")
         if seconds(self.backoff_initial) > seconds(self.backoff_max):
@@ -230,11 +237,8 @@ def embedded_settings() -> Settings:
             Rule(
                 name="critical to the sample on-call (email and SMS)",
                 match=Match(min_severity="critical"),
-                send=[Target(channel="email", to=["oncall@example.com"]),
-                      Target(channel="sms", to=["+6281200000001"])],
+                send=[Target(channel="email", to=["oncall@example.com"]), Target(channel="sms", to=["+6281200000001"])],
             ),
         ],
         embedded=True,
     )
-
-

@@ -107,20 +107,36 @@ class Deliveries:
     already running finishes with the ones it started with.
     """
 
-    def __init__(self, *, repo: Repository, db: Database, queue: Queue, breakers: Breakers, slots: Slots,
-                 claims: Budget, heartbeat: Heartbeat, endpoints: Endpoints, lease: float,
-                 channels: Mapping[str, Channel], templates: Templates, config: DeliveryConfig, sandbox: bool) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        db: Database,
+        queue: Queue,
+        breakers: Breakers,
+        slots: Slots,
+        claims: Budget,
+        heartbeat: Heartbeat,
+        endpoints: Endpoints,
+        lease: float,
+        channels: Mapping[str, Channel],
+        templates: Templates,
+        config: DeliveryConfig,
+        sandbox: bool,
+    ) -> None:
         self.repo, self.db, self.queue, self.breakers, self.slots = repo, db, queue, breakers, slots
         self.claims, self.heartbeat, self.endpoints, self.lease = claims, heartbeat, endpoints, lease
         self.reconfigure(channels=channels, templates=templates, config=config, sandbox=sandbox)
 
-    def reconfigure(self, *, channels: Mapping[str, Channel], templates: Templates, config: DeliveryConfig,
-                    sandbox: bool) -> None:
+    def reconfigure(
+        self, *, channels: Mapping[str, Channel], templates: Templates, config: DeliveryConfig, sandbox: bool
+    ) -> None:
         """What a reload may change."""
         self.channels, self.templates, self.config, self.sandbox = channels, templates, config, sandbox
 
-    def build_message(self, delivery: DeliveryView, n: Notification, digest: Digest | None = None,
-                      endpoint: Endpoint | None = None) -> Message:
+    def build_message(
+        self, delivery: DeliveryView, n: Notification, digest: Digest | None = None, endpoint: Endpoint | None = None
+    ) -> Message:
         """Render the channel's localized templates into a Message addressed to the recipient (or,
         for webhooks, to ``endpoint``'s URL with its secret); raise TemplateError if they fail."""
         address, secret = (endpoint.url, endpoint.secret) if endpoint is not None else (delivery.recipient, None)
@@ -130,12 +146,26 @@ class Deliveries:
             context: dict[str, object] = {"event": n, "rule": delivery.rule, "recipient": delivery.recipient}
             if digest is not None:
                 context["digest"] = digest
-            words = self.templates.render(delivery.channel, "digest" if digest else "event", context,
-                                        locale=delivery.locale, timezone=delivery.timezone)
+            words = self.templates.render(
+                delivery.channel,
+                "digest" if digest else "event",
+                context,
+                locale=delivery.locale,
+                timezone=delivery.timezone,
+            )
         return Message(
-            id=delivery.id, channel=delivery.channel, recipient=delivery.recipient, address=address, secret=secret,
-            notification=n, locale=delivery.locale, timezone=delivery.timezone, subject=words.subject,
-            text=words.text, html=words.html, digest=digest,
+            id=delivery.id,
+            channel=delivery.channel,
+            recipient=delivery.recipient,
+            address=address,
+            secret=secret,
+            notification=n,
+            locale=delivery.locale,
+            timezone=delivery.timezone,
+            subject=words.subject,
+            text=words.text,
+            html=words.html,
+            digest=digest,
         )
 
     async def _attempt(self, claimed: Claimed) -> tuple[Outcome, str | None]:
@@ -198,22 +228,33 @@ class Deliveries:
                 log.warning("could not release a send slot: %s: %s", type(exc).__name__, exc)
         if answered_gone(d.channel, outcome) and not isinstance(outcome, Delivered):
             # Gone: the endpoint is switched off; its deliveries wait (nothing is dropped) until it is enabled.
-            await _bookkeeping(self.breakers.disable(destination, utcnow(), reason=GONE),
-                               "disable the endpoint")
+            await _bookkeeping(self.breakers.disable(destination, utcnow(), reason=GONE), "disable the endpoint")
             log.warning("webhook endpoint %s answered 410 Gone: disabled until an admin enables it", d.recipient)
-            return TransientFailure(error=f"{outcome.error}; endpoint disabled until enabled again",
-                                    status_code=410), copy
+            return TransientFailure(
+                error=f"{outcome.error}; endpoint disabled until enabled again", status_code=410
+            ), copy
         after = self.config.endpoint_disable_after
-        recorded = await _bookkeeping(self.breakers.record(
-            destination, reachable=not isinstance(outcome, TransientFailure), now=utcnow(), clean=clean,
-            disable_after=disable_after(d.channel, self.config), reason=failing_too_long(self.config)),
-            "update the circuit breaker")
+        recorded = await _bookkeeping(
+            self.breakers.record(
+                destination,
+                reachable=not isinstance(outcome, TransientFailure),
+                now=utcnow(),
+                clean=clean,
+                disable_after=disable_after(d.channel, self.config),
+                reason=failing_too_long(self.config),
+            ),
+            "update the circuit breaker",
+        )
         if isinstance(outcome, TransientFailure) and recorded in ("disabled", "disabled_now"):
             if recorded == "disabled_now":
-                log.warning("webhook endpoint %s has failed for longer than %s: disabled until an admin enables it",
-                            d.recipient, after)
-            return EndpointDisabled(error=f"{outcome.error}; endpoint disabled until enabled again",
-                                    status_code=outcome.status_code), copy
+                log.warning(
+                    "webhook endpoint %s has failed for longer than %s: disabled until an admin enables it",
+                    d.recipient,
+                    after,
+                )
+            return EndpointDisabled(
+                error=f"{outcome.error}; endpoint disabled until enabled again", status_code=outcome.status_code
+            ), copy
         return outcome, copy
 
     async def deliver(self, delivery_ids: str | list[str]) -> None:
@@ -240,8 +281,12 @@ class Deliveries:
                 try:
                     results = await asyncio.gather(*steps, return_exceptions=True)
                 except asyncio.CancelledError:  # a step cancelled before it began gives its attempt back here
-                    await asyncio.shield(asyncio.gather(*(self.repo.release(c) for c in claimed
-                                                          if c.delivery.id not in started), return_exceptions=True))
+                    await asyncio.shield(
+                        asyncio.gather(
+                            *(self.repo.release(c) for c in claimed if c.delivery.id not in started),
+                            return_exceptions=True,
+                        )
+                    )
                     raise
             for failed in results:
                 if isinstance(failed, Exception):  # recorded by nobody: its lease runs out and the sweep retries it
@@ -274,7 +319,9 @@ class Deliveries:
             raise
         except Exception as exc:
             if blips.database_blip(exc):  # before anything was sent: wait a moment, spend no attempt
-                await self._put_back(claimed, utcnow() + timedelta(seconds=1), f"database unavailable ({type(exc).__name__})")
+                await self._put_back(
+                    claimed, utcnow() + timedelta(seconds=1), f"database unavailable ({type(exc).__name__})"
+                )
                 return
             log.exception("delivery %s: unexpected error in attempt %s", delivery_id, claimed.attempt)
             outcome, captured = TransientFailure(error=f"internal error: {type(exc).__name__}: {exc}"), None
@@ -285,7 +332,9 @@ class Deliveries:
         until += timedelta(seconds=random.uniform(0, 0.5))
         if await self.repo.defer(claimed, until=until, reason=reason):
             try:
-                await self.queue.enqueue(claimed.delivery.id, claimed.attempt - 1, until, tag=f"w{int(until.timestamp() * 1000)}")
+                await self.queue.enqueue(
+                    claimed.delivery.id, claimed.attempt - 1, until, tag=f"w{int(until.timestamp() * 1000)}"
+                )
             except Exception as exc:  # stored as due at `until`: the sweep enqueues it then
                 log.warning("enqueue of deferred %s failed (%s)", claimed.delivery.id, type(exc).__name__)
 
@@ -298,30 +347,67 @@ class Deliveries:
             outcome = msgspec.structs.replace(outcome, error=mask_text(outcome.error))
         sandbox = self.sandbox
         if isinstance(outcome, Delivered):
-            await self.repo.finish(claimed, outcome="captured" if sandbox else "delivered", status="delivered",
-                                 started_at=started, status_code=outcome.status_code,
-                                 captured=rendered if sandbox else None)
+            await self.repo.finish(
+                claimed,
+                outcome="captured" if sandbox else "delivered",
+                status="delivered",
+                started_at=started,
+                status_code=outcome.status_code,
+                captured=rendered if sandbox else None,
+            )
             return
         if isinstance(outcome, Cancelled):
-            await self.repo.finish(claimed, outcome="cancelled", status="cancelled", started_at=started, error=outcome.error)
+            await self.repo.finish(
+                claimed, outcome="cancelled", status="cancelled", started_at=started, error=outcome.error
+            )
             return
         if isinstance(outcome, PermanentFailure):
-            await self.repo.finish(claimed, outcome="permanent", status="failed", started_at=started,
-                                 error=outcome.error, status_code=outcome.status_code, captured=rendered)
+            await self.repo.finish(
+                claimed,
+                outcome="permanent",
+                status="failed",
+                started_at=started,
+                error=outcome.error,
+                status_code=outcome.status_code,
+                captured=rendered,
+            )
             return
-        if answered_gone(d.channel, outcome) or isinstance(outcome, EndpointDisabled):  # waits for the endpoint, whatever its budget
-            await self.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
-                                 error=outcome.error, status_code=outcome.status_code, next_attempt_at=now + DISABLED_WAIT)
+        if answered_gone(d.channel, outcome) or isinstance(
+            outcome, EndpointDisabled
+        ):  # waits for the endpoint, whatever its budget
+            await self.repo.finish(
+                claimed,
+                outcome="transient",
+                status="retrying",
+                started_at=started,
+                error=outcome.error,
+                status_code=outcome.status_code,
+                next_attempt_at=now + DISABLED_WAIT,
+            )
             return
         budget = claimed.attempt - d.budget_from
         at = next_attempt_at(budget, d.budget_since or d.created_at, now, self.config, outcome.retry_after)
         if at is None:
             error = f"gave up after {budget} attempts: {outcome.error}"
-            await self.repo.finish(claimed, outcome="transient", status="failed", started_at=started,
-                                 error=error, status_code=outcome.status_code, captured=rendered)
+            await self.repo.finish(
+                claimed,
+                outcome="transient",
+                status="failed",
+                started_at=started,
+                error=error,
+                status_code=outcome.status_code,
+                captured=rendered,
+            )
             return
-        if await self.repo.finish(claimed, outcome="transient", status="retrying", started_at=started,
-                                error=outcome.error, status_code=outcome.status_code, next_attempt_at=at):
+        if await self.repo.finish(
+            claimed,
+            outcome="transient",
+            status="retrying",
+            started_at=started,
+            error=outcome.error,
+            status_code=outcome.status_code,
+            next_attempt_at=at,
+        ):
             try:
                 await self.queue.enqueue(d.id, claimed.attempt, at)
             except Exception as exc:  # stored already: the sweep re-enqueues it when due

@@ -24,8 +24,9 @@ def next_delay(attempt: int, config: DeliveryConfig, retry_after: float | None =
     return random.uniform(initial, max(initial, cap))
 
 
-def next_attempt_at(attempt: int, created_at: datetime, now: datetime, config: DeliveryConfig,
-                    retry_after: float | None = None) -> datetime | None:
+def next_attempt_at(
+    attempt: int, created_at: datetime, now: datetime, config: DeliveryConfig, retry_after: float | None = None
+) -> datetime | None:
     """When to try again, or None when attempts or the maximum age are exhausted."""
     if attempt >= config.max_attempts:
         return None

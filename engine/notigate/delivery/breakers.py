@@ -104,7 +104,11 @@ class Breakers:
         won = await self.db.write_one(  # the cool-down is over: one caller becomes the probe
             'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
             'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
-            now + self.cooldown, now, destination, now)
+            now + self.cooldown,
+            now,
+            destination,
+            now,
+        )
         return ("probe", None, None) if won else ("open", now + self.cooldown, None)
 
     async def _read(self, destination: str) -> tuple[list[dict[str, Any]], int]:
@@ -117,15 +121,29 @@ class Breakers:
         seen = self._changes.get(destination, 0)
         pending = self._reading.get(destination)
         if pending is None or pending[1] != seen:
-            future = asyncio.ensure_future(self.db.fetch(
-                'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination))
+            future = asyncio.ensure_future(
+                self.db.fetch(
+                    'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination
+                )
+            )
             pending = self._reading[destination] = (future, seen)
-            future.add_done_callback(lambda done: self._reading.pop(destination, None)
-                                     if self._reading.get(destination, (None,))[0] is done else None)
+            future.add_done_callback(
+                lambda done: (
+                    self._reading.pop(destination, None) if self._reading.get(destination, (None,))[0] is done else None
+                )
+            )
         return await asyncio.shield(pending[0]), pending[1]
 
-    async def record(self, destination: str, *, reachable: bool, now: datetime, clean: int | None = None,
-                     disable_after: timedelta | None = None, reason: str = "") -> Recorded:
+    async def record(
+        self,
+        destination: str,
+        *,
+        reachable: bool,
+        now: datetime,
+        clean: int | None = None,
+        disable_after: timedelta | None = None,
+        reason: str = "",
+    ) -> Recorded:
         """Count a transient failure (maybe opening the breaker), or reset after any answer.
 
         Failures count only while consecutive: an answer resets the count unless the gate found
@@ -143,7 +161,10 @@ class Breakers:
                 reset = await self.db.write_one(
                     'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
                     '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\' '
-                    'AND ("failures" > 0 OR "state" <> \'closed\') RETURNING "destination"', now, destination)
+                    'AND ("failures" > 0 OR "state" <> \'closed\') RETURNING "destination"',
+                    now,
+                    destination,
+                )
                 if reset:
                     self._remember_clean(destination, seen)
             return "ok"
@@ -151,22 +172,34 @@ class Breakers:
             async with self.db.write():
                 rows = await self.db.fetch(
                     'INSERT INTO "breakers" ("destination", "state", "failures", "failing_since", "updated_at") '
-                    'VALUES ({}, \'closed\', 1, {}, {}) '
+                    "VALUES ({}, 'closed', 1, {}, {}) "
                     'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
                     '"failing_since" = COALESCE("breakers"."failing_since", excluded."failing_since"), '
-                    '"updated_at" = excluded."updated_at" RETURNING "state"', destination, now, now)
+                    '"updated_at" = excluded."updated_at" RETURNING "state"',
+                    destination,
+                    now,
+                    now,
+                )
                 if rows and rows[0]["state"] == "disabled":
                     return "disabled"
                 await self.db.execute(
                     'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
                     'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
-                    now + self.cooldown, destination, self.threshold)
+                    now + self.cooldown,
+                    destination,
+                    self.threshold,
+                )
                 if disable_after is None:
                     return "ok"
                 disabled = await self.db.fetch(
                     'UPDATE "breakers" SET "state" = \'disabled\', "opened_until" = NULL, "reason" = {} '
                     'WHERE "destination" = {} AND "state" <> \'disabled\' AND "failures" >= {} AND "failing_since" <= {} '
-                    'RETURNING "destination"', reason, destination, self.threshold, now - disable_after)
+                    'RETURNING "destination"',
+                    reason,
+                    destination,
+                    self.threshold,
+                    now - disable_after,
+                )
             return "disabled_now" if disabled else "ok"
 
     async def disable(self, destination: str, now: datetime, reason: str | None = None) -> None:
@@ -174,15 +207,22 @@ class Breakers:
         with self._changing(destination):
             await self.db.write_one(
                 'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
-                'VALUES ({}, \'disabled\', 0, {}, {}) '
+                "VALUES ({}, 'disabled', 0, {}, {}) "
                 'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
-                '"updated_at" = excluded."updated_at", "reason" = excluded."reason"', destination, now, reason)
+                '"updated_at" = excluded."updated_at", "reason" = excluded."reason"',
+                destination,
+                now,
+                reason,
+            )
 
     async def enable(self, destination: str, now: datetime) -> None:
         with self._changing(destination):
             await self.db.write_one(
                 'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}', now, destination)
+                '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}',
+                now,
+                destination,
+            )
 
     @contextlib.contextmanager
     def _changing(self, destination: str) -> Iterator[None]:
@@ -213,6 +253,14 @@ class Breakers:
 
     async def all(self) -> list[BreakerView]:
         rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')
-        return [BreakerView(destination=r["destination"], state=r["state"], failures=r["failures"],
-                            opened_until=_dt(r["opened_until"]), failing_since=_dt(r.get("failing_since")),
-                            reason=r.get("reason")) for r in rows]
+        return [
+            BreakerView(
+                destination=r["destination"],
+                state=r["state"],
+                failures=r["failures"],
+                opened_until=_dt(r["opened_until"]),
+                failing_since=_dt(r.get("failing_since")),
+                reason=r.get("reason"),
+            )
+            for r in rows
+        ]

@@ -92,9 +92,16 @@ class Heartbeat:
             log.warning("heartbeat: renewing %s failed: %s: %s", name, type(error).__name__, error)
 
     def record(self) -> WorkerBeat:
-        return WorkerBeat(id=self.id, host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
-                          beat_at=utcnow(), jobs=len(self._jobs), claimed=len(self._claimed),
-                          sending=self.slots.in_use())
+        return WorkerBeat(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            beat_at=utcnow(),
+            jobs=len(self._jobs),
+            claimed=len(self._claimed),
+            sending=self.slots.in_use(),
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Beat now and every ``lease``/3 until ``stopping``; a worker stopping cleanly then leaves the registry."""

@@ -210,8 +210,9 @@ class Slots:
         held = {d: [*local.busy, *(t for t, _ in local.idle)] for d, local in self._local.items()}
         held = {d: tokens for d, tokens in held.items() if tokens}
         expires = time.monotonic() + self.ttl
-        answers = await asyncio.gather(*(self.limiter.keep(d, tokens, self.ttl) for d, tokens in held.items()),
-                                       return_exceptions=True)
+        answers = await asyncio.gather(
+            *(self.limiter.keep(d, tokens, self.ttl) for d, tokens in held.items()), return_exceptions=True
+        )
         for destination, refused in zip(held, answers, strict=True):
             if (local := self._local.get(destination)) is None or isinstance(refused, BaseException):
                 continue

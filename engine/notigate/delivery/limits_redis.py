@@ -96,8 +96,11 @@ class RedisLimiter:
     async def _run(self, mode: str, destination: str, tokens: list[str], ttl: float) -> Answer:
         args = (mode, self.limit, int(ttl * 1000), self.process, *tokens)
         refused, others, since = await self._calls(("slots", destination, args))
-        return Answer([t.decode() if isinstance(t, bytes) else str(t) for t in refused], int(others),
-                      int(since) / 1000 if int(since) >= 0 else None)
+        return Answer(
+            [t.decode() if isinstance(t, bytes) else str(t) for t in refused],
+            int(others),
+            int(since) / 1000 if int(since) >= 0 else None,
+        )
 
     async def release(self, destination: str, token: str) -> None:
         await self._calls(("release", destination, (token,)))
@@ -112,7 +115,7 @@ class RedisLimiter:
             for key in keys:
                 pipe.zcount(key, now_ms, "+inf")
             counts = await pipe.execute()
-        return {key.decode()[len(self.prefix):]: n for key, n in zip(keys, counts, strict=True) if n}
+        return {key.decode()[len(self.prefix) :]: n for key, n in zip(keys, counts, strict=True) if n}
 
     def _keys(self, destination: str) -> tuple[str, str, str]:
         """The slots, the waiting processes and the last turnover: the last two under prefixes of their

@@ -118,10 +118,12 @@ class ArqQueue:
     async def start(self) -> None:
         """Set up the client without connecting: a dead Redis must not stop the API from
         accepting callbacks (they are stored; the sweep enqueues them once Redis is back)."""
-        pool = ConnectionPool.from_url(self.url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-                                       health_check_interval=30)
-        self._pool = ArqRedis(connection_pool=pool, job_serializer=serialize, job_deserializer=deserialize,
-                              default_queue_name=self.name)
+        pool = ConnectionPool.from_url(
+            self.url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True, health_check_interval=30
+        )
+        self._pool = ArqRedis(
+            connection_pool=pool, job_serializer=serialize, job_deserializer=deserialize, default_queue_name=self.name
+        )
 
     @property
     def pool(self) -> ArqRedis:
@@ -132,8 +134,14 @@ class ArqQueue:
     async def enqueue(self, delivery_id: str, attempts: int, at: datetime | None = None, tag: str = "") -> None:
         # arq rounds a job's time and its own clock to the millisecond: a millisecond later, it never runs early
         at = at + timedelta(milliseconds=1) if at is not None else None
-        await blips.REDIS(self.pool.enqueue_job, JOB_NAME, delivery_id, _job_id=job_id(delivery_id, attempts, tag),
-                          _defer_until=at, _queue_name=self.name)  # a job id written twice is one job
+        await blips.REDIS(
+            self.pool.enqueue_job,
+            JOB_NAME,
+            delivery_id,
+            _job_id=job_id(delivery_id, attempts, tag),
+            _defer_until=at,
+            _queue_name=self.name,
+        )  # a job id written twice is one job
 
     async def enqueue_new(self, delivery_ids: list[str]) -> None:
         """Add new deliveries to the batch being gathered, written within ``BATCH_WINDOW``.
@@ -154,15 +162,18 @@ class ArqQueue:
         try:
             await blips.REDIS(self._write_batches, ids)
         except Exception as exc:
-            log.warning("enqueue of %d new deliveries failed (%s); the outbox sweep will enqueue them",
-                        len(ids), type(exc).__name__)
+            log.warning(
+                "enqueue of %d new deliveries failed (%s); the outbox sweep will enqueue them",
+                len(ids),
+                type(exc).__name__,
+            )
         return [None] * len(batch)
 
     async def _write_batches(self, ids: list[str]) -> None:
         now = int(time.time() * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
             for start in range(0, len(ids), MAX_BATCH):
-                chunk = ids[start:start + MAX_BATCH]
+                chunk = ids[start : start + MAX_BATCH]
                 jid = BATCH_PREFIX + chunk[0]
                 job = serialize_job(BATCH_JOB, (chunk,), {}, None, now, serializer=serialize)
                 pipe.psetex(job_key_prefix + jid, self.pool.expires_extra_ms, job)
@@ -180,7 +191,7 @@ class ArqQueue:
             else:
                 ids.add(jid.split(":", 1)[0])
         for start in range(0, len(batches), 500):
-            for job in await self.pool.mget(batches[start:start + 500]):
+            for job in await self.pool.mget(batches[start : start + 500]):
                 if job is not None:  # finished meanwhile
                     ids.update(deserialize_job(job, deserializer=deserialize).args[0])
         return ids

@@ -68,9 +68,18 @@ class _Worker(Worker):
         await super().start_jobs(candidates)
 
 
-def build_worker(queue: ArqQueue, deliver: Deliver, heartbeat: Heartbeat, *, lease: float, max_jobs: int,
-                 on_startup: Callable[[], Awaitable[None]], on_shutdown: Callable[[], Awaitable[None]],
-                 burst: bool = False, handle_signals: bool = True) -> Worker:
+def build_worker(
+    queue: ArqQueue,
+    deliver: Deliver,
+    heartbeat: Heartbeat,
+    *,
+    lease: float,
+    max_jobs: int,
+    on_startup: Callable[[], Awaitable[None]],
+    on_shutdown: Callable[[], Awaitable[None]],
+    burst: bool = False,
+    handle_signals: bool = True,
+) -> Worker:
     """An arq Worker running ``deliver`` for the jobs of ``queue``; ``on_startup`` and ``on_shutdown``
     open and close what ``deliver`` uses (the gateway builds it: ``Gateway.arq_worker``)."""
 
@@ -82,7 +91,9 @@ def build_worker(queue: ArqQueue, deliver: Deliver, heartbeat: Heartbeat, *, lea
         await on_shutdown()
 
     worker = _Worker(
-        functions=[func(_deliver_job, name=name, max_tries=1000, timeout=JOB_TIMEOUT) for name in (JOB_NAME, BATCH_JOB)],
+        functions=[
+            func(_deliver_job, name=name, max_tries=1000, timeout=JOB_TIMEOUT) for name in (JOB_NAME, BATCH_JOB)
+        ],
         queue_name=queue.name,
         redis_settings=queue.settings,
         on_startup=startup,

@@ -53,11 +53,19 @@ def normalize(event: Event) -> Notification:
     """
     currency = _clip(event.currency, 3)
     return Notification(
-        id=new_id("ntf"), platform=event.platform, code=event.code, severity=event.resolved_severity(),
-        message=_clip(event.message, 4000) or "", platform_code=_clip(event.platform_code, 128) or "",
-        occurred_at=event.occurred_at, received_at=utcnow(), amount=in_currency_decimals(event.amount, currency),
-        currency=currency, reference=_clip(event.reference, 128),
-        merchant_id=_clip(event.merchant_id, 128), metadata=mask_metadata(event.metadata),
+        id=new_id("ntf"),
+        platform=event.platform,
+        code=event.code,
+        severity=event.resolved_severity(),
+        message=_clip(event.message, 4000) or "",
+        platform_code=_clip(event.platform_code, 128) or "",
+        occurred_at=event.occurred_at,
+        received_at=utcnow(),
+        amount=in_currency_decimals(event.amount, currency),
+        currency=currency,
+        reference=_clip(event.reference, 128),
+        merchant_id=_clip(event.merchant_id, 128),
+        metadata=mask_metadata(event.metadata),
     )
 
 
@@ -86,8 +94,17 @@ class Ingest:
     """Events in, notifications and their deliveries stored, the deliveries queued: built once by the
     gateway with what it uses; a reload hands in the new rules' policies with ``reconfigure``."""
 
-    def __init__(self, *, repo: Repository, queue: Queue, route_event: HookCaller, evaluator: RuleEvaluator,
-                 silences: Silences, inhibitions: Inhibitions, policies: Policies) -> None:
+    def __init__(
+        self,
+        *,
+        repo: Repository,
+        queue: Queue,
+        route_event: HookCaller,
+        evaluator: RuleEvaluator,
+        silences: Silences,
+        inhibitions: Inhibitions,
+        policies: Policies,
+    ) -> None:
         self.repo, self.queue, self.route_event, self.evaluator = repo, queue, route_event, evaluator
         self.silences, self.inhibitions = silences, inhibitions
         self.reconfigure(policies)
@@ -106,7 +123,9 @@ class Ingest:
                 impl.function(notification=notification, routes=trial)
                 routes = trial
             except Exception:
-                log.exception("routing plugin %s failed on %s; its changes are skipped", impl.plugin_name, notification.id)
+                log.exception(
+                    "routing plugin %s failed on %s; its changes are skipped", impl.plugin_name, notification.id
+                )
         return routes
 
     async def accept_event(self, event: Event, fingerprint: str | None = None) -> Stored:
@@ -132,8 +151,9 @@ class Ingest:
                     log.warning("enqueue of %s failed (%s); the outbox sweep will retry", stored.id, type(exc).__name__)
             return stored
 
-    async def _store(self, event: Event, notification: Notification, routes: list[Route],
-                     fingerprint: str | None) -> Stored:
+    async def _store(
+        self, event: Event, notification: Notification, routes: list[Route], fingerprint: str | None
+    ) -> Stored:
         """Decide what each route becomes (silences and inhibitions are read now) and store it all at once."""
         # who routed it, a rule whose routes were all duplicates included; for a notification left without
         # routes, the rules that matched anyway (their endpoints are disabled or a plugin dropped the routes),
@@ -141,12 +161,22 @@ class Ingest:
         matched = list(dict.fromkeys(r.rule for r in routes)) if routes else self.evaluator.matching(notification)
         routes = distinct(routes)
         now = notification.received_at
-        inhibited_by = await self.inhibitions.active(self.policies.inhibition_keys(notification), now) if routes else None
-        plans = self.policies.plan(notification, routes, now, await self.silences.current() if routes else [], inhibited_by)
+        inhibited_by = (
+            await self.inhibitions.active(self.policies.inhibition_keys(notification), now) if routes else None
+        )
+        plans = self.policies.plan(
+            notification, routes, now, await self.silences.current() if routes else [], inhibited_by
+        )
         notification = msgspec.structs.replace(notification, status=initial_status(plans))
         # the inhibitions it starts are stored with it: a retry of a failed callback is a duplicate, stored no more
-        return await self.repo.store_event(event, notification, plans, matched,
-                                         inhibits=self.policies.sources(notification, matched), fingerprint=fingerprint)
+        return await self.repo.store_event(
+            event,
+            notification,
+            plans,
+            matched,
+            inhibits=self.policies.sources(notification, matched),
+            fingerprint=fingerprint,
+        )
 
     async def _enqueue(self, stored: Stored) -> None:
         if stored.due:
@@ -160,11 +190,14 @@ class Ingest:
             events = await platform.parse(request)
         except PlatformInputError as exc:
             log.info("%s callback rejected (%s): %s", platform.name, exc.status_code, exc.detail)
-            return platform_answer(platform, CallbackResult(status_code=exc.status_code, detail=exc.detail), request), []
+            return platform_answer(
+                platform, CallbackResult(status_code=exc.status_code, detail=exc.detail), request
+            ), []
         except Exception:
             log.exception("%s plugin failed to parse a callback", platform.name)
-            return platform_answer(platform, CallbackResult(status_code=500, detail="internal error; the gateway logged it"),
-                                   request), []
+            return platform_answer(
+                platform, CallbackResult(status_code=500, detail="internal error; the gateway logged it"), request
+            ), []
         ids: list[str] = []
         duplicates = 0
         try:
@@ -177,5 +210,8 @@ class Ingest:
             result = CallbackResult(status_code=503, detail="the gateway could not store the notification; retry later")
             return platform_answer(platform, result, request), []
         detail = "accepted" if not duplicates else f"accepted ({duplicates} already known)"
-        return platform_answer(platform, CallbackResult(status_code=200, detail=detail, notification_ids=ids,
-                                              duplicates=duplicates), request), ids
+        return platform_answer(
+            platform,
+            CallbackResult(status_code=200, detail=detail, notification_ids=ids, duplicates=duplicates),
+            request,
+        ), ids

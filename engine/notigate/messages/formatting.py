@@ -37,7 +37,10 @@ _DISPLAY_DIGITS: Final[dict[str, int]] = {
 # Indonesia's zones go by their official abbreviations in every language; CLDR has
 # them for ``id`` only (``en`` would print ``+0700``).
 _ZONE_ABBREVIATIONS: Final[dict[str, str]] = {
-    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT",
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
 }
 _NAMED = ("short", "medium", "long", "full")
 _COMPACT = ("MMMd", "Hm")  # CLDR skeletons: "Aug 1 10:15" / "1 Agu 10.15", short, 24-hour, ASCII

@@ -13,6 +13,7 @@ def N_(message: str) -> str:
     """Mark ``message`` for extraction; it is translated where it is shown."""
     return message
 
+
 CODES: dict[str, str] = {
     "payment_succeeded": N_("Payment succeeded"),
     "payment_pending": N_("Payment pending"),

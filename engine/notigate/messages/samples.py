@@ -19,10 +19,19 @@ _AT = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 def sample_notification(**changes: Any) -> Notification:
     """A stored ARINDO card decline with every field set; ``changes`` replace fields."""
     fields: dict[str, Any] = {
-        "id": "ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK", "platform": "arindo", "code": "card_declined",
-        "severity": "warning", "message": "Card declined by the issuer", "platform_code": "202/05",
-        "occurred_at": _AT, "received_at": _AT + timedelta(seconds=2), "status": "delivering",
-        "amount": Decimal("150000.00"), "currency": "IDR", "reference": "INV-2026-0001", "merchant_id": "M-31835",
+        "id": "ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK",
+        "platform": "arindo",
+        "code": "card_declined",
+        "severity": "warning",
+        "message": "Card declined by the issuer",
+        "platform_code": "202/05",
+        "occurred_at": _AT,
+        "received_at": _AT + timedelta(seconds=2),
+        "status": "delivering",
+        "amount": Decimal("150000.00"),
+        "currency": "IDR",
+        "reference": "INV-2026-0001",
+        "merchant_id": "M-31835",
         "metadata": {"card": "411111******1111", "bank": "bni"},
     }
     return Notification(**(fields | changes))
@@ -31,16 +40,26 @@ def sample_notification(**changes: Any) -> Notification:
 def sample_digest(**changes: Any) -> Digest:
     """200 declines folded by one rule; ``changes`` replace fields."""
     fields: dict[str, Any] = {
-        "rule": "errors to ops, folded", "group": {"platform": "arindo", "code": "card_declined"}, "count": 200,
-        "first_at": _AT, "last_at": _AT + timedelta(seconds=58), "references": ["INV-2026-0001", "INV-2026-0002"],
+        "rule": "errors to ops, folded",
+        "group": {"platform": "arindo", "code": "card_declined"},
+        "count": 200,
+        "first_at": _AT,
+        "last_at": _AT + timedelta(seconds=58),
+        "references": ["INV-2026-0001", "INV-2026-0002"],
         "totals": {"IDR": Decimal("30000000.00"), "USD": Decimal("12.50")},
         "notification_ids": ["ntf_01JNB6X4S5M2Q8Y7Z3W9V1T0RK"],
     }
     return Digest(**(fields | changes))
 
 
-_EMPTY_EVENT: dict[str, Any] = {"message": "", "amount": None, "currency": None, "reference": None, "merchant_id": None,
-                "metadata": {}}
+_EMPTY_EVENT: dict[str, Any] = {
+    "message": "",
+    "amount": None,
+    "currency": None,
+    "reference": None,
+    "merchant_id": None,
+    "metadata": {},
+}
 _EMPTY_DIGEST: dict[str, Any] = {"group": {}, "count": 1, "references": [], "totals": {}}
 
 
@@ -48,8 +67,11 @@ def template_contexts(purpose: str) -> list[dict[str, Any]]:
     """The contexts the engine passes for ``purpose`` (``event`` or ``digest``), full and empty."""
     contexts: list[dict[str, Any]] = []
     for empty in (False, True):
-        context: dict[str, Any] = {"event": sample_notification(**(_EMPTY_EVENT if empty else {})),
-                                   "rule": "fraud to the risk team", "recipient": "ops@example.com"}
+        context: dict[str, Any] = {
+            "event": sample_notification(**(_EMPTY_EVENT if empty else {})),
+            "rule": "fraud to the risk team",
+            "recipient": "ops@example.com",
+        }
         if purpose == "digest":
             context["digest"] = sample_digest(**(_EMPTY_DIGEST if empty else {}))
         contexts.append(context)

@@ -79,8 +79,11 @@ class _Render:
 
 
 _DATA: frozenset[type] = frozenset({Notification, Digest})
-_LABELS: dict[str, dict[str, str]] = {"code_label": labels.CODES, "severity_label": labels.SEVERITIES,
-                                      "field_label": labels.FIELDS}
+_LABELS: dict[str, dict[str, str]] = {
+    "code_label": labels.CODES,
+    "severity_label": labels.SEVERITIES,
+    "field_label": labels.FIELDS,
+}
 _FIELD_VALUES: dict[str, dict[str, str]] = {"code": labels.CODES, "severity": labels.SEVERITIES}
 """The digest group fields whose values ``field_value`` names; other fields' values show as they are."""
 _ENGLISH = _Render(Formatter.for_recipient("en", DEFAULT_TIMEZONE))
@@ -116,17 +119,24 @@ class Templates:
         if missing:
             raise TemplateError(missing)
         templates = cls(folders)
-        problems = [problem for folder in folders for path in sorted(folder.rglob("*"))
-                    if path.suffix in _SUFFIXES and path.is_file() and "locale" not in path.relative_to(folder).parts
-                    for problem in templates._compile(path, path.relative_to(folder).as_posix())]
+        problems = [
+            problem
+            for folder in folders
+            for path in sorted(folder.rglob("*"))
+            if path.suffix in _SUFFIXES and path.is_file() and "locale" not in path.relative_to(folder).parts
+            for problem in templates._compile(path, path.relative_to(folder).as_posix())
+        ]
         if problems:
             raise TemplateError(problems)
         return templates
 
     def locales(self) -> list[str]:
         """English and every locale with a catalog in one of the folders."""
-        found = {path.parent.parent.name for folder in self.folders
-                 for path in (folder / "locale").glob(f"*/LC_MESSAGES/{DOMAIN}.[mp]o")}
+        found = {
+            path.parent.parent.name
+            for folder in self.folders
+            for path in (folder / "locale").glob(f"*/LC_MESSAGES/{DOMAIN}.[mp]o")
+        }
         return sorted(found | {"en"})
 
     def channels(self) -> list[str]:
@@ -139,8 +149,9 @@ class Templates:
         for locale in self.locales():
             for channel in self.channels():
                 for purpose in PURPOSES:
-                    if not any(f"{channel}/{purpose}{suffix}" in self._names
-                               for suffix in (".subject.txt", ".txt", ".html")):
+                    if not any(
+                        f"{channel}/{purpose}{suffix}" in self._names for suffix in (".subject.txt", ".txt", ".html")
+                    ):
                         continue
                     for context in template_contexts(purpose):
                         try:
@@ -150,8 +161,9 @@ class Templates:
         if problems:
             raise TemplateError(list(problems))
 
-    def render(self, channel: str, purpose: Purpose, context: Mapping[str, Any], *,
-               locale: str, timezone: str) -> RenderedText:
+    def render(
+        self, channel: str, purpose: Purpose, context: Mapping[str, Any], *, locale: str, timezone: str
+    ) -> RenderedText:
         """The channel's subject, text and HTML for ``context``; ``default/`` fills in missing files.
 
         An unknown locale or time zone falls back to English or Asia/Jakarta (config
@@ -194,14 +206,23 @@ class Templates:
             return [f"{path}: cannot be read: {exc}"]
         except jinja2.TemplateSyntaxError as exc:
             return [f"{path}:{exc.lineno}: {exc.message}"]
-        problems = [f"{path}:{node.lineno}: no {kind} named {node.name!r}"
-                    for kind, node_type, known in (("filter", nodes.Filter, self._env.filters),
-                                                   ("test", nodes.Test, self._env.tests))
-                    for node in tree.find_all(node_type) if node.name not in known]
+        problems = [
+            f"{path}:{node.lineno}: no {kind} named {node.name!r}"
+            for kind, node_type, known in (
+                ("filter", nodes.Filter, self._env.filters),
+                ("test", nodes.Test, self._env.tests),
+            )
+            for node in tree.find_all(node_type)
+            if node.name not in known
+        ]
         for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
             target = getattr(node, "template", None)
-            if (isinstance(target, nodes.Const) and isinstance(target.value, str)
-                    and target.value not in self._names and not getattr(node, "ignore_missing", False)):
+            if (
+                isinstance(target, nodes.Const)
+                and isinstance(target.value, str)
+                and target.value not in self._names
+                and not getattr(node, "ignore_missing", False)
+            ):
                 problems.append(f"{path}:{node.lineno}: template {target.value!r} not found")
         if not problems:
             try:
@@ -249,9 +270,15 @@ class _Fold(NodeTransformer):
 
     def visit_Call(self, node: nodes.Call) -> nodes.Node:
         self.generic_visit(node)
-        if not (isinstance(node.node, nodes.Name) and node.node.name in ("_", "gettext") and len(node.args) == 1
-                and isinstance(node.args[0], nodes.Const) and isinstance(node.args[0].value, str)
-                and node.dyn_args is None and node.dyn_kwargs is None):
+        if not (
+            isinstance(node.node, nodes.Name)
+            and node.node.name in ("_", "gettext")
+            and len(node.args) == 1
+            and isinstance(node.args[0], nodes.Const)
+            and isinstance(node.args[0].value, str)
+            and node.dyn_args is None
+            and node.dyn_kwargs is None
+        ):
             return node
         text = nodes.MarkSafeIfAutoescape(nodes.Const(self.translations.gettext(node.args[0].value)))
         pairs = [nodes.Pair(nodes.Const(k.key), k.value) for k in node.kwargs]

@@ -41,9 +41,16 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
 class Plugins:
     """The loaded plugins and what the enabled ones registered."""
 
-    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo], unknown_disabled: list[str],
-                 platforms: dict[str, type[Platform]], channels: dict[str, type[Channel]],
-                 disabled_objects: list[object], disabled_channels: dict[str, str]) -> None:
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        infos: list[PluginInfo],
+        unknown_disabled: list[str],
+        platforms: dict[str, type[Platform]],
+        channels: dict[str, type[Channel]],
+        disabled_objects: list[object],
+        disabled_channels: dict[str, str],
+    ) -> None:
         self.pm = pm
         self.infos = infos
         self.unknown_disabled = unknown_disabled
@@ -64,7 +71,9 @@ class Plugins:
         return out
 
 
-def _registrations(pm: pluggy.PluginManager, plugin: object, others: list[object]) -> tuple[list[type[Platform]], list[type[Channel]]]:
+def _registrations(
+    pm: pluggy.PluginManager, plugin: object, others: list[object]
+) -> tuple[list[type[Platform]], list[type[Channel]]]:
     platforms: list[type[Platform]] = []
     channels: list[type[Channel]] = []
     pm.subset_hook_caller("notigate_register_platforms", remove_plugins=others)(register=platforms.append)
@@ -74,10 +83,16 @@ def _registrations(pm: pluggy.PluginManager, plugin: object, others: list[object
 
 def _not_subclassed(platforms: list[Any], channels: list[Any]) -> str | None:
     """What is wrong with registered classes that do not subclass the kit's base classes, or None."""
-    wrong = [f"{cls!r} does not subclass notigate.PlatformBase" for cls in platforms
-             if not (isinstance(cls, type) and issubclass(cls, PlatformBase))]
-    wrong += [f"{cls!r} does not subclass notigate.ChannelBase" for cls in channels
-              if not (isinstance(cls, type) and issubclass(cls, ChannelBase))]
+    wrong = [
+        f"{cls!r} does not subclass notigate.PlatformBase"
+        for cls in platforms
+        if not (isinstance(cls, type) and issubclass(cls, PlatformBase))
+    ]
+    wrong += [
+        f"{cls!r} does not subclass notigate.ChannelBase"
+        for cls in channels
+        if not (isinstance(cls, type) and issubclass(cls, ChannelBase))
+    ]
     return "; ".join(wrong) or None
 
 
@@ -91,8 +106,11 @@ def _kind(platforms: list[Any], channels: list[Any], plugin: object) -> PluginKi
     return "rules" if hasattr(plugin, "notigate_route_event") else "none"
 
 
-def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, object]] = (),
-                 entry_points: Callable[[], Iterable[importlib.metadata.EntryPoint]] | None = None) -> Plugins:
+def load_plugins(
+    disabled: Iterable[str] = (),
+    builtins: Sequence[tuple[str, object]] = (),
+    entry_points: Callable[[], Iterable[importlib.metadata.EntryPoint]] | None = None,
+) -> Plugins:
     """Discover, register and check every plugin; never raises for a broken plugin.
 
     ``builtins`` are (name, object) pairs registered after the entry points, such as
@@ -116,8 +134,16 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
             pm.register(obj, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the gateway down
             log.error("plugin %s failed to load: %s: %s", ep.name, type(exc).__name__, exc)
-            infos.append(PluginInfo(name=ep.name, kind="broken", distribution=dist, version=version,
-                                    enabled=False, error=f"{type(exc).__name__}: {exc}"))
+            infos.append(
+                PluginInfo(
+                    name=ep.name,
+                    kind="broken",
+                    distribution=dist,
+                    version=version,
+                    enabled=False,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            )
             continue
         loaded.append((ep.name, obj, dist, version))
     for name, obj in builtins:
@@ -135,8 +161,16 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
             for entry in [e for e in loaded if e[1] is exc.plugin]:
                 loaded.remove(entry)
                 log.error("plugin %s is invalid: %s", entry[0], exc)
-                infos.append(PluginInfo(name=entry[0], kind="broken", distribution=entry[2], version=entry[3],
-                                        enabled=False, error=f"PluginValidationError: {exc}"))
+                infos.append(
+                    PluginInfo(
+                        name=entry[0],
+                        kind="broken",
+                        distribution=entry[2],
+                        version=entry[3],
+                        enabled=False,
+                        error=f"PluginValidationError: {exc}",
+                    )
+                )
 
     all_objects = [obj for _, obj, _, _ in loaded]
     disabled_objects = [obj for name, obj, _, _ in loaded if name in disabled_names]
@@ -149,8 +183,9 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
         if wrong := _not_subclassed(regs_p, regs_c):
             pm.unregister(obj)
             log.error("plugin %s is invalid: %s", name, wrong)
-            infos.append(PluginInfo(name=name, kind="broken", distribution=dist, version=version,
-                                    enabled=False, error=wrong))
+            infos.append(
+                PluginInfo(name=name, kind="broken", distribution=dist, version=version, enabled=False, error=wrong)
+            )
             continue
         enabled = name not in disabled_names
         if enabled:
@@ -158,15 +193,29 @@ def load_plugins(disabled: Iterable[str] = (), builtins: Sequence[tuple[str, obj
             channels.update({cls.name: cls for cls in regs_c})
         else:
             switched_off.update({cls.name: name for cls in regs_c})
-        infos.append(PluginInfo(name=name, kind=_kind(regs_p, regs_c, obj), distribution=dist,
-                                version=version, enabled=enabled,
-                                provides=[c.name for c in regs_p] + [c.name for c in regs_c]))
+        infos.append(
+            PluginInfo(
+                name=name,
+                kind=_kind(regs_p, regs_c, obj),
+                distribution=dist,
+                version=version,
+                enabled=enabled,
+                provides=[c.name for c in regs_p] + [c.name for c in regs_c],
+            )
+        )
     known = {i.name for i in infos}
     unknown = sorted(disabled_names - known)
     for n in unknown:
         log.warning("plugins.disabled names %r, but no such plugin is installed", n)
-    return Plugins(pm, sorted(infos, key=lambda i: i.name), unknown, platforms, channels, disabled_objects,
-                   {c: p for c, p in switched_off.items() if c not in channels})
+    return Plugins(
+        pm,
+        sorted(infos, key=lambda i: i.name),
+        unknown,
+        platforms,
+        channels,
+        disabled_objects,
+        {c: p for c, p in switched_off.items() if c not in channels},
+    )
 
 
 def _engine_version() -> str | None:

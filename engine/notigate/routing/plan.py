@@ -97,8 +97,9 @@ class Policies:
                 out[inhibitor.key(n)] = (inhibitor.name, inhibitor.duration)
         return out
 
-    def plan(self, n: Notification, routes: list[Route], now: datetime, silences: list[Silence],
-             inhibited_by: str | None) -> list[Plan]:
+    def plan(
+        self, n: Notification, routes: list[Route], now: datetime, silences: list[Silence], inhibited_by: str | None
+    ) -> list[Plan]:
         """One plan per route, in order: switched off, silenced, inhibited, held for quiet hours, or folded."""
         plans: list[Plan] = []
         labels = event_labels(n)
@@ -106,17 +107,29 @@ class Policies:
         shared: dict[str, tuple[datetime, str | None, dict[str, str] | None]] = {}  # per rule, for this event
         for route in routes:
             if (plugin := self._switched_off.get(route.channel)) is not None:
-                plans.append(Plan(route=route, status="cancelled", due=now,
-                                  note=f"channel {route.channel!r} is switched off ([plugins] disabled: {plugin})"))
+                plans.append(
+                    Plan(
+                        route=route,
+                        status="cancelled",
+                        due=now,
+                        note=f"channel {route.channel!r} is switched off ([plugins] disabled: {plugin})",
+                    )
+                )
                 continue
             silence = None
             if candidates:
                 here = route_labels(route)
                 silence = next((s for s in candidates if s.mutes_route(here)), None)
             if silence is not None:
-                plans.append(Plan(route=route, status="cancelled", due=now,
-                                  note=f"silenced by {silence.id} until {silence.ends_at.isoformat()}"
-                                       + (f": {silence.comment}" if silence.comment else "")))
+                plans.append(
+                    Plan(
+                        route=route,
+                        status="cancelled",
+                        due=now,
+                        note=f"silenced by {silence.id} until {silence.ends_at.isoformat()}"
+                        + (f": {silence.comment}" if silence.comment else ""),
+                    )
+                )
                 continue
             if inhibited_by is not None:
                 plans.append(Plan(route=route, status="cancelled", due=now, note=f"inhibited: {inhibited_by}"))
@@ -130,7 +143,11 @@ class Policies:
             due, note, values = decided
             digest = None
             if values is not None and timing.window is not None:
-                digest = Grouping(key=_digest_key(timing.name, route, values), values=values, window=timing.window,
-                                  repeat=timing.repeat)
+                digest = Grouping(
+                    key=_digest_key(timing.name, route, values),
+                    values=values,
+                    window=timing.window,
+                    repeat=timing.repeat,
+                )
             plans.append(Plan(route=route, due=due, note=note, digest=digest))
         return plans

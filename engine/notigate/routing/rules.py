@@ -74,5 +74,12 @@ class RuleEvaluator:
             for target in rule.send:
                 for recipient in target.to:
                     if self.accepts(target.channel, recipient):
-                        routes.append(Route(channel=target.channel, recipient=recipient, rule=rule.name,
-                                            locale=target.locale, timezone=target.timezone))
+                        routes.append(
+                            Route(
+                                channel=target.channel,
+                                recipient=recipient,
+                                rule=rule.name,
+                                locale=target.locale,
+                                timezone=target.timezone,
+                            )
+                        )

@@ -15,8 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from notigate.clock import as_utc as _dt
-from notigate.clock import utcnow
+from notigate.clock import stored_utc, utcnow
 from notigate.events import Notification, UtcDatetime
 from notigate.ids import new_id
 from notigate.plugin.route import Route
@@ -59,7 +58,8 @@ class Silence(msgspec.Struct, frozen=True, kw_only=True):
     def mutes_event(self, labels: dict[str, str], now: datetime) -> bool:
         """Active, and every matcher about the event itself holds (route matchers are checked per route)."""
         return self.starts_at <= now < self.ends_at and all(
-            m.holds(labels) for m in self.matchers if m.name not in ROUTE_LABELS)
+            m.holds(labels) for m in self.matchers if m.name not in ROUTE_LABELS
+        )
 
     def mutes_route(self, labels: dict[str, str]) -> bool:
         return all(m.holds(labels) for m in self.matchers if m.name in ROUTE_LABELS)
@@ -73,8 +73,13 @@ ROUTE_LABELS = frozenset({"rule", "channel", "recipient"})
 
 def event_labels(n: Notification) -> dict[str, str]:
     """What a silence can match on in the event."""
-    return {"platform": n.platform, "code": n.code, "severity": n.severity, "merchant_id": n.merchant_id or "",
-            "reference": n.reference or ""}
+    return {
+        "platform": n.platform,
+        "code": n.code,
+        "severity": n.severity,
+        "merchant_id": n.merchant_id or "",
+        "reference": n.reference or "",
+    }
 
 
 def route_labels(route: Route) -> dict[str, str]:
@@ -82,12 +87,16 @@ def route_labels(route: Route) -> dict[str, str]:
     return {"rule": route.rule, "channel": route.channel, "recipient": route.recipient}
 
 
-
 def _row(row: dict[str, object]) -> Silence:
-    return Silence(id=str(row["id"]), matchers=msgspec.json.decode(str(row["matchers"]), type=list[Matcher]),
-                   starts_at=_dt(row["starts_at"]), ends_at=_dt(row["ends_at"]),  # type: ignore[arg-type]
-                   created_by=str(row["created_by"]), comment=str(row["comment"]),
-                   created_at=_dt(row["created_at"]))  # type: ignore[arg-type]
+    return Silence(
+        id=str(row["id"]),
+        matchers=msgspec.json.decode(str(row["matchers"]), type=list[Matcher]),
+        starts_at=stored_utc(row["starts_at"]),
+        ends_at=stored_utc(row["ends_at"]),
+        created_by=str(row["created_by"]),
+        comment=str(row["comment"]),
+        created_at=stored_utc(row["created_at"]),
+    )
 
 
 class Silences:
@@ -106,11 +115,24 @@ class Silences:
 
     async def create(self, data: SilenceIn) -> Silence:
         now = utcnow()
-        silence = Silence(id=new_id("sil"), matchers=data.matchers, starts_at=data.starts_at or now,
-                          ends_at=data.ends_at, created_by=data.created_by, comment=data.comment, created_at=now)
-        await self.rows.insert(id=silence.id, matchers=msgspec.json.encode(silence.matchers).decode(),
-                               starts_at=silence.starts_at, ends_at=silence.ends_at, created_by=silence.created_by,
-                               comment=silence.comment, created_at=silence.created_at)
+        silence = Silence(
+            id=new_id("sil"),
+            matchers=data.matchers,
+            starts_at=data.starts_at or now,
+            ends_at=data.ends_at,
+            created_by=data.created_by,
+            comment=data.comment,
+            created_at=now,
+        )
+        await self.rows.insert(
+            id=silence.id,
+            matchers=msgspec.json.encode(silence.matchers).decode(),
+            starts_at=silence.starts_at,
+            ends_at=silence.ends_at,
+            created_by=silence.created_by,
+            comment=silence.comment,
+            created_at=silence.created_at,
+        )
         self._read_at = float("-inf")
         return silence
 

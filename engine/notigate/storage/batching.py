@@ -22,8 +22,9 @@ R = TypeVar("R")
 class Batcher(Generic[T, R]):
     """``await batcher(item)`` runs ``run([..., item, ...])`` and returns that item's result."""
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *, window: float = 0.0,
-                 max_size: int = 100) -> None:
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[list[R]]], *, window: float = 0.0, max_size: int = 100
+    ) -> None:
         self.run, self.window, self.max_size = run, window, max_size
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.Handle | None = None

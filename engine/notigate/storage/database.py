@@ -72,8 +72,9 @@ class Database:
         if isinstance(self.engine, PostgresEngine):
             min_size, max_size = self._pool
             try:
-                await self.engine.start_connection_pool(min_size=min(min_size, max_size), max_size=max_size,
-                                                        reset=_rollback_if_needed)
+                await self.engine.start_connection_pool(
+                    min_size=min(min_size, max_size), max_size=max_size, reset=_rollback_if_needed
+                )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise UnavailableError.connecting("database.url", self.url, exc) from None
         else:
@@ -81,8 +82,9 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 await self.engine.run_ddl("PRAGMA journal_mode=WAL")
             except OSError as exc:
-                raise UnavailableError(f"database.url: cannot create {exc.filename or self.path} "
-                                       f"({exc.strerror})") from None
+                raise UnavailableError(
+                    f"database.url: cannot create {exc.filename or self.path} ({exc.strerror})"
+                ) from None
             except sqlite3.Error as exc:
                 raise UnavailableError(f"database.url: cannot open {self.path} ({exc})") from None
 

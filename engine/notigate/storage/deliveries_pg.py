@@ -31,8 +31,22 @@ import msgspec
 from notigate.storage.database import Database
 from notigate.storage.status import STATUSES_KEPT, notification_status_from
 
-_NOTIFICATION_COLUMNS = ("id", "platform", "code", "severity", "message", "platform_code", "amount", "currency",
-                         "reference", "merchant_id", "occurred_at", "received_at", "status", "metadata")
+_NOTIFICATION_COLUMNS = (
+    "id",
+    "platform",
+    "code",
+    "severity",
+    "message",
+    "platform_code",
+    "amount",
+    "currency",
+    "reference",
+    "merchant_id",
+    "occurred_at",
+    "received_at",
+    "status",
+    "metadata",
+)
 PREFIX = "n__"
 """Notification columns come back from the claim prefixed, beside the delivery's own."""
 
@@ -77,8 +91,9 @@ WITH v AS (
 ), s AS (
     SELECT notification_id, status FROM sib UNION ALL SELECT notification_id, status FROM d
 ), n AS (
-    UPDATE notifications SET status = {notification_status_from(
-        "(SELECT status FROM s WHERE s.notification_id = notifications.id) AS m")}
+    UPDATE notifications SET status = {
+    notification_status_from("(SELECT status FROM s WHERE s.notification_id = notifications.id) AS m")
+}
     WHERE id IN (SELECT id FROM notifications WHERE id IN (SELECT notification_id FROM d) ORDER BY id FOR UPDATE)
         AND status NOT IN {STATUSES_KEPT}
 )
@@ -109,7 +124,7 @@ def split_claim_row(row: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     notification: dict[str, Any] = {}
     for key, value in row.items():
         if key.startswith(PREFIX):
-            notification[key[len(PREFIX):]] = value
+            notification[key[len(PREFIX) :]] = value
         else:
             delivery[key] = value
     return delivery, (notification if notification.get("id") is not None else None)
@@ -122,9 +137,18 @@ async def claim(db: Database, delivery_ids: list[str], *, lease_until: datetime,
 
 def finish_args(finishes: list[Finish], now: datetime) -> tuple[Any, ...]:
     """The parameters of ``FINISH_PG``: a column array per field, then the time of the finish."""
-    return ([f.delivery_id for f in finishes], [f.attempt for f in finishes], [f.status for f in finishes],
-            [f.outcome for f in finishes], [f.next_attempt_at for f in finishes], [f.error for f in finishes],
-            [f.captured for f in finishes], [f.status_code for f in finishes], [f.started_at for f in finishes], now)
+    return (
+        [f.delivery_id for f in finishes],
+        [f.attempt for f in finishes],
+        [f.status for f in finishes],
+        [f.outcome for f in finishes],
+        [f.next_attempt_at for f in finishes],
+        [f.error for f in finishes],
+        [f.captured for f in finishes],
+        [f.status_code for f in finishes],
+        [f.started_at for f in finishes],
+        now,
+    )
 
 
 async def finish(db: Database, finishes: list[Finish], now: datetime) -> list[tuple[str, str, bool]]:

@@ -40,10 +40,15 @@ async def join(db: Database, plan: Plan, notification_id: str, now: datetime) ->
     lock, share = ("", "") if db.is_sqlite else (" FOR UPDATE", " FOR SHARE")
     await db.execute(
         'INSERT INTO "digest_groups" ("key", "rule", "delivery_id", "window_end", "group_values") '
-        'VALUES ({}, {}, \'\', {}, {}) ON CONFLICT ("key") DO NOTHING',
-        spec.key, plan.route.rule, _EPOCH, msgspec.json.encode(spec.values).decode())
-    group = (await db.fetch('SELECT "delivery_id", "window_end" FROM "digest_groups" WHERE "key" = {}' + lock,
-                            spec.key))[0]
+        "VALUES ({}, {}, '', {}, {}) ON CONFLICT (\"key\") DO NOTHING",
+        spec.key,
+        plan.route.rule,
+        _EPOCH,
+        msgspec.json.encode(spec.values).decode(),
+    )
+    group = (
+        await db.fetch('SELECT "delivery_id", "window_end" FROM "digest_groups" WHERE "key" = {}' + lock, spec.key)
+    )[0]
     window_end = as_utc(group["window_end"]) or _EPOCH
     delivery_id, due = str(group["delivery_id"]), None
     joinable = False
@@ -60,13 +65,31 @@ async def join(db: Database, plan: Plan, notification_id: str, now: datetime) ->
         await db.execute(
             'INSERT INTO "deliveries" ("id", "notification_id", "channel", "recipient", "rule", "locale", "timezone", '
             '"status", "attempts", "next_attempt_at", "created_at", "updated_at", "group_key", "note") '
-            'VALUES ({}, {}, {}, {}, {}, {}, {}, \'pending\', 0, {}, {}, {}, {}, {})',
-            delivery_id, notification_id, r.channel, r.recipient, r.rule, r.locale, r.timezone, due, now, now,
-            spec.key, f"digest: collecting until {closes.isoformat()}" + (f"; {plan.note}" if plan.note else ""))
-        await db.execute('UPDATE "digest_groups" SET "delivery_id" = {}, "window_end" = {} WHERE "key" = {}',
-                         delivery_id, closes, spec.key)
-    await db.execute('INSERT INTO "digest_members" ("delivery_id", "notification_id") VALUES ({}, {}) '
-                     'ON CONFLICT DO NOTHING', delivery_id, notification_id)
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {}, {}, {}, {})",
+            delivery_id,
+            notification_id,
+            r.channel,
+            r.recipient,
+            r.rule,
+            r.locale,
+            r.timezone,
+            due,
+            now,
+            now,
+            spec.key,
+            f"digest: collecting until {closes.isoformat()}" + (f"; {plan.note}" if plan.note else ""),
+        )
+        await db.execute(
+            'UPDATE "digest_groups" SET "delivery_id" = {}, "window_end" = {} WHERE "key" = {}',
+            delivery_id,
+            closes,
+            spec.key,
+        )
+    await db.execute(
+        'INSERT INTO "digest_members" ("delivery_id", "notification_id") VALUES ({}, {}) ON CONFLICT DO NOTHING',
+        delivery_id,
+        notification_id,
+    )
     return delivery_id, due
 
 
@@ -75,7 +98,8 @@ async def load(db: Database, delivery_id: str, group_key: str, rule: str) -> tup
     rows = await db.fetch(
         'SELECT n."id", n."reference", n."amount", n."currency", n."received_at" FROM "digest_members" m '
         'JOIN "notifications" n ON n."id" = m."notification_id" WHERE m."delivery_id" = {} ORDER BY n."id"',
-        delivery_id)
+        delivery_id,
+    )
     if not rows:
         return None
     groups = await db.fetch('SELECT "group_values" FROM "digest_groups" WHERE "key" = {}', group_key)
@@ -89,8 +113,14 @@ async def load(db: Database, delivery_id: str, group_key: str, rule: str) -> tup
                 continue
     references = list(dict.fromkeys(r["reference"] for r in reversed(rows) if r["reference"]))[:TOP_REFERENCES]
     received: list[datetime] = [as_utc(r["received_at"]) for r in rows]  # type: ignore[misc]  # NOT NULL
-    digest = Digest(rule=rule, group=values, count=len(rows), first_at=min(received),
-                    last_at=max(received), references=references,
-                    totals=dict(sorted(totals.items())),
-                    notification_ids=[r["id"] for r in rows])
+    digest = Digest(
+        rule=rule,
+        group=values,
+        count=len(rows),
+        first_at=min(received),
+        last_at=max(received),
+        references=references,
+        totals=dict(sorted(totals.items())),
+        notification_ids=[r["id"] for r in rows],
+    )
     return digest, str(rows[-1]["id"])

@@ -17,13 +17,20 @@ class EndpointRows:
     async def all(self) -> list[dict[str, object]]:
         return await self.db.fetch('SELECT * FROM "webhook_endpoints"')
 
-    async def insert(self, *, name: str, url: str, secret: str, events: list[str], description: str,
-                     now: datetime) -> bool:
+    async def insert(
+        self, *, name: str, url: str, secret: str, events: list[str], description: str, now: datetime
+    ) -> bool:
         """Store a new endpoint; False if the name is taken (the table's key decides between processes)."""
         rows = await self.db.write_one(
             'INSERT INTO "webhook_endpoints" ("name", "url", "secret", "events", "description", "created_at") '
             'VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT ("name") DO NOTHING RETURNING "name"',
-            name, url, secret, msgspec.json.encode(events).decode(), description, now)
+            name,
+            url,
+            secret,
+            msgspec.json.encode(events).decode(),
+            description,
+            now,
+        )
         return bool(rows)
 
     async def delete(self, name: str) -> bool:

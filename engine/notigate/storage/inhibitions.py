@@ -29,7 +29,9 @@ async def start(db: Database, sources: dict[str, tuple[str, float]], source_id: 
     await db.execute(
         f'INSERT INTO "inhibitions" ("key", "rule", "source_id", "until") VALUES {marks} '
         'ON CONFLICT ("key") DO UPDATE SET "rule" = excluded."rule", "source_id" = excluded."source_id", '
-        '"until" = excluded."until"', *args)
+        '"until" = excluded."until"',
+        *args,
+    )
 
 
 class Inhibitions:
@@ -43,9 +45,15 @@ class Inhibitions:
         if not keys:
             return None
         marks = ", ".join("{}" for _ in keys)
-        rows = await self.db.fetch(f'SELECT "rule", "source_id", "until" FROM "inhibitions" WHERE "key" IN ({marks}) '
-                                   'AND "until" > {} LIMIT 1', *keys, now)
+        rows = await self.db.fetch(
+            f'SELECT "rule", "source_id", "until" FROM "inhibitions" WHERE "key" IN ({marks}) '
+            'AND "until" > {} LIMIT 1',
+            *keys,
+            now,
+        )
         if not rows:
             return None
         until = as_utc(rows[0]["until"])
-        return f"rule {rows[0]['rule']!r} fired for {rows[0]['source_id']} (until {until.isoformat() if until else '?'})"
+        return (
+            f"rule {rows[0]['rule']!r} fired for {rows[0]['source_id']} (until {until.isoformat() if until else '?'})"
+        )

@@ -56,8 +56,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "webhook endpoints created through the API; how long a destination has been failing",
         [
             'CREATE TABLE "webhook_endpoints" ("name" VARCHAR(64) PRIMARY KEY NOT NULL DEFAULT \'\', '
-            '"url" TEXT NOT NULL DEFAULT \'\', "secret" TEXT NOT NULL DEFAULT \'\', '
-            '"events" TEXT NOT NULL DEFAULT \'[]\', "description" TEXT NOT NULL DEFAULT \'\', '
+            "\"url\" TEXT NOT NULL DEFAULT '', \"secret\" TEXT NOT NULL DEFAULT '', "
+            "\"events\" TEXT NOT NULL DEFAULT '[]', \"description\" TEXT NOT NULL DEFAULT '', "
             '"created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
             'ALTER TABLE "breakers" ADD COLUMN "failing_since" TIMESTAMPTZ DEFAULT null',
             'ALTER TABLE "breakers" ADD COLUMN "reason" TEXT DEFAULT null',
@@ -70,17 +70,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             'ALTER TABLE "deliveries" ADD COLUMN "group_key" VARCHAR(64) DEFAULT null',
             'ALTER TABLE "deliveries" ADD COLUMN "note" TEXT DEFAULT null',
             'CREATE TABLE "digest_groups" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL '
-            'DEFAULT \'\', "delivery_id" VARCHAR(32) NOT NULL DEFAULT \'\', "window_end" TIMESTAMPTZ NOT NULL, '
-            '"group_values" TEXT NOT NULL DEFAULT \'{}\')',
+            "DEFAULT '', \"delivery_id\" VARCHAR(32) NOT NULL DEFAULT '', \"window_end\" TIMESTAMPTZ NOT NULL, "
+            "\"group_values\" TEXT NOT NULL DEFAULT '{}')",
             'CREATE TABLE "digest_members" ("delivery_id" VARCHAR(32) NOT NULL, "notification_id" VARCHAR(32) NOT NULL, '
             'PRIMARY KEY ("delivery_id", "notification_id"))',
             'CREATE INDEX digest_members_notification_id ON "digest_members" ("notification_id")',
             'CREATE TABLE "silences" ("id" VARCHAR(32) PRIMARY KEY NOT NULL, "matchers" TEXT NOT NULL DEFAULT \'[]\', '
             '"starts_at" TIMESTAMPTZ NOT NULL, "ends_at" TIMESTAMPTZ NOT NULL, "created_by" VARCHAR(200) NOT NULL '
-            'DEFAULT \'\', "comment" TEXT NOT NULL DEFAULT \'\', "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
+            "DEFAULT '', \"comment\" TEXT NOT NULL DEFAULT '', \"created_at\" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
             'CREATE INDEX silences_ends_at ON "silences" ("ends_at")',
             'CREATE TABLE "inhibitions" ("key" VARCHAR(64) PRIMARY KEY NOT NULL, "rule" VARCHAR(200) NOT NULL DEFAULT '
-            '\'\', "source_id" VARCHAR(32) NOT NULL DEFAULT \'\', "until" TIMESTAMPTZ NOT NULL)',
+            "'', \"source_id\" VARCHAR(32) NOT NULL DEFAULT '', \"until\" TIMESTAMPTZ NOT NULL)",
         ],
     ),
     (

@@ -17,7 +17,7 @@ from piccolo.columns.combination import WhereRaw
 
 from notigate import blips
 from notigate.clock import as_utc as _dt
-from notigate.clock import utcnow
+from notigate.clock import stored_utc, utcnow
 from notigate.events import Event, Notification, NotificationStatus
 from notigate.ids import new_id
 from notigate.storage import deliveries_pg, digests, inhibitions
@@ -28,8 +28,9 @@ from notigate.storage.plans import Plan
 from notigate.storage.status import NOTIFICATION_STATUS_FROM_S, STATUSES_KEPT
 from notigate.storage.tables import AttemptRow, DeliveryRow, NotificationRow
 
-_OF_NOTIFICATION = ('"notification_id" = {} OR "id" IN '
-                    '(SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {})')
+_OF_NOTIFICATION = (
+    '"notification_id" = {} OR "id" IN (SELECT "delivery_id" FROM "digest_members" WHERE "notification_id" = {})'
+)
 """A notification's deliveries: its own and the digests it was folded into (the id twice)."""
 
 FINISH_WINDOW = 0.005
@@ -111,29 +112,45 @@ def dedupe_key(platform: str, key: str) -> str:
     return hashlib.sha256(f"{platform}\x00{key}".encode()).hexdigest()
 
 
-
-
 def to_notification(row: dict[str, Any]) -> Notification:
     return Notification(
-        id=row["id"], platform=row["platform"], code=row["code"], severity=row["severity"],
-        message=row["message"], platform_code=row["platform_code"],
-        occurred_at=_dt(row["occurred_at"]), received_at=_dt(row["received_at"]),  # type: ignore[arg-type]
-        status=row["status"], amount=Decimal(row["amount"]) if row["amount"] is not None else None,
-        currency=row["currency"], reference=row["reference"], merchant_id=row["merchant_id"],
+        id=row["id"],
+        platform=row["platform"],
+        code=row["code"],
+        severity=row["severity"],
+        message=row["message"],
+        platform_code=row["platform_code"],
+        occurred_at=stored_utc(row["occurred_at"]),
+        received_at=stored_utc(row["received_at"]),
+        status=row["status"],
+        amount=Decimal(row["amount"]) if row["amount"] is not None else None,
+        currency=row["currency"],
+        reference=row["reference"],
+        merchant_id=row["merchant_id"],
         metadata=msgspec.json.decode(row["metadata"]) if row["metadata"] else {},
     )
 
 
 def to_delivery(row: dict[str, Any]) -> DeliveryView:
     return DeliveryView(
-        id=row["id"], notification_id=row["notification_id"], channel=row["channel"],
-        recipient=row["recipient"], rule=row["rule"], status=row["status"], attempts=row["attempts"],
-        next_attempt_at=_dt(row["next_attempt_at"]), last_error=row["last_error"],
-        delivered_at=_dt(row["delivered_at"]), created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
-        locale=row["locale"], timezone=row["timezone"],
+        id=row["id"],
+        notification_id=row["notification_id"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        rule=row["rule"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=_dt(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        delivered_at=_dt(row["delivered_at"]),
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        locale=row["locale"],
+        timezone=row["timezone"],
         captured=msgspec.json.decode(row["captured"]) if row.get("captured") else None,
-        budget_from=row.get("budget_from", 0), budget_since=_dt(row.get("budget_since")),
-        group_key=row.get("group_key"), note=row.get("note"),
+        budget_from=row.get("budget_from", 0),
+        budget_since=_dt(row.get("budget_since")),
+        group_key=row.get("group_key"),
+        note=row.get("note"),
     )
 
 
@@ -145,9 +162,15 @@ class Repository:
         self.db = db
 
     # -- ingest ---------------------------------------------------------------
-    async def store_event(self, event: Event, notification: Notification, plans: list[Plan],
-                          matched_rules: list[str], inhibits: dict[str, tuple[str, float]] | None = None,
-                          fingerprint: str | None = None) -> Stored:
+    async def store_event(
+        self,
+        event: Event,
+        notification: Notification,
+        plans: list[Plan],
+        matched_rules: list[str],
+        inhibits: dict[str, tuple[str, float]] | None = None,
+        fingerprint: str | None = None,
+    ) -> Stored:
         """Store a notification and its deliveries (digest memberships, and the inhibitions it starts:
         ``Policies.sources``) atomically, with the ``fingerprint`` of the request it came from.
 
@@ -158,12 +181,23 @@ class Repository:
         key = dedupe_key(event.platform, event.key)
         n = notification
         values: dict[str, Any] = {  # in the column order of _INGEST_PG
-            "id": n.id, "dedupe_key": key, "platform": n.platform, "code": n.code, "severity": n.severity,
-            "message": n.message, "platform_code": n.platform_code,
-            "amount": str(n.amount) if n.amount is not None else None, "currency": n.currency,
-            "reference": n.reference, "merchant_id": n.merchant_id, "occurred_at": n.occurred_at,
-            "received_at": n.received_at, "status": n.status, "metadata": msgspec.json.encode(n.metadata).decode(),
-            "matched_rules": msgspec.json.encode(matched_rules).decode(), "request_fingerprint": fingerprint,
+            "id": n.id,
+            "dedupe_key": key,
+            "platform": n.platform,
+            "code": n.code,
+            "severity": n.severity,
+            "message": n.message,
+            "platform_code": n.platform_code,
+            "amount": str(n.amount) if n.amount is not None else None,
+            "currency": n.currency,
+            "reference": n.reference,
+            "merchant_id": n.merchant_id,
+            "occurred_at": n.occurred_at,
+            "received_at": n.received_at,
+            "status": n.status,
+            "metadata": msgspec.json.encode(n.metadata).decode(),
+            "matched_rules": msgspec.json.encode(matched_rules).decode(),
+            "request_fingerprint": fingerprint,
         }
         plain = [p for p in plans if p.digest is None]
         ids = [new_id("dlv") for _ in plain]
@@ -177,40 +211,77 @@ class Repository:
             inserted = await self._store_in_transaction(values, ids, plans, stored, inhibits or {})
         else:
             row = await self.db.fetchrow_pg(
-                _INGEST_PG, *values.values(), ids, [p.route.channel for p in plain],
-                [p.route.recipient for p in plain], [p.route.rule for p in plain], [p.route.locale for p in plain],
-                [p.route.timezone for p in plain], [p.status for p in plain],
-                [p.due if p.status == "pending" else None for p in plain], [p.note for p in plain])
+                _INGEST_PG,
+                *values.values(),
+                ids,
+                [p.route.channel for p in plain],
+                [p.route.recipient for p in plain],
+                [p.route.rule for p in plain],
+                [p.route.locale for p in plain],
+                [p.route.timezone for p in plain],
+                [p.status for p in plain],
+                [p.due if p.status == "pending" else None for p in plain],
+                [p.note for p in plain],
+            )
             inserted = row["id"] is not None
         if inserted:
             return stored
-        existing = await NotificationRow.select(
-            NotificationRow.id, NotificationRow.status, NotificationRow.request_fingerprint).where(
-            NotificationRow.dedupe_key == key).first() or {}
+        existing = (
+            await NotificationRow.select(
+                NotificationRow.id, NotificationRow.status, NotificationRow.request_fingerprint
+            )
+            .where(NotificationRow.dedupe_key == key)
+            .first()
+            or {}
+        )
         if existing.get("id") == n.id:  # ours: stored by a try whose answer was lost (a connection blip)
             return stored
-        return Stored(id=existing.get("id", ""), created=False, status=existing.get("status", "received"),
-                      fingerprint=existing.get("request_fingerprint"))
+        return Stored(
+            id=existing.get("id", ""),
+            created=False,
+            status=existing.get("status", "received"),
+            fingerprint=existing.get("request_fingerprint"),
+        )
 
-    async def _store_in_transaction(self, values: dict[str, Any], ids: list[str], plans: list[Plan],
-                                    stored: Stored, inhibits: dict[str, tuple[str, float]]) -> bool:
+    async def _store_in_transaction(
+        self,
+        values: dict[str, Any],
+        ids: list[str],
+        plans: list[Plan],
+        stored: Stored,
+        inhibits: dict[str, tuple[str, float]],
+    ) -> bool:
         now = values["received_at"]
         plain = [p for p in plans if p.digest is None]
         async with self.db.write():
-            inserted = await NotificationRow.insert(NotificationRow(**values)).on_conflict(
-                target=NotificationRow.dedupe_key, action="DO NOTHING"
-            ).returning(NotificationRow.id)
+            inserted = (
+                await NotificationRow.insert(NotificationRow(**values))
+                .on_conflict(target=NotificationRow.dedupe_key, action="DO NOTHING")
+                .returning(NotificationRow.id)
+            )
             if not inserted:
                 return False
             if plain:
-                await DeliveryRow.insert(*(
-                    DeliveryRow(id=i, notification_id=values["id"], channel=p.route.channel,
-                                recipient=p.route.recipient, rule=p.route.rule, locale=p.route.locale,
-                                timezone=p.route.timezone, status=p.status, attempts=0,
-                                next_attempt_at=p.due if p.status == "pending" else None, note=p.note,
-                                created_at=now, updated_at=now)
-                    for i, p in zip(ids, plain, strict=True)
-                ))
+                await DeliveryRow.insert(
+                    *(
+                        DeliveryRow(
+                            id=i,
+                            notification_id=values["id"],
+                            channel=p.route.channel,
+                            recipient=p.route.recipient,
+                            rule=p.route.rule,
+                            locale=p.route.locale,
+                            timezone=p.route.timezone,
+                            status=p.status,
+                            attempts=0,
+                            next_attempt_at=p.due if p.status == "pending" else None,
+                            note=p.note,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        for i, p in zip(ids, plain, strict=True)
+                    )
+                )
             for plan in plans:
                 if plan.digest is not None:
                     delivery_id, due = await digests.join(self.db, plan, values["id"], now)
@@ -233,8 +304,9 @@ class Repository:
 
     async def deliveries_of(self, notification_id: str) -> list[DeliveryView]:
         """Its own deliveries and the digests it was folded into."""
-        rows = await self.db.fetch(f'SELECT * FROM "deliveries" WHERE {_OF_NOTIFICATION} ORDER BY "id"',
-                                   notification_id, notification_id)
+        rows = await self.db.fetch(
+            f'SELECT * FROM "deliveries" WHERE {_OF_NOTIFICATION} ORDER BY "id"', notification_id, notification_id
+        )
         return [to_delivery(r) for r in rows]
 
     async def delivery(self, delivery_id: str) -> DeliveryView | None:
@@ -244,17 +316,30 @@ class Repository:
     async def attempts_of(self, delivery_id: str) -> list[dict[str, Any]]:
         return await AttemptRow.select().where(AttemptRow.delivery_id == delivery_id).order_by(AttemptRow.number)
 
-    async def list_notifications(self, *, limit: int, before: str | None = None, platform: str | None = None,
-                                 code: str | None = None, severity: str | None = None, status: str | None = None,
-                                 since: datetime | None = None, until: datetime | None = None,
-                                 reference: str | None = None) -> list[Notification]:
+    async def list_notifications(
+        self,
+        *,
+        limit: int,
+        before: str | None = None,
+        platform: str | None = None,
+        code: str | None = None,
+        severity: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reference: str | None = None,
+    ) -> list[Notification]:
         """Newest first; ``before`` is the cursor (an id: ids sort by time)."""
         query = NotificationRow.select().order_by(NotificationRow.id, ascending=False).limit(limit)
         if before is not None:
             query = query.where(NotificationRow.id < before)
-        for column, value in ((NotificationRow.platform, platform), (NotificationRow.code, code),
-                              (NotificationRow.severity, severity), (NotificationRow.status, status),
-                              (NotificationRow.reference, reference)):
+        for column, value in (
+            (NotificationRow.platform, platform),
+            (NotificationRow.code, code),
+            (NotificationRow.severity, severity),
+            (NotificationRow.status, status),
+            (NotificationRow.reference, reference),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if since is not None:
@@ -263,21 +348,36 @@ class Repository:
             query = query.where(NotificationRow.received_at < until)
         return [to_notification(r) for r in await query]
 
-    async def list_deliveries(self, *, limit: int, before: str | None = None, status: str | None = None,
-                              channel: str | None = None, recipient: str | None = None,
-                              notification_id: str | None = None, since: datetime | None = None,
-                              until: datetime | None = None, overdue_at: datetime | None = None) -> list[DeliveryView]:
+    async def list_deliveries(
+        self,
+        *,
+        limit: int,
+        before: str | None = None,
+        status: str | None = None,
+        channel: str | None = None,
+        recipient: str | None = None,
+        notification_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        overdue_at: datetime | None = None,
+    ) -> list[DeliveryView]:
         """Newest first, without ``captured`` (a list stays light); ``before`` is the cursor (an id: ids sort by time).
 
         ``notification_id`` also finds the digests it was folded into, as ``deliveries_of`` does;
         ``overdue_at`` keeps those due at or before it and still unsent (pending or retrying).
         """
-        query = DeliveryRow.select(*DeliveryRow.all_columns(exclude=[DeliveryRow.captured])).order_by(
-            DeliveryRow.id, ascending=False).limit(limit)
+        query = (
+            DeliveryRow.select(*DeliveryRow.all_columns(exclude=[DeliveryRow.captured]))
+            .order_by(DeliveryRow.id, ascending=False)
+            .limit(limit)
+        )
         if before is not None:
             query = query.where(DeliveryRow.id < before)
-        for column, value in ((DeliveryRow.status, status), (DeliveryRow.channel, channel),
-                              (DeliveryRow.recipient, recipient)):
+        for column, value in (
+            (DeliveryRow.status, status),
+            (DeliveryRow.channel, channel),
+            (DeliveryRow.recipient, recipient),
+        ):
             if value is not None:
                 query = query.where(column == value)
         if notification_id is not None:
@@ -287,7 +387,9 @@ class Repository:
         if until is not None:
             query = query.where(DeliveryRow.created_at < until)
         if overdue_at is not None:
-            query = query.where(DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= overdue_at)
+            query = query.where(
+                DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= overdue_at
+            )
         return [to_delivery(r) for r in await query]
 
     # -- delivery state machine -----------------------------------------------
@@ -308,8 +410,13 @@ class Repository:
             for row in await deliveries_pg.claim(self.db, delivery_ids, lease_until=lease_until, now=now):
                 delivery, notification = deliveries_pg.split_claim_row(row)
                 view = to_delivery(delivery)
-                claimed.append(Claimed(delivery=view, attempt=view.attempts,
-                                       notification=to_notification(notification) if notification else None))
+                claimed.append(
+                    Claimed(
+                        delivery=view,
+                        attempt=view.attempts,
+                        notification=to_notification(notification) if notification else None,
+                    )
+                )
             return claimed
         claimed = []
         for delivery_id in delivery_ids:
@@ -317,7 +424,10 @@ class Repository:
                 'UPDATE "deliveries" SET "status" = \'sending\', "attempts" = "attempts" + 1, '
                 '"lease_until" = {}, "updated_at" = {} WHERE "id" = {} AND "status" IN (\'pending\', \'retrying\') '
                 'AND "next_attempt_at" <= {} RETURNING *',
-                lease_until, now, delivery_id, now,
+                lease_until,
+                now,
+                delivery_id,
+                now,
             )
             if rows:
                 view = to_delivery(rows[0])
@@ -330,7 +440,10 @@ class Repository:
         await self.db.write_one(
             'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
             '"next_attempt_at" = {} WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {}',
-            status, utcnow(), claimed.delivery.id, claimed.attempt,
+            status,
+            utcnow(),
+            claimed.delivery.id,
+            claimed.attempt,
         )
 
     async def defer(self, claimed: Claimed, *, until: datetime, reason: str) -> bool:
@@ -340,21 +453,44 @@ class Repository:
             'UPDATE "deliveries" SET "status" = {}, "attempts" = "attempts" - 1, "lease_until" = NULL, '
             '"next_attempt_at" = {}, "last_error" = {}, "updated_at" = {} '
             'WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} RETURNING "id"',
-            status, until, reason, utcnow(), claimed.delivery.id, claimed.attempt,
+            status,
+            until,
+            reason,
+            utcnow(),
+            claimed.delivery.id,
+            claimed.attempt,
         )
         return bool(rows)
 
-    async def finish(self, claimed: Claimed, *, outcome: str, status: str, started_at: datetime,
-                     error: str | None = None, status_code: int | None = None,
-                     next_attempt_at: datetime | None = None, captured: str | None = None) -> bool:
+    async def finish(
+        self,
+        claimed: Claimed,
+        *,
+        outcome: str,
+        status: str,
+        started_at: datetime,
+        error: str | None = None,
+        status_code: int | None = None,
+        next_attempt_at: datetime | None = None,
+        captured: str | None = None,
+    ) -> bool:
         """Record the attempt and move the delivery on, only if our claim still holds.
 
         Attempts finishing at about the same time are stored together (``finish_many``).
         """
-        return await self._finishes(Finish(
-            delivery_id=claimed.delivery.id, attempt=claimed.attempt, status=status, outcome=outcome,
-            started_at=started_at, next_attempt_at=next_attempt_at, error=error, captured=captured,
-            status_code=status_code))
+        return await self._finishes(
+            Finish(
+                delivery_id=claimed.delivery.id,
+                attempt=claimed.attempt,
+                status=status,
+                outcome=outcome,
+                started_at=started_at,
+                next_attempt_at=next_attempt_at,
+                error=error,
+                captured=captured,
+                status_code=status_code,
+            )
+        )
 
     async def drain(self) -> None:
         """Store the attempts still gathered (before the database closes)."""
@@ -383,7 +519,8 @@ class Repository:
         rows = await self.db.fetch(
             f'SELECT a."delivery_id", a."outcome", d."notification_id" FROM "delivery_attempts" a '
             f'JOIN "deliveries" d ON d."id" = a."delivery_id" WHERE a."id" IN ({ids})',
-            *(f"{f.delivery_id}.{f.attempt}" for f in finishes))
+            *(f"{f.delivery_id}.{f.attempt}" for f in finishes),
+        )
         outcomes = {f.delivery_id: f.outcome for f in finishes}
         stored = [r for r in rows if r["outcome"] == outcomes[r["delivery_id"]]]
         for notification_id in sorted({r["notification_id"] for r in stored}):
@@ -407,16 +544,30 @@ class Repository:
                     '"last_error" = {}, "captured" = COALESCE({}, "captured"), "updated_at" = {}, '
                     '"delivered_at" = {} WHERE "id" = {} AND "status" = \'sending\' AND "attempts" = {} '
                     'RETURNING "notification_id"',
-                    f.status, f.next_attempt_at, f.error, f.captured, now, now if f.status == "delivered" else None,
-                    f.delivery_id, f.attempt,
+                    f.status,
+                    f.next_attempt_at,
+                    f.error,
+                    f.captured,
+                    now,
+                    now if f.status == "delivered" else None,
+                    f.delivery_id,
+                    f.attempt,
                 )
                 if not updated:
                     continue
-                await AttemptRow.insert(AttemptRow(
-                    id=f"{f.delivery_id}.{f.attempt}", delivery_id=f.delivery_id, number=f.attempt,
-                    outcome=f.outcome, status_code=f.status_code, error=f.error, started_at=f.started_at,
-                    finished_at=now, duration_ms=(now - f.started_at).total_seconds() * 1000,
-                )).on_conflict(target=AttemptRow.id, action="DO NOTHING")
+                await AttemptRow.insert(
+                    AttemptRow(
+                        id=f"{f.delivery_id}.{f.attempt}",
+                        delivery_id=f.delivery_id,
+                        number=f.attempt,
+                        outcome=f.outcome,
+                        status_code=f.status_code,
+                        error=f.error,
+                        started_at=f.started_at,
+                        finished_at=now,
+                        duration_ms=(now - f.started_at).total_seconds() * 1000,
+                    )
+                ).on_conflict(target=AttemptRow.id, action="DO NOTHING")
                 await self.refresh_notification_status(updated[0]["notification_id"])
             held.add(f.delivery_id)
         return held
@@ -436,25 +587,42 @@ class Repository:
         await self.db.execute(
             'WITH s AS (SELECT "status" FROM "deliveries" WHERE "notification_id" = {}) '
             f'UPDATE "notifications" SET "status" = {NOTIFICATION_STATUS_FROM_S} '
-            f'WHERE "id" = {{}} AND "status" NOT IN {STATUSES_KEPT}', notification_id, notification_id)
+            f'WHERE "id" = {{}} AND "status" NOT IN {STATUSES_KEPT}',
+            notification_id,
+            notification_id,
+        )
 
-    async def replay(self, *, delivery_id: str | None = None, channel: str | None = None,
-                     recipient: str | None = None, since: datetime | None = None,
-                     until: datetime | None = None) -> list[tuple[str, int]]:
+    async def replay(
+        self,
+        *,
+        delivery_id: str | None = None,
+        channel: str | None = None,
+        recipient: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[tuple[str, int]]:
         """Re-drive failed deliveries (dead letters) with a fresh attempt budget; return (id, attempts)."""
         now = utcnow()
-        conditions: list[str] = ['"status" = \'failed\'']
+        conditions: list[str] = ["\"status\" = 'failed'"]
         args: list[Any] = [now, now, now]
-        for column, op, value in (("id", "=", delivery_id), ("channel", "=", channel), ("recipient", "=", recipient),
-                                  ("created_at", ">=", since), ("created_at", "<", until)):
+        for column, op, value in (
+            ("id", "=", delivery_id),
+            ("channel", "=", channel),
+            ("recipient", "=", recipient),
+            ("created_at", ">=", since),
+            ("created_at", "<", until),
+        ):
             if value is not None:
                 conditions.append(f'"{column}" {op} {{}}')
                 args.append(value)
         async with self.db.write():
             rows = await self.db.fetch(
                 'UPDATE "deliveries" SET "status" = \'retrying\', "next_attempt_at" = {}, "budget_from" = "attempts", '
-                '"budget_since" = {}, "updated_at" = {}, "delivered_at" = NULL WHERE ' + " AND ".join(conditions)
-                + ' RETURNING "id", "attempts", "notification_id"', *args)
+                '"budget_since" = {}, "updated_at" = {}, "delivered_at" = NULL WHERE '
+                + " AND ".join(conditions)
+                + ' RETURNING "id", "attempts", "notification_id"',
+                *args,
+            )
             for notification_id in {r["notification_id"] for r in rows}:
                 await self.refresh_notification_status(notification_id)
         return [(r["id"], r["attempts"]) for r in rows]
@@ -465,7 +633,11 @@ class Repository:
         rows = await self.db.write_one(
             'UPDATE "deliveries" SET "next_attempt_at" = {}, "updated_at" = {} WHERE "channel" = {} '
             'AND "recipient" = {} AND "status" IN (\'pending\', \'retrying\') RETURNING "id", "attempts"',
-            now, now, channel, recipient)
+            now,
+            now,
+            channel,
+            recipient,
+        )
         return [(r["id"], r["attempts"]) for r in rows]
 
     async def cancel_waiting(self, *, channel: str, recipient: str, reason: str) -> int:
@@ -478,7 +650,12 @@ class Repository:
             rows = await self.db.fetch(
                 'UPDATE "deliveries" SET "status" = \'cancelled\', "next_attempt_at" = NULL, "last_error" = {}, '
                 '"updated_at" = {} WHERE "channel" = {} AND "recipient" = {} AND "status" IN (\'pending\', \'retrying\') '
-                'RETURNING "notification_id"', reason, now, channel, recipient)
+                'RETURNING "notification_id"',
+                reason,
+                now,
+                channel,
+                recipient,
+            )
             for notification_id in sorted({r["notification_id"] for r in rows}):
                 if not self.db.is_sqlite:  # serialised with finish()'s recount of sibling deliveries
                     await self.db.execute('SELECT 1 FROM "notifications" WHERE "id" = {} FOR UPDATE', notification_id)
@@ -487,8 +664,11 @@ class Repository:
 
     async def oldest_due(self, now: datetime) -> datetime | None:
         """When the longest-waiting delivery that is due (pending or retrying, not being sent) became due."""
-        rows = await self.db.fetch('SELECT MIN("next_attempt_at") AS t FROM "deliveries" '
-                                   'WHERE "status" IN (\'pending\', \'retrying\') AND "next_attempt_at" <= {}', now)
+        rows = await self.db.fetch(
+            'SELECT MIN("next_attempt_at") AS t FROM "deliveries" '
+            "WHERE \"status\" IN ('pending', 'retrying') AND \"next_attempt_at\" <= {}",
+            now,
+        )
         return _dt(rows[0]["t"]) if rows else None
 
     async def not_yet_due(self, delivery_ids: list[str]) -> list[tuple[str, int, datetime]]:
@@ -498,7 +678,10 @@ class Repository:
         ids = ", ".join("{}" for _ in delivery_ids)
         rows = await self.db.fetch(
             f'SELECT "id", "attempts", "next_attempt_at" FROM "deliveries" WHERE "id" IN ({ids}) '
-            'AND "status" IN (\'pending\', \'retrying\') AND "next_attempt_at" > {}', *delivery_ids, utcnow())
+            "AND \"status\" IN ('pending', 'retrying') AND \"next_attempt_at\" > {}",
+            *delivery_ids,
+            utcnow(),
+        )
         return [(r["id"], r["attempts"], _dt(r["next_attempt_at"])) for r in rows]  # type: ignore[misc]
 
     async def renew_leases(self, claims: dict[str, int], until: datetime) -> None:
@@ -506,16 +689,23 @@ class Repository:
         ``claims`` maps each to the attempt it claimed, so a claim another process has since made stays its own."""
         pairs = sorted(claims.items())
         for start in range(0, len(pairs), 500):
-            chunk = pairs[start:start + 500]
+            chunk = pairs[start : start + 500]
             if self.db.is_sqlite:
                 match = " OR ".join('("id" = {} AND "attempts" = {})' for _ in chunk)
-                await self.db.write_one(f'UPDATE "deliveries" SET "lease_until" = {{}} WHERE "status" = \'sending\' '
-                                        f'AND ({match})', until, *(v for pair in chunk for v in pair))
+                await self.db.write_one(
+                    f'UPDATE "deliveries" SET "lease_until" = {{}} WHERE "status" = \'sending\' AND ({match})',
+                    until,
+                    *(v for pair in chunk for v in pair),
+                )
             else:
                 await self.db.write_one(
                     'UPDATE "deliveries" d SET "lease_until" = {} FROM unnest({}::varchar[], {}::integer[]) '
                     'AS c("id", "attempts") WHERE d."id" = c."id" AND d."attempts" = c."attempts" '
-                    'AND d."status" = \'sending\'', until, [i for i, _ in chunk], [a for _, a in chunk])
+                    "AND d.\"status\" = 'sending'",
+                    until,
+                    [i for i, _ in chunk],
+                    [a for _, a in chunk],
+                )
 
     # -- the outbox sweep -----------------------------------------------------
     async def recover_expired_leases(self) -> list[tuple[str, int]]:
@@ -530,21 +720,33 @@ class Repository:
                 'UPDATE "deliveries" SET "status" = \'retrying\', "lease_until" = NULL, "next_attempt_at" = {}, '
                 '"last_error" = \'attempt interrupted: the worker stopped before it finished\', "updated_at" = {} '
                 'WHERE "status" = \'sending\' AND "lease_until" < {} RETURNING "id", "attempts"',
-                now, now, now,
+                now,
+                now,
+                now,
             )
             for row in rows:
-                await AttemptRow.insert(AttemptRow(
-                    id=f"{row['id']}.{row['attempts']}", delivery_id=row["id"], number=row["attempts"],
-                    outcome="interrupted", error="the worker stopped before it finished", started_at=now,
-                    finished_at=now, duration_ms=0.0,
-                )).on_conflict(target=AttemptRow.id, action="DO NOTHING")
+                await AttemptRow.insert(
+                    AttemptRow(
+                        id=f"{row['id']}.{row['attempts']}",
+                        delivery_id=row["id"],
+                        number=row["attempts"],
+                        outcome="interrupted",
+                        error="the worker stopped before it finished",
+                        started_at=now,
+                        finished_at=now,
+                        duration_ms=0.0,
+                    )
+                ).on_conflict(target=AttemptRow.id, action="DO NOTHING")
         return [(r["id"], r["attempts"]) for r in rows]
 
     async def due(self, *, horizon: datetime, limit: int = 1000) -> list[tuple[str, int, datetime]]:
         """Deliveries waiting for an attempt at or before ``horizon``: (id, attempts, when)."""
-        rows = await DeliveryRow.select(DeliveryRow.id, DeliveryRow.attempts, DeliveryRow.next_attempt_at).where(
-            DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= horizon
-        ).order_by(DeliveryRow.next_attempt_at).limit(limit)
+        rows = (
+            await DeliveryRow.select(DeliveryRow.id, DeliveryRow.attempts, DeliveryRow.next_attempt_at)
+            .where(DeliveryRow.status.is_in(["pending", "retrying"]), DeliveryRow.next_attempt_at <= horizon)
+            .order_by(DeliveryRow.next_attempt_at)
+            .limit(limit)
+        )
         return [(r["id"], r["attempts"], _dt(r["next_attempt_at"])) for r in rows]  # type: ignore[misc]
 
     # -- metrics --------------------------------------------------------------
@@ -552,11 +754,14 @@ class Repository:
         """Totals for /metrics, from the database so every process reports the same."""
         return {
             "notifications": await self.db.fetch(
-                'SELECT "platform", "code", COUNT(*) AS n FROM "notifications" GROUP BY "platform", "code"'),
+                'SELECT "platform", "code", COUNT(*) AS n FROM "notifications" GROUP BY "platform", "code"'
+            ),
             "deliveries": await self.db.fetch(
-                'SELECT "channel", "status", COUNT(*) AS n FROM "deliveries" GROUP BY "channel", "status"'),
+                'SELECT "channel", "status", COUNT(*) AS n FROM "deliveries" GROUP BY "channel", "status"'
+            ),
             "breakers": await self.db.fetch('SELECT "destination", "state" FROM "breakers"'),
             "attempts": await self.db.fetch(
                 'SELECT d."channel", a."outcome", COUNT(*) AS n FROM "delivery_attempts" a '
-                'JOIN "deliveries" d ON d."id" = a."delivery_id" GROUP BY d."channel", a."outcome"'),
+                'JOIN "deliveries" d ON d."id" = a."delivery_id" GROUP BY d."channel", a."outcome"'
+            ),
         }

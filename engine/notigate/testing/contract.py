@@ -182,8 +182,13 @@ class ChannelContract(_Contract):
         """``render()`` builds what would go on the wire (what sandbox mode stores) from a message."""
         channel = self.plugin_class(self.config())
         try:
-            message = sample_message(self.plugin_class.name, self.sample_address, secret="whsec_c2VjcmV0LWZvci10ZXN0cw==",
-                                     subject="[warning] arindo: card_declined", text="Card declined")
+            message = sample_message(
+                self.plugin_class.name,
+                self.sample_address,
+                secret="whsec_c2VjcmV0LWZvci10ZXN0cw==",
+                subject="[warning] arindo: card_declined",
+                text="Card declined",
+            )
             assert channel.validate_recipient(self.sample_address) is None
             assert isinstance(channel.render(message), Rendered)
             assert channel.destination(message)

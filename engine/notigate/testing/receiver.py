@@ -56,8 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         receiver = self.server.receiver
         body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode(errors="replace")
-        request = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                           self.client_address[1], at=time.monotonic())
+        request = Received(
+            self.command,
+            self.path,
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            self.client_address[1],
+            at=time.monotonic(),
+        )
         reply = receiver.answer(request)
         delay = reply.delay + receiver.delay
         if delay and receiver.stopping.wait(delay):

@@ -64,9 +64,15 @@ def _from_config(w: WebhookEndpoint) -> Endpoint:
 
 
 def _from_row(row: dict[str, object]) -> Endpoint:
-    return Endpoint(name=str(row["name"]), url=str(row["url"]), secret=str(row["secret"]),
-                    events=msgspec.json.decode(str(row["events"]) or "[]", type=list[str]), source="api",
-                    description=str(row["description"] or ""), created_at=as_utc(row["created_at"]))
+    return Endpoint(
+        name=str(row["name"]),
+        url=str(row["url"]),
+        secret=str(row["secret"]),
+        events=msgspec.json.decode(str(row["events"]) or "[]", type=list[str]),
+        source="api",
+        description=str(row["description"] or ""),
+        created_at=as_utc(row["created_at"]),
+    )
 
 
 class Endpoints:
@@ -118,16 +124,19 @@ class Endpoints:
             endpoint = self.get(name)
         return endpoint
 
-    async def create(self, *, name: str, url: str, secret: str, events: list[str], description: str,
-                     now: datetime) -> Endpoint:
+    async def create(
+        self, *, name: str, url: str, secret: str, events: list[str], description: str, now: datetime
+    ) -> Endpoint:
         """Store a new endpoint; ``EndpointExists`` if the name is taken (the database's key decides)."""
         if name in self._configured:
             raise EndpointExists(name)
-        if not await self._rows().insert(name=name, url=url, secret=secret, events=events, description=description,
-                                         now=now):
+        if not await self._rows().insert(
+            name=name, url=url, secret=secret, events=events, description=description, now=now
+        ):
             raise EndpointExists(name)
-        endpoint = Endpoint(name=name, url=url, secret=secret, events=events, source="api",
-                            description=description, created_at=now)
+        endpoint = Endpoint(
+            name=name, url=url, secret=secret, events=events, source="api", description=description, created_at=now
+        )
         self._stored = {**self._stored, name: endpoint}
         return endpoint
 

@@ -48,6 +48,7 @@ def webhook_rule(*to: str) -> dict[str, Any]:
 
 # -- plugin sections --------------------------------------------------------------
 
+
 def test_configured_platform_gets_its_validated_section(build: Callable[..., Gateway]) -> None:
     """``[platforms.arindo]`` is decoded into the plugin's config type and the platform is active."""
     gw = build(platforms={"arindo": {"server_key": "SB-Mid-server-TEST"}})
@@ -72,7 +73,8 @@ def test_missing_server_key_names_the_full_key(build: Callable[..., Gateway]) ->
 def test_empty_server_key_names_the_full_key(build: Callable[..., Gateway]) -> None:
     """An empty ``server_key`` fails the plugin's own constraint, named ``platforms.arindo.server_key``."""
     assert problems(build, platforms={"arindo": {"server_key": ""}}) == [
-        "platforms.arindo.server_key: Expected `str` of length >= 1"]
+        "platforms.arindo.server_key: Expected `str` of length >= 1"
+    ]
 
 
 def test_unknown_key_in_a_plugin_section_is_reported(build: Callable[..., Gateway]) -> None:
@@ -85,7 +87,8 @@ def test_unknown_key_in_a_plugin_section_is_reported(build: Callable[..., Gatewa
 def test_unknown_key_in_a_plugin_section_is_named_like_other_unknown_keys(build: Callable[..., Gateway]) -> None:
     """A typo in ``[platforms.arindo]`` reads ``platforms.arindo.sever_key: unknown key``, like engine sections."""
     assert problems(build, platforms={"arindo": {"server_key": "k", "sever_key": "k"}}) == [
-        "platforms.arindo.sever_key: unknown key"]
+        "platforms.arindo.sever_key: unknown key"
+    ]
 
 
 def test_bad_channel_section_names_the_key(build: Callable[..., Gateway]) -> None:
@@ -98,7 +101,8 @@ def test_bad_channel_section_names_the_key(build: Callable[..., Gateway]) -> Non
 def test_section_for_an_uninstalled_plugin_is_rejected(build: Callable[..., Gateway], kind: str, name: str) -> None:
     """A section naming no installed plugin (``[platforms.nosuch]``) is an error naming it."""
     assert problems(build, **{kind: {name: {}}}) == [
-        f"{kind}.{name}: no enabled {kind[:-1]} plugin named {name!r} is installed"]
+        f"{kind}.{name}: no enabled {kind[:-1]} plugin named {name!r} is installed"
+    ]
 
 
 def test_section_for_a_disabled_plugin_is_accepted(build: Callable[..., Gateway]) -> None:
@@ -130,6 +134,7 @@ def test_channel_with_only_defaults_is_active_without_a_section(build: Callable[
 
 # -- rules against plugins and endpoints ---------------------------------------------
 
+
 def test_rule_with_an_uninstalled_channel_names_the_target(build: Callable[..., Gateway]) -> None:
     """A rule sending by ``sms`` when no SMS plugin is installed names ``rules[0].send[0].channel``."""
     rules = [{"name": "r", "send": [{"channel": "sms", "to": ["+6281200000001"]}]}]
@@ -139,8 +144,10 @@ def test_rule_with_an_uninstalled_channel_names_the_target(build: Callable[..., 
 def test_rule_with_a_disabled_channel_warns_and_starts(build: Callable[..., Gateway]) -> None:
     """A rule using the channel of a disabled plugin is a warning naming the plugin, and its recipients
     (which the unconfigured plugin cannot check) are not checked."""
-    gw = build(plugins={"disabled": ["channel_sms", "channel_webhook"]},
-               rules=[{"name": "sms", "send": [{"channel": "sms", "to": ["not a phone number"]}]}, webhook_rule("nowhere")])
+    gw = build(
+        plugins={"disabled": ["channel_sms", "channel_webhook"]},
+        rules=[{"name": "sms", "send": [{"channel": "sms", "to": ["not a phone number"]}]}, webhook_rule("nowhere")],
+    )
     assert [w for w in gw.warnings if w.startswith("rules")] == [
         "rules[0].send[0].channel: channel 'sms' is switched off ([plugins] disabled: channel_sms); "
         "its deliveries are stored as cancelled",
@@ -159,15 +166,20 @@ def test_a_disabled_channel_still_checks_the_rest_of_the_rule(build: Callable[..
 
 def test_webhook_rule_to_an_unknown_endpoint_names_the_target(build: Callable[..., Gateway]) -> None:
     """A webhook rule addressed to no ``[[webhooks]]`` endpoint names ``rules[0].send[0].to``."""
-    result = problems(build, webhooks=[{"name": "known", "url": "https://w.example", "secret": SECRET}],
-                      rules=[webhook_rule("known", "unknown")])
+    result = problems(
+        build,
+        webhooks=[{"name": "known", "url": "https://w.example", "secret": SECRET}],
+        rules=[webhook_rule("known", "unknown")],
+    )
     assert result == ["rules[0].send[0].to: no [[webhooks]] endpoint named 'unknown'"]
 
 
 def test_every_rule_problem_is_reported_at_once(build: Callable[..., Gateway]) -> None:
     """Problems in several rules and targets are all reported, each with its own key."""
-    rules = [webhook_rule("a"), {"name": "r2", "send": [{"channel": "pigeon", "to": ["x@example.com"]},
-                                                        {"channel": "webhook", "to": ["b"]}]}]
+    rules = [
+        webhook_rule("a"),
+        {"name": "r2", "send": [{"channel": "pigeon", "to": ["x@example.com"]}, {"channel": "webhook", "to": ["b"]}]},
+    ]
     assert problems(build, rules=rules, platforms={"nosuch": {}}) == [
         "platforms.nosuch: no enabled platform plugin named 'nosuch' is installed",
         "rules[0].send[0].to: no [[webhooks]] endpoint named 'a'",
@@ -176,13 +188,16 @@ def test_every_rule_problem_is_reported_at_once(build: Callable[..., Gateway]) -
     ]
 
 
-def test_valid_configuration_routes_through_the_rule_evaluator(build: Callable[..., Gateway],
-                                                               make_notification: Callable[..., Notification]) -> None:
+def test_valid_configuration_routes_through_the_rule_evaluator(
+    build: Callable[..., Gateway], make_notification: Callable[..., Notification]
+) -> None:
     """A valid gateway routes a notification through its ``[[rules]]``."""
-    gw = build(platforms={"arindo": {"server_key": "k"}},
-               webhooks=[{"name": "w", "url": "https://w.example", "secret": SECRET}],
-               rules=[{"name": "warn", "match": {"min_severity": "warning"}, "send": [{"channel": "webhook", "to": ["w"]}]}],
-               security={"api_keys": [{"name": "ops", "key": "k" * 16, "scopes": ["admin"]}]})
+    gw = build(
+        platforms={"arindo": {"server_key": "k"}},
+        webhooks=[{"name": "w", "url": "https://w.example", "secret": SECRET}],
+        rules=[{"name": "warn", "match": {"min_severity": "warning"}, "send": [{"channel": "webhook", "to": ["w"]}]}],
+        security={"api_keys": [{"name": "ops", "key": "k" * 16, "scopes": ["admin"]}]},
+    )
     routes: list[Route] = []
     gw.route_event(notification=make_notification(code="card_declined"), routes=routes)
     assert [(r.channel, r.recipient, r.rule) for r in routes] == [("webhook", "w", "warn")]
@@ -190,17 +205,22 @@ def test_valid_configuration_routes_through_the_rule_evaluator(build: Callable[.
     assert gw.in_process
 
 
-def test_disabling_the_rule_evaluator_stops_rule_routing(build: Callable[..., Gateway],
-                                                         make_notification: Callable[..., Notification]) -> None:
+def test_disabling_the_rule_evaluator_stops_rule_routing(
+    build: Callable[..., Gateway], make_notification: Callable[..., Notification]
+) -> None:
     """The built-in rule evaluator is a plugin named ``rules`` and can be disabled like any other."""
-    gw = build(plugins={"disabled": ["rules"]}, webhooks=[{"name": "w", "url": "https://w.example", "secret": SECRET}],
-               rules=[webhook_rule("w")])
+    gw = build(
+        plugins={"disabled": ["rules"]},
+        webhooks=[{"name": "w", "url": "https://w.example", "secret": SECRET}],
+        rules=[webhook_rule("w")],
+    )
     routes: list[Route] = []
     gw.route_event(notification=make_notification(), routes=routes)
     assert routes == []
 
 
 # -- the embedded default -------------------------------------------------------------
+
 
 def test_embedded_default_configures_arindo_from_its_sample(tmp_path: Path) -> None:
     """On the embedded default, ARINDO runs on its plugin's ``sample_config`` and nothing warns."""
@@ -215,8 +235,11 @@ def test_embedded_default_configures_arindo_from_its_sample(tmp_path: Path) -> N
 
 def test_embedded_default_prefers_an_explicit_section(tmp_path: Path) -> None:
     """An explicit section wins over the sample even on the embedded default."""
-    settings = msgspec.structs.replace(embedded_settings(), database=DatabaseConfig(url=f"sqlite:///{tmp_path}/x.db"),
-                                       platforms={"arindo": {"server_key": "SB-Mid-server-MINE"}})
+    settings = msgspec.structs.replace(
+        embedded_settings(),
+        database=DatabaseConfig(url=f"sqlite:///{tmp_path}/x.db"),
+        platforms={"arindo": {"server_key": "SB-Mid-server-MINE"}},
+    )
     assert Gateway.from_settings(settings).platforms["arindo"].config.server_key == "SB-Mid-server-MINE"  # type: ignore[attr-defined]
 
 
@@ -229,19 +252,28 @@ def test_embedded_sample_rules_keep_only_installed_channels(monkeypatch: pytest.
 
 # -- locales, time zones and templates ----------------------------------------------
 
+
 def test_unknown_locale_and_time_zone_name_their_keys(build: Callable[..., Gateway]) -> None:
     """A rule target's unknown locale or time zone, or a quiet window's zone, is a start-up error naming the key."""
-    rule = {"name": "r", "quiet_hours": [{"start": "22:00", "end": "06:00", "timezone": "Mars/Olympus"}],
-            "send": [{"channel": "email", "to": ["ops@example.com"], "locale": "xx_YY", "timezone": "Asia/Nowhere"}]}
+    rule = {
+        "name": "r",
+        "quiet_hours": [{"start": "22:00", "end": "06:00", "timezone": "Mars/Olympus"}],
+        "send": [{"channel": "email", "to": ["ops@example.com"], "locale": "xx_YY", "timezone": "Asia/Nowhere"}],
+    }
     found = problems(build, channels={"email": {"host": "127.0.0.1"}}, rules=[rule])
-    assert [p.split(":")[0] for p in found] == ["rules[0].send[0].locale", "rules[0].send[0].timezone",
-                                                "rules[0].quiet_hours[0].timezone"]
+    assert [p.split(":")[0] for p in found] == [
+        "rules[0].send[0].locale",
+        "rules[0].send[0].timezone",
+        "rules[0].quiet_hours[0].timezone",
+    ]
 
 
 def test_known_locale_without_a_catalog_is_accepted(build: Callable[..., Gateway]) -> None:
     """A locale Babel knows but Notigate has no words for (fr) is fine: its words fall back to English."""
-    gw = build(channels={"email": {"host": "127.0.0.1"}},
-               rules=[{"name": "r", "send": [{"channel": "email", "to": ["a@example.com"], "locale": "fr"}]}])
+    gw = build(
+        channels={"email": {"host": "127.0.0.1"}},
+        rules=[{"name": "r", "send": [{"channel": "email", "to": ["a@example.com"], "locale": "fr"}]}],
+    )
     assert gw.settings.rules[0].send[0].locale == "fr"
     words = gw.templates.render("email", "event", template_contexts("event")[0], locale="fr", timezone="Asia/Jakarta")
     assert words.subject.startswith("Card declined: INV-2026-0001")
@@ -249,8 +281,9 @@ def test_known_locale_without_a_catalog_is_accepted(build: Callable[..., Gateway
     assert 'Sent by Notigate because of the rule "fraud to the risk team".' in words.text
 
 
-def test_template_syntax_error_stops_the_start_with_file_and_line(build: Callable[..., Gateway],
-                                                                  tmp_path: Path) -> None:
+def test_template_syntax_error_stops_the_start_with_file_and_line(
+    build: Callable[..., Gateway], tmp_path: Path
+) -> None:
     """A broken override template is reported at start as ``templates: <file>:<line>: …``."""
     (tmp_path / "own" / "email").mkdir(parents=True)
     (tmp_path / "own" / "email" / "event.txt").write_text("Hello\n{{ event.code }\n")
@@ -260,13 +293,16 @@ def test_template_syntax_error_stops_the_start_with_file_and_line(build: Callabl
 
 def test_duplicate_rule_names_are_rejected(build: Callable[..., Gateway]) -> None:
     """Rule names key digests and inhibitions, so two rules may not share one."""
-    assert problems(build, webhooks=[{"name": "hook", "url": "https://h.example", "secret": SECRET}],
-                    rules=[webhook_rule("hook"), webhook_rule("hook")]) == [
-        "rules: two rules are named 'r' (names identify digests and inhibitions)"]
+    assert problems(
+        build,
+        webhooks=[{"name": "hook", "url": "https://h.example", "secret": SECRET}],
+        rules=[webhook_rule("hook"), webhook_rule("hook")],
+    ) == ["rules: two rules are named 'r' (names identify digests and inhibitions)"]
 
 
-def test_channel_plugins_can_ship_default_templates(build: Callable[..., Gateway], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_channel_plugins_can_ship_default_templates(
+    build: Callable[..., Gateway], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A channel class's ``templates_dir`` fills in files that neither the deployment nor templates/ has."""
     from notigate_channel_sms import SmsChannel
 

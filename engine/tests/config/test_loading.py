@@ -117,6 +117,7 @@ def example_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # -- the product example ------------------------------------------------------
 
+
 def test_product_example_loads_every_supported_section(example_env: Path) -> None:
     """Every section of product.md's example that the structs support loads into typed settings."""
     s = load_settings(write(example_env, PRODUCT_EXAMPLE))
@@ -125,9 +126,15 @@ def test_product_example_loads_every_supported_section(example_env: Path) -> Non
     assert s.queue.url == "redis://127.0.0.1:6379/0"
     assert s.plugins.disabled == ["channel_sms"]
     assert s.sandbox.enabled is False
-    assert [(k.name, k.key, k.scopes) for k in s.security.api_keys] == [("ops", EXAMPLE_ENV["NOTIGATE_API_KEY"], ["admin"])]
+    assert [(k.name, k.key, k.scopes) for k in s.security.api_keys] == [
+        ("ops", EXAMPLE_ENV["NOTIGATE_API_KEY"], ["admin"])
+    ]
     assert (s.delivery.max_attempts, s.delivery.backoff_initial, s.delivery.backoff_max, s.delivery.max_age) == (
-        8, "2s", "30m", "24h")
+        8,
+        "2s",
+        "30m",
+        "24h",
+    )
     assert s.platforms["arindo"] == {"server_key": "SB-Mid-server-FROM-ENV"}
     assert s.platforms["paprika"]["secret_key"] == "paprika-secret"
     assert s.platforms["assasta"] == {"merchants": {"31835": {"user_id": "bot31835", "password": "assasta-pass"}}}
@@ -139,7 +146,9 @@ def test_product_example_loads_every_supported_section(example_env: Path) -> Non
     assert fraud.match.codes == ["fraud_suspected", "fraud_review"]
     assert fraud.match.platforms == ["arindo", "paprika"]
     assert [(t.channel, t.to, t.locale, t.timezone) for t in fraud.send] == [
-        ("email", ["risk@example.com"], "id", "Asia/Jakarta"), ("sms", ["+6281200000001"], "id", "Asia/Jakarta")]
+        ("email", ["risk@example.com"], "id", "Asia/Jakarta"),
+        ("sms", ["+6281200000001"], "id", "Asia/Jakarta"),
+    ]
     assert fraud.stop is False
     assert errors.match.min_severity == "error"
     assert errors.match.min_amount == Decimal("1000000.00")
@@ -178,6 +187,7 @@ def test_file_cannot_claim_to_be_the_embedded_default(clean_env: Path) -> None:
 
 # -- interpolation --------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("template", "env", "expected"),
     [
@@ -191,8 +201,9 @@ def test_file_cannot_claim_to_be_the_embedded_default(clean_env: Path) -> None:
         ("$NT_VAR and {NT_VAR}", {"NT_VAR": "x"}, "$NT_VAR and {NT_VAR}"),
     ],
 )
-def test_interpolation_replaces_variables_in_strings(clean_env: Path, monkeypatch: pytest.MonkeyPatch, template: str,
-                                                     env: dict[str, str], expected: str) -> None:
+def test_interpolation_replaces_variables_in_strings(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, template: str, env: dict[str, str], expected: str
+) -> None:
     """``${VAR}`` takes the variable, ``${VAR:-default}`` the default when it is unset or empty."""
     for var in ("NT_VAR", "NT_HOST", "NT_PORT"):
         monkeypatch.delenv(var, raising=False)
@@ -202,12 +213,17 @@ def test_interpolation_replaces_variables_in_strings(clean_env: Path, monkeypatc
     assert load_settings(path).server.host == expected
 
 
-def test_interpolation_reaches_nested_lists_and_plugin_sections(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interpolation_reaches_nested_lists_and_plugin_sections(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Strings inside arrays of tables, inline tables and plugin sections are interpolated."""
     monkeypatch.setenv("NT_TO", "ops@example.com")
     monkeypatch.setenv("NT_SECRET", "s3cret")
-    path = write(clean_env, '[platforms.x.deep]\nsecret = ["${NT_SECRET}"]\n'
-                            '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["${NT_TO}"] }]\n')
+    path = write(
+        clean_env,
+        '[platforms.x.deep]\nsecret = ["${NT_SECRET}"]\n'
+        '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["${NT_TO}"] }]\n',
+    )
     s = load_settings(path)
     assert s.platforms["x"] == {"deep": {"secret": ["s3cret"]}}
     assert s.rules[0].send[0].to == ["ops@example.com"]
@@ -254,6 +270,7 @@ def test_every_unset_variable_is_reported_at_once(clean_env: Path, monkeypatch: 
 
 # -- environment overrides -----------------------------------------------------
 
+
 def test_environment_overrides_the_two_urls(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """NOTIGATE_DATABASE_URL and NOTIGATE_QUEUE_URL win over the file's values."""
     monkeypatch.setenv("NOTIGATE_DATABASE_URL", "sqlite:///from-env.db")
@@ -263,8 +280,9 @@ def test_environment_overrides_the_two_urls(clean_env: Path, monkeypatch: pytest
     assert (s.database.url, s.queue.url) == ("sqlite:///from-env.db", "redis://env:6379/1")
 
 
-def test_environment_overrides_apply_when_the_file_lacks_the_sections(clean_env: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_overrides_apply_when_the_file_lacks_the_sections(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The overrides also work when the file has no ``[database]`` or ``[queue]`` section."""
     monkeypatch.setenv("NOTIGATE_DATABASE_URL", "postgresql://env/notigate")
     monkeypatch.setenv("NOTIGATE_QUEUE_URL", "redis://env:6379/1")
@@ -296,6 +314,7 @@ def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
 
 # -- errors name the key -----------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -304,20 +323,36 @@ def test_without_overrides_the_file_values_stay(clean_env: Path) -> None:
         ("[server]\nport = 70000\n", "server.port: Expected `int` <= 65535"),
         ('[sandbox]\nenabled = "maybe"\n', "sandbox.enabled: Expected `bool`, got `str`"),
         ('[plugins]\ndisabled = "channel_sms"\n', "plugins.disabled: Expected `array`, got `str`"),
-        ("[server]\nhostname = \"x\"\n", "server.hostname: unknown key"),
+        ('[server]\nhostname = "x"\n', "server.hostname: unknown key"),
         ("[delivery]\nmax_atempts = 3\n", "delivery.max_atempts: unknown key"),
-        ('[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"], lang = "id" }]\n',
-         "rules[0].send[0].lang: unknown key"),
-        ('[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"] }]\nmatch = { min_severity = "fatal" }\n',
-         "rules[0].match.min_severity: Invalid enum value 'fatal'"),
-        ('[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"] }]\nmatch = { min_amount = "lots" }\n',
-         "rules[0].match.min_amount: Invalid decimal string"),
-        ('[[rules]]\nname = "r"\nsend = [{ channel = "email", to = [] }]\n',
-         "rules[0].send[0].to: Expected `array` of length >= 1"),
-        ('[[webhooks]]\nname = "w"\nurl = "ftp://x"\nsecret = "whsec_abc"\n', "webhooks[0].url: Expected `str` matching"),
-        ('[[webhooks]]\nname = "w"\nurl = "https://x"\nsecret = "plain"\n', "webhooks[0].secret: Expected `str` matching"),
-        ('[security]\napi_keys = [{ name = "a", key = "short" }]\n',
-         "security.api_keys[0].key: Expected `str` of length >= 16"),
+        (
+            '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"], lang = "id" }]\n',
+            "rules[0].send[0].lang: unknown key",
+        ),
+        (
+            '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"] }]\nmatch = { min_severity = "fatal" }\n',
+            "rules[0].match.min_severity: Invalid enum value 'fatal'",
+        ),
+        (
+            '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = ["a"] }]\nmatch = { min_amount = "lots" }\n',
+            "rules[0].match.min_amount: Invalid decimal string",
+        ),
+        (
+            '[[rules]]\nname = "r"\nsend = [{ channel = "email", to = [] }]\n',
+            "rules[0].send[0].to: Expected `array` of length >= 1",
+        ),
+        (
+            '[[webhooks]]\nname = "w"\nurl = "ftp://x"\nsecret = "whsec_abc"\n',
+            "webhooks[0].url: Expected `str` matching",
+        ),
+        (
+            '[[webhooks]]\nname = "w"\nurl = "https://x"\nsecret = "plain"\n',
+            "webhooks[0].secret: Expected `str` matching",
+        ),
+        (
+            '[security]\napi_keys = [{ name = "a", key = "short" }]\n',
+            "security.api_keys[0].key: Expected `str` of length >= 16",
+        ),
         ('[database]\nurl = "mysql://u:pw@h/x"\n', "database.url: unsupported scheme 'mysql'"),
         ('[database]\nurl = "sqlite://notigate.db"\n', "database.url: expected sqlite:///path/file.db"),
         ('[database]\nurl = "postgresql://h:five/x"\n', "database.url: invalid port"),
@@ -333,11 +368,14 @@ def test_invalid_values_are_reported_with_their_key(clean_env: Path, text: str, 
     assert excinfo.value.problems[0].startswith(expected), excinfo.value.problems
 
 
-@pytest.mark.parametrize(("database", "queue"), [
-    ("postgresql://u:pw@db.example:5433/notigate", "redis://:pw@cache.example:6380/2"),
-    ("postgres://db.example/notigate", "rediss://cache.example?db=1"),
-    ("sqlite:////var/lib/notigate/notigate.db", "unix:///run/redis.sock"),
-])
+@pytest.mark.parametrize(
+    ("database", "queue"),
+    [
+        ("postgresql://u:pw@db.example:5433/notigate", "redis://:pw@cache.example:6380/2"),
+        ("postgres://db.example/notigate", "rediss://cache.example?db=1"),
+        ("sqlite:////var/lib/notigate/notigate.db", "unix:///run/redis.sock"),
+    ],
+)
 def test_supported_urls_are_accepted(clean_env: Path, database: str, queue: str) -> None:
     """PostgreSQL and SQLite databases, Redis over TCP, TLS or a socket are valid URLs."""
     s = load_settings(write(clean_env, f'[database]\nurl = "{database}"\n[queue]\nurl = "{queue}"\n'))
@@ -345,8 +383,9 @@ def test_supported_urls_are_accepted(clean_env: Path, database: str, queue: str)
 
 
 @pytest.mark.parametrize("field", ["backoff_initial", "backoff_max", "max_age", "send_timeout", "sweep_interval"])
-@pytest.mark.parametrize("value", ["2 s", "2", "2sec", "-1s", "1.s", "s", "2S", "", "1h30m", "\uff12s", "\u0662s",
-                                   "2.\uff15s"])
+@pytest.mark.parametrize(
+    "value", ["2 s", "2", "2sec", "-1s", "1.s", "s", "2S", "", "1h30m", "\uff12s", "\u0662s", "2.\uff15s"]
+)
 def test_bad_durations_name_the_key(clean_env: Path, field: str, value: str) -> None:
     """A malformed duration is reported under its own key."""
     with pytest.raises(ConfigError) as excinfo:
@@ -363,7 +402,7 @@ def test_a_number_is_not_a_duration(clean_env: Path) -> None:
 
 def test_toml_syntax_error_names_the_file_and_line(clean_env: Path) -> None:
     """A TOML syntax error says which file and which line."""
-    path = write(clean_env, "[server]\nport = 8000\nhost = = \"x\"\n")
+    path = write(clean_env, '[server]\nport = 8000\nhost = = "x"\n')
     with pytest.raises(ConfigError) as excinfo:
         load_settings(path)
     (problem,) = excinfo.value.problems
@@ -373,8 +412,10 @@ def test_toml_syntax_error_names_the_file_and_line(clean_env: Path) -> None:
 
 def test_unknown_key_inside_a_table_array_names_its_index(clean_env: Path) -> None:
     """An unknown key in the second ``[[webhooks]]`` names ``webhooks[1]``."""
-    text = ('[[webhooks]]\nname = "a"\nurl = "https://a"\nsecret = "whsec_abc"\n'
-            '[[webhooks]]\nname = "b"\nurl = "https://b"\nsecret = "whsec_abc"\nevent = ["payment.*"]\n')
+    text = (
+        '[[webhooks]]\nname = "a"\nurl = "https://a"\nsecret = "whsec_abc"\n'
+        '[[webhooks]]\nname = "b"\nurl = "https://b"\nsecret = "whsec_abc"\nevent = ["payment.*"]\n'
+    )
     with pytest.raises(ConfigError) as excinfo:
         load_settings(write(clean_env, text))
     assert excinfo.value.problems == ["webhooks[1].event: unknown key"]
@@ -418,18 +459,33 @@ def test_convert_prefixes_the_given_key() -> None:
 
 def test_convert_accepts_strings_for_numbers() -> None:
     """``convert`` is lax about scalar types written as strings (numbers, booleans, decimals)."""
-    s = convert({"server": {"port": "9000"}, "rules": [{"name": "r", "send": [{"channel": "c", "to": ["x"]}],
-                                                        "match": {"min_amount": 100}}]}, Settings, "")
+    s = convert(
+        {
+            "server": {"port": "9000"},
+            "rules": [{"name": "r", "send": [{"channel": "c", "to": ["x"]}], "match": {"min_amount": 100}}],
+        },
+        Settings,
+        "",
+    )
     assert s.server.port == 9000
     assert s.rules[0].match.min_amount == Decimal(100)
 
 
 # -- seconds() ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("duration", "expected"),
-    [("250ms", 0.25), ("0s", 0.0), ("2s", 2.0), ("1.5s", 1.5), ("30m", 1800.0), ("24h", 86400.0), ("2d", 172800.0),
-     ("0.5h", 1800.0)],
+    [
+        ("250ms", 0.25),
+        ("0s", 0.0),
+        ("2s", 2.0),
+        ("1.5s", 1.5),
+        ("30m", 1800.0),
+        ("24h", 86400.0),
+        ("2d", 172800.0),
+        ("0.5h", 1800.0),
+    ],
 )
 def test_seconds_converts_durations(duration: str, expected: float) -> None:
     """``seconds`` turns every unit into seconds."""
@@ -444,6 +500,7 @@ def test_seconds_rejects_malformed_durations(duration: str) -> None:
 
 
 # -- which file, or the embedded default --------------------------------------------------
+
 
 def test_no_file_gives_the_embedded_default(clean_env: Path) -> None:
     """With no file and no NOTIGATE_CONFIG: SQLite, sandbox on, a webhook rule for warnings and worse,
@@ -532,7 +589,10 @@ def test_read_settings_keeps_the_valid_parts_of_a_broken_file(clean_env: Path, m
     to its default, a broken rule sends nothing and the next rule keeps its index, a broken endpoint
     is left out, and a part holding an unset variable is reported once."""
     monkeypatch.delenv("NT_UNSET", raising=False)
-    settings, problems = read_settings(write(clean_env, """\
+    settings, problems = read_settings(
+        write(
+            clean_env,
+            """\
 [server]
 port = 9000
 [delivery]
@@ -557,10 +617,16 @@ send = [{ channel = "email", to = ["a@example.com"], lang = "id" }]
 [[rules]]
 name = "second"
 send = [{ channel = "email", to = ["b@example.com"] }]
-"""))
+""",
+        )
+    )
     assert [p.split(":")[0] for p in problems] == [
-        "security.api_keys[0].key", "delivery.max_attempts", "channels.webhook", "webhooks[1].url",
-        "rules[0].send[0].lang"]
+        "security.api_keys[0].key",
+        "delivery.max_attempts",
+        "channels.webhook",
+        "webhooks[1].url",
+        "rules[0].send[0].lang",
+    ]
     assert (settings.server.port, settings.delivery.max_attempts, settings.security.api_keys) == (9000, 8, [])
     assert settings.channels == {"email": {"host": "smtp.example"}}
     assert [w.name for w in settings.webhooks] == ["good"]
@@ -571,7 +637,9 @@ send = [{ channel = "email", to = ["b@example.com"] }]
 def test_malformed_variable_references_are_errors(clean_env: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     """A `${` that is not a valid reference is an error, never a literal (guessable) value."""
     monkeypatch.setenv("NOTIGATE_API_KEY", "k" * 20)
-    (clean_env / "notigate.toml").write_text(f'[security]\napi_keys = [{{ name = "a", key = "{text}0123456789abcdef" }}]\n')
+    (clean_env / "notigate.toml").write_text(
+        f'[security]\napi_keys = [{{ name = "a", key = "{text}0123456789abcdef" }}]\n'
+    )
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert error.value.problems[0].startswith("security.api_keys[0].key: malformed")

@@ -48,8 +48,9 @@ def test_delays_stop_growing_at_backoff_max() -> None:
     assert max(delays) > 28.0
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [(5.0, 5.0), (0.0, 0.0), (29.5, 29.5), (3600.0, 30.0),
-                                                      (-10.0, 0.0)])
+@pytest.mark.parametrize(
+    ("retry_after", "expected"), [(5.0, 5.0), (0.0, 0.0), (29.5, 29.5), (3600.0, 30.0), (-10.0, 0.0)]
+)
 def test_retry_after_is_honoured_and_clamped(retry_after: float, expected: float) -> None:
     """A destination's Retry-After replaces the backoff, clamped to ``[0, backoff_max]``."""
     assert next_delay(1, CONFIG, retry_after) == expected

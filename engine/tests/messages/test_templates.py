@@ -24,8 +24,10 @@ from notigate.messages.templates import RenderedText, Templates, default_dir
 REPO = Path(__file__).resolve().parents[3]
 AT = datetime(2024, 8, 1, 3, 15, 30, tzinfo=UTC)
 # GSM 03.38: the basic set costs one character, the extension set two.
-GSM7_BASIC = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                 "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 GSM7_EXTENSION = set("^{}\\[~]|€\f")
 
 
@@ -36,8 +38,9 @@ def templates() -> Templates:
 
 @pytest.fixture
 def event(make_notification: Callable[..., Notification]) -> Notification:
-    return make_notification(occurred_at=AT, received_at=AT, reference="INV-2026-0001",
-                             message="Card declined by the issuer")
+    return make_notification(
+        occurred_at=AT, received_at=AT, reference="INV-2026-0001", message="Card declined by the issuer"
+    )
 
 
 def context(event: Notification) -> dict[str, Any]:
@@ -73,32 +76,42 @@ def test_event_in_english_and_indonesian(templates: Templates, event: Notificati
     assert id_.html is not None and '<html lang="id">' in id_.html and "Kartu ditolak" in id_.html
 
 
-@pytest.mark.parametrize(("locale", "amount", "currency", "expected"), [
-    ("en", Decimal("150000.00"), "IDR", "IDR150,000"),
-    ("id", Decimal("150000.00"), "IDR", "Rp150.000"),
-    ("en", Decimal("12.5"), "USD", "$12.50"),
-    ("id", Decimal("12.5"), "USD", "US$12,50"),
-    ("id", Decimal("150000.5"), "IDR", "Rp150.000,5"),
-    ("en", Decimal("1234.5"), None, "1,234.5"),
-    ("en", None, "IDR", ""),
-])
-def test_money_is_cldr_and_release_independent(locale: str, amount: Decimal | None, currency: str | None,
-                                               expected: str) -> None:
+@pytest.mark.parametrize(
+    ("locale", "amount", "currency", "expected"),
+    [
+        ("en", Decimal("150000.00"), "IDR", "IDR150,000"),
+        ("id", Decimal("150000.00"), "IDR", "Rp150.000"),
+        ("en", Decimal("12.5"), "USD", "$12.50"),
+        ("id", Decimal("12.5"), "USD", "US$12,50"),
+        ("id", Decimal("150000.5"), "IDR", "Rp150.000,5"),
+        ("en", Decimal("1234.5"), None, "1,234.5"),
+        ("en", None, "IDR", ""),
+    ],
+)
+def test_money_is_cldr_and_release_independent(
+    locale: str, amount: Decimal | None, currency: str | None, expected: str
+) -> None:
     """Amounts print as CLDR writes them, with fixed display digits and no cent ever dropped."""
     assert Formatter.for_recipient(locale, "Asia/Jakarta").money(amount, currency) == expected
 
 
 def test_filters_use_the_recipients_locale_and_zone(tmp_path: Path, event: Notification) -> None:
     """Each filter formats in the render's locale and time zone; a None amount renders empty."""
-    write(tmp_path, "x/event.txt", '{{ event.amount|money(event.currency) }}|{{ none|money("IDR") }}|'
-          '{{ event.occurred_at|datetime("short_tz") }}|{{ event.occurred_at|date }}|'
-          '{{ event.occurred_at|time("short_tz") }}|{{ event.received_at|timeago }}')
+    write(
+        tmp_path,
+        "x/event.txt",
+        '{{ event.amount|money(event.currency) }}|{{ none|money("IDR") }}|'
+        '{{ event.occurred_at|datetime("short_tz") }}|{{ event.occurred_at|date }}|'
+        '{{ event.occurred_at|time("short_tz") }}|{{ event.received_at|timeago }}',
+    )
     templates = Templates.load(tmp_path)
     recent = context(msgspec.structs.replace(event, received_at=datetime.now(UTC) - timedelta(minutes=5)))
     assert templates.render("x", "event", recent, locale="en", timezone="Asia/Jakarta").text == (
-        "IDR150,000||8/1/24, 10:15\u202fAM WIB|Aug 1, 2024|10:15\u202fAM WIB|5 minutes ago")
+        "IDR150,000||8/1/24, 10:15\u202fAM WIB|Aug 1, 2024|10:15\u202fAM WIB|5 minutes ago"
+    )
     assert templates.render("x", "event", recent, locale="id", timezone="Asia/Jakarta").text == (
-        "Rp150.000||1/8/24 10.15 WIB|1 Agu 2024|10.15 WIB|5 menit yang lalu")
+        "Rp150.000||1/8/24 10.15 WIB|1 Agu 2024|10.15 WIB|5 menit yang lalu"
+    )
     assert templates.render("x", "event", recent, locale="en", timezone="UTC").text.split("|")[4] == "3:15\u202fAM UTC"
 
 
@@ -122,13 +135,19 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 def test_unknown_filter_and_test_fail_the_load(tmp_path: Path) -> None:
     """Unknown filters and tests are reported at load, even inside a branch that may never run."""
-    path = write(tmp_path, "email/event.txt",
-                 "{% if event.amount %}\n{{ event.amount|moneyy }}\n{% endif %}\n{% if event is moneyish %}{% endif %}\n")
+    path = write(
+        tmp_path,
+        "email/event.txt",
+        "{% if event.amount %}\n{{ event.amount|moneyy }}\n{% endif %}\n{% if event is moneyish %}{% endif %}\n",
+    )
     broken = write(tmp_path, "sms/event.txt", "{% include 'sms/_missing.txt' %}")
     with pytest.raises(TemplateError) as raised:
         Templates.load(tmp_path)
-    assert raised.value.problems == [f"{path}:2: no filter named 'moneyy'", f"{path}:4: no test named 'moneyish'",
-                                     f"{broken}:1: template 'sms/_missing.txt' not found"]
+    assert raised.value.problems == [
+        f"{path}:2: no filter named 'moneyy'",
+        f"{path}:4: no test named 'moneyish'",
+        f"{broken}:1: template 'sms/_missing.txt' not found",
+    ]
 
 
 def test_render_error_names_the_template(tmp_path: Path, event: Notification) -> None:
@@ -164,8 +183,7 @@ def test_missing_translations_fall_back_to_english(tmp_path: Path, event: Notifi
 def test_override_replaces_one_file(tmp_path: Path, event: Notification) -> None:
     """An override folder wins file by file; the other files still come from the defaults."""
     write(tmp_path, "email/event.subject.txt", "ALERT {{ event.reference }}")
-    rendered = Templates.load(tmp_path).render("email", "event", context(event), locale="id",
-                                               timezone="Asia/Jakarta")
+    rendered = Templates.load(tmp_path).render("email", "event", context(event), locale="id", timezone="Asia/Jakarta")
     assert rendered.subject == "ALERT INV-2026-0001"
     assert rendered.text.startswith("Kartu ditolak (Peringatan)")
     assert rendered.html is not None and "<table" in rendered.html
@@ -176,8 +194,9 @@ def test_plugin_folder_and_default_fallback(tmp_path: Path, event: Notification)
     write(tmp_path, "chat/event.txt", "{{ _('Card declined') }}: {{ event.reference }}")
     templates = Templates.load(plugin_dirs=[tmp_path])
     chat = templates.render("chat", "event", context(event), locale="id", timezone="Asia/Jakarta")
-    assert chat == RenderedText(subject="Kartu ditolak: INV-2026-0001 (Rp150.000)",
-                                text="Kartu ditolak: INV-2026-0001", html=None)
+    assert chat == RenderedText(
+        subject="Kartu ditolak: INV-2026-0001 (Rp150.000)", text="Kartu ditolak: INV-2026-0001", html=None
+    )
     pager = templates.render("pager", "digest", digest_context(event), locale="en", timezone="Asia/Jakarta")
     assert pager.subject == "200 notifications: Card declined" and pager.html is None
     assert pager.text.startswith('200 notifications matched the rule "errors to ops, folded".')
@@ -222,8 +241,9 @@ def test_digest_in_both_locales(templates: Templates, event: Notification) -> No
 
 @pytest.mark.parametrize("locale", ["en", "id"])
 @pytest.mark.parametrize("code", sorted(TAXONOMY))
-def test_sms_fits_one_gsm7_segment(templates: Templates, make_notification: Callable[..., Notification],
-                                   locale: str, code: str) -> None:
+def test_sms_fits_one_gsm7_segment(
+    templates: Templates, make_notification: Callable[..., Notification], locale: str, code: str
+) -> None:
     """Every SMS for a typical event or digest is GSM-7 and at most 160 characters."""
     event = make_notification(code=code, occurred_at=AT, reference="INV-2026-000123", amount=Decimal("12500000.00"))
     for purpose, values in (("event", context(event)), ("digest", digest_context(event))):
@@ -233,12 +253,18 @@ def test_sms_fits_one_gsm7_segment(templates: Templates, make_notification: Call
 
 def test_concurrent_renders_keep_their_own_locale(templates: Templates, event: Notification) -> None:
     """Renders in parallel threads never see each other's locale or catalog."""
-    expected = {locale: templates.render("email", "event", context(event), locale=locale, timezone="Asia/Jakarta")
-                for locale in ("en", "id")}
+    expected = {
+        locale: templates.render("email", "event", context(event), locale=locale, timezone="Asia/Jakarta")
+        for locale in ("en", "id")
+    }
     with ThreadPoolExecutor(max_workers=8) as pool:
         locales = ["en", "id"] * 100
-        results = list(pool.map(lambda loc: templates.render("email", "event", context(event), locale=loc,
-                                                             timezone="Asia/Jakarta"), locales))
+        results = list(
+            pool.map(
+                lambda loc: templates.render("email", "event", context(event), locale=loc, timezone="Asia/Jakarta"),
+                locales,
+            )
+        )
     assert all(result.subject == expected[loc].subject for loc, result in zip(locales, results, strict=True))
 
 
@@ -259,8 +285,10 @@ def test_catalogs_are_up_to_date() -> None:
         relative = Path(path).resolve().relative_to(REPO).parts
         return not relative or relative[0] in wanted
 
-    extracted = {message[2] if isinstance(message[2], str) else message[2][0]
-                 for message in extract_from_dir(REPO, method_map, options_map, directory_filter=in_scope)}
+    extracted = {
+        message[2] if isinstance(message[2], str) else message[2][0]
+        for message in extract_from_dir(REPO, method_map, options_map, directory_filter=in_scope)
+    }
     locale_dir = REPO / "templates" / "locale"
 
     def msgids(path: Path) -> set[str]:
@@ -272,14 +300,22 @@ def test_catalogs_are_up_to_date() -> None:
         assert msgids(locale_dir / locale / "LC_MESSAGES" / "notigate.po") == extracted, "run pybabel update"
     with (locale_dir / "id" / "LC_MESSAGES" / "notigate.po").open("rb") as file:
         catalog = read_po(file, locale="id")
-    untranslated = [m.id for m in catalog if m.id and (m.fuzzy or not all(
-        m.string if isinstance(m.string, tuple) else (m.string,)))]
+    untranslated = [
+        m.id for m in catalog if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else (m.string,)))
+    ]
     assert untranslated == []
     assert [(m.id, errors) for m, errors in catalog.check()] == []
 
 
-@pytest.mark.parametrize("expression", ["event.__class__", "event.__init__.__globals__", "digest.__struct_fields__",
-                                        "event.metadata.__class__.__subclasses__()"])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "event.__class__",
+        "event.__init__.__globals__",
+        "digest.__struct_fields__",
+        "event.metadata.__class__.__subclasses__()",
+    ],
+)
 def test_the_sandbox_refuses_private_attributes(tmp_path: Path, event: Notification, expression: str) -> None:
     """Templates read the event's fields, never Python internals (the sandbox refuses, the render fails)."""
     purpose = "digest" if expression.startswith("digest") else "event"

@@ -12,8 +12,11 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "hooks.md"
 
 
 def _hooks() -> dict[str, str]:
-    return {name: f"{name}{inspect.signature(fn)}".replace("'", "")
-            for name, fn in vars(hookspecs).items() if name.startswith("notigate_")}
+    return {
+        name: f"{name}{inspect.signature(fn)}".replace("'", "")
+        for name, fn in vars(hookspecs).items()
+        if name.startswith("notigate_")
+    }
 
 
 def test_every_hook_is_documented_with_its_signature() -> None:

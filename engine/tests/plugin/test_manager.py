@@ -59,13 +59,17 @@ class Misspelled:
 
 # -- discovery ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("name", "kind", "distribution", "provides"),
-    [("platform_arindo", "platform", "notigate-platform-arindo", ["arindo"]),
-     ("channel_webhook", "channel", "notigate-channel-webhook", ["webhook"])],
+    [
+        ("platform_arindo", "platform", "notigate-platform-arindo", ["arindo"]),
+        ("channel_webhook", "channel", "notigate-channel-webhook", ["webhook"]),
+    ],
 )
-def test_installed_plugins_are_discovered_through_entry_points(name: str, kind: str, distribution: str,
-                                                               provides: list[str]) -> None:
+def test_installed_plugins_are_discovered_through_entry_points(
+    name: str, kind: str, distribution: str, provides: list[str]
+) -> None:
     """The bundled plugins are found through group ``notigate`` with their distribution and version."""
     plugins = load_plugins()
     i = info(plugins, name)
@@ -92,8 +96,12 @@ def test_builtins_are_listed_as_part_of_the_engine() -> None:
     """A built-in plugin is listed with the engine's distribution and version and its kind."""
     plugins = load_plugins(builtins=[("probe", Probe())])
     i = info(plugins, "probe")
-    assert (i.kind, i.distribution, i.version, i.enabled) == ("rules", "notigate", importlib.metadata.version("notigate"),
-                                                               True)
+    assert (i.kind, i.distribution, i.version, i.enabled) == (
+        "rules",
+        "notigate",
+        importlib.metadata.version("notigate"),
+        True,
+    )
 
 
 def test_injected_entry_points_replace_discovery() -> None:
@@ -111,6 +119,7 @@ def test_duplicate_entry_point_names_load_once() -> None:
 
 
 # -- disabling ---------------------------------------------------------------------
+
 
 def test_disabled_plugin_is_listed_but_registers_nothing() -> None:
     """A disabled plugin is listed with ``enabled False`` and its classes are absent."""
@@ -161,6 +170,7 @@ def test_unknown_disabled_name_is_reported() -> None:
 
 # -- broken plugins --------------------------------------------------------------------
 
+
 def test_broken_entry_point_is_reported_and_the_others_load() -> None:
     """A plugin that fails to import is listed as broken with its error; every other plugin still loads."""
     plugins = load_plugins(entry_points=lambda: [BROKEN, *installed()])
@@ -207,10 +217,13 @@ def test_plugin_without_hooks_has_kind_none() -> None:
     assert info(plugins, "empty").kind == "none"
 
 
-def test_a_misspelled_hook_in_an_installed_plugin_marks_only_it_broken(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_misspelled_hook_in_an_installed_plugin_marks_only_it_broken(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An installed plugin implementing an unknown hook is reported broken; the others still load."""
     (tmp_path / "notigate_misspelled.py").write_text(
-        "from notigate import hookimpl\n\n@hookimpl\ndef notigate_register_platform(register):\n    pass\n")
+        "from notigate import hookimpl\n\n@hookimpl\ndef notigate_register_platform(register):\n    pass\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     real = list(importlib.metadata.entry_points(group="notigate"))
     bad = importlib.metadata.EntryPoint(name="misspelled", value="notigate_misspelled", group="notigate")

@@ -34,26 +34,47 @@ def route(rule_name: str = "r", recipient: str = "ops@example.com", channel: str
 
 QUIET_TABLE: list[tuple[str, list[QuietHours], str, datetime, datetime | None]] = [
     # (case, windows, severity, now, held until)
-    ("inside a window that crosses midnight", [window("21:00", "06:00")], "warning", THU_22_WIB,
-     datetime(2024, 8, 1, 23, 0, tzinfo=UTC)),  # Fri 06:00 WIB
-    ("after midnight, the window opened the day before", [window("21:00", "06:00")], "warning",
-     THU_22_WIB + timedelta(hours=4), datetime(2024, 8, 1, 23, 0, tzinfo=UTC)),
+    (
+        "inside a window that crosses midnight",
+        [window("21:00", "06:00")],
+        "warning",
+        THU_22_WIB,
+        datetime(2024, 8, 1, 23, 0, tzinfo=UTC),
+    ),  # Fri 06:00 WIB
+    (
+        "after midnight, the window opened the day before",
+        [window("21:00", "06:00")],
+        "warning",
+        THU_22_WIB + timedelta(hours=4),
+        datetime(2024, 8, 1, 23, 0, tzinfo=UTC),
+    ),
     ("outside the window", [window("21:00", "06:00")], "warning", THU_22_WIB - timedelta(hours=2), None),
     ("end is exclusive", [window("21:00", "06:00")], "warning", datetime(2024, 8, 1, 23, 0, tzinfo=UTC), None),
     ("same-day window", [window("12:00", "23:00")], "error", THU_22_WIB, datetime(2024, 8, 1, 16, 0, tzinfo=UTC)),
     ("not on this weekday", [window("21:00", "06:00", days=["sat", "sun"])], "warning", THU_22_WIB, None),
     ("window in another time zone", [window("21:00", "06:00", timezone="UTC")], "warning", THU_22_WIB, None),
     ("critical bypasses quiet hours", [window("21:00", "06:00")], "critical", THU_22_WIB, None),
-    ("unless the window includes critical", [window("21:00", "06:00", include_critical=True)], "critical",
-     THU_22_WIB, datetime(2024, 8, 1, 23, 0, tzinfo=UTC)),
-    ("overlapping windows: the later end", [window("21:00", "23:00"), window("20:00", "06:00")], "warning",
-     THU_22_WIB, datetime(2024, 8, 1, 23, 0, tzinfo=UTC)),
+    (
+        "unless the window includes critical",
+        [window("21:00", "06:00", include_critical=True)],
+        "critical",
+        THU_22_WIB,
+        datetime(2024, 8, 1, 23, 0, tzinfo=UTC),
+    ),
+    (
+        "overlapping windows: the later end",
+        [window("21:00", "23:00"), window("20:00", "06:00")],
+        "warning",
+        THU_22_WIB,
+        datetime(2024, 8, 1, 23, 0, tzinfo=UTC),
+    ),
     ("no windows", [], "warning", THU_22_WIB, None),
 ]
 
 
-@pytest.mark.parametrize(("windows", "severity", "now", "until"), [c[1:] for c in QUIET_TABLE],
-                         ids=[c[0] for c in QUIET_TABLE])
+@pytest.mark.parametrize(
+    ("windows", "severity", "now", "until"), [c[1:] for c in QUIET_TABLE], ids=[c[0] for c in QUIET_TABLE]
+)
 def test_quiet_hours(windows: list[QuietHours], severity: str, now: datetime, until: datetime | None) -> None:
     """Deliveries inside a quiet window wait for its end, in the window's own time zone."""
     assert quiet_until(windows, severity, now) == until
@@ -68,9 +89,15 @@ def test_held_route_is_pending_until_the_window_ends(make_notification: Callable
 
 
 def silence(*matchers: tuple[str, str] | tuple[str, str, bool], hours: float = 1) -> Silence:
-    return Silence(id="sil_1", matchers=[Matcher(*m) for m in matchers], starts_at=THU_22_WIB - timedelta(hours=1),  # type: ignore[arg-type]
-                   ends_at=THU_22_WIB + timedelta(hours=hours), created_by="ops", comment="bank maintenance",
-                   created_at=THU_22_WIB)
+    return Silence(
+        id="sil_1",
+        matchers=[Matcher(*m) for m in matchers],
+        starts_at=THU_22_WIB - timedelta(hours=1),  # type: ignore[arg-type]
+        ends_at=THU_22_WIB + timedelta(hours=hours),
+        created_by="ops",
+        comment="bank maintenance",
+        created_at=THU_22_WIB,
+    )
 
 
 SILENCE_TABLE: list[tuple[str, Silence, bool]] = [
@@ -97,8 +124,11 @@ def test_silences(make_notification: Callable[..., Notification], s: Silence, mu
 
 def test_inhibition_keys_follow_the_equal_fields(make_notification: Callable[..., Notification]) -> None:
     """An outage of one platform inhibits that platform's follow-ups only."""
-    outage = rule("outage", match={"codes": ["provider_unavailable"]},
-                  inhibit={"codes": ["timeout", "card_*"], "equal": ["platform"], "duration": "10m"})
+    outage = rule(
+        "outage",
+        match={"codes": ["provider_unavailable"]},
+        inhibit={"codes": ["timeout", "card_*"], "equal": ["platform"], "duration": "10m"},
+    )
     policies = Policies([outage])
     source = policies.sources(make_notification(code="provider_unavailable"), ["outage"])
     assert [v for v in source.values()] == [("outage", 600.0)]
@@ -110,8 +140,13 @@ def test_inhibition_keys_follow_the_equal_fields(make_notification: Callable[...
 
 def test_inhibited_routes_are_cancelled_with_the_reason(make_notification: Callable[..., Notification]) -> None:
     """Inhibition mutes every route of the event and says which rule and event caused it."""
-    plans = Policies([rule()]).plan(make_notification(), [route(), route(channel="sms", recipient="+6281")],
-                                    THU_22_WIB, [], "rule 'outage' fired for ntf_1")
+    plans = Policies([rule()]).plan(
+        make_notification(),
+        [route(), route(channel="sms", recipient="+6281")],
+        THU_22_WIB,
+        [],
+        "rule 'outage' fired for ntf_1",
+    )
     assert [(p.status, p.note) for p in plans] == [("cancelled", "inhibited: rule 'outage' fired for ntf_1")] * 2
 
 
@@ -132,10 +167,12 @@ def test_group_keys(make_notification: Callable[..., Notification]) -> None:
 
 def test_routes_of_one_rule_share_its_timing_not_its_group(make_notification: Callable[..., Notification]) -> None:
     """Two recipients of one rule: both held until the same window's end, each folded into its own group."""
-    policies = Policies([rule(quiet_hours=[{"start": "21:00", "end": "06:00"}], group_by=["platform"],
-                              group_window="60s")])
-    first, second = policies.plan(make_notification(), [route(), route(recipient="risk@example.com")], THU_22_WIB,
-                                  [], None)
+    policies = Policies(
+        [rule(quiet_hours=[{"start": "21:00", "end": "06:00"}], group_by=["platform"], group_window="60s")]
+    )
+    first, second = policies.plan(
+        make_notification(), [route(), route(recipient="risk@example.com")], THU_22_WIB, [], None
+    )
     assert first.due == second.due == datetime(2024, 8, 1, 23, 0, tzinfo=UTC) and first.note == second.note
     assert first.digest is not None and second.digest is not None
     assert first.digest.values == second.digest.values == {"platform": "arindo"}
@@ -148,15 +185,18 @@ def test_routes_of_rules_without_policies_go_out_now(make_notification: Callable
     assert [(p.status, p.due, p.digest, p.note) for p in plans] == [("pending", THU_22_WIB, None, None)] * 2
 
 
-@pytest.mark.parametrize(("extra", "problem"), [
-    ({"group_by": ["platform"]}, "`group_by` and `group_window` go together"),
-    ({"group_window": "60s"}, "`group_by` and `group_window` go together"),
-    ({"repeat_interval": "1h"}, "`repeat_interval` needs `group_by`"),
-    ({"group_by": ["amount"], "group_window": "60s"}, "rules[0].group_by[0]"),
-    ({"quiet_hours": [{"start": "25:00", "end": "06:00"}]}, "rules[0].quiet_hours[0].start"),
-    ({"quiet_hours": [{"start": "22:00", "end": "06:00", "days": ["monday"]}]}, "rules[0].quiet_hours[0].days[0]"),
-    ({"inhibit": {"codes": []}}, "rules[0].inhibit.codes"),
-])
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"group_by": ["platform"]}, "`group_by` and `group_window` go together"),
+        ({"group_window": "60s"}, "`group_by` and `group_window` go together"),
+        ({"repeat_interval": "1h"}, "`repeat_interval` needs `group_by`"),
+        ({"group_by": ["amount"], "group_window": "60s"}, "rules[0].group_by[0]"),
+        ({"quiet_hours": [{"start": "25:00", "end": "06:00"}]}, "rules[0].quiet_hours[0].start"),
+        ({"quiet_hours": [{"start": "22:00", "end": "06:00", "days": ["monday"]}]}, "rules[0].quiet_hours[0].days[0]"),
+        ({"inhibit": {"codes": []}}, "rules[0].inhibit.codes"),
+    ],
+)
 def test_rule_policy_config_errors_name_the_key(extra: dict[str, Any], problem: str) -> None:
     """Misconfigured grouping, quiet hours and inhibition are start-up errors naming the key."""
     from notigate.errors import ConfigError

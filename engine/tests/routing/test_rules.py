@@ -63,16 +63,37 @@ MATCH_TABLE: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("amount lower", {"min_amount": "150000"}, {"amount": Decimal("149999.99")}, False),
     ("amount missing", {"min_amount": "0"}, {"amount": None}, False),
     ("amount from a TOML integer", {"min_amount": 1000000}, {"amount": Decimal("1000000.00")}, True),
-    ("all conditions hold", {"codes": ["card_*"], "platforms": ["arindo"], "merchants": ["M-1"],
-                             "min_severity": "warning", "min_amount": "100"}, {"merchant_id": "M-1"}, True),
-    ("one condition fails", {"codes": ["card_*"], "platforms": ["arindo"], "merchants": ["M-1"],
-                             "min_severity": "warning", "min_amount": "1000000"}, {"merchant_id": "M-1"}, False),
+    (
+        "all conditions hold",
+        {
+            "codes": ["card_*"],
+            "platforms": ["arindo"],
+            "merchants": ["M-1"],
+            "min_severity": "warning",
+            "min_amount": "100",
+        },
+        {"merchant_id": "M-1"},
+        True,
+    ),
+    (
+        "one condition fails",
+        {
+            "codes": ["card_*"],
+            "platforms": ["arindo"],
+            "merchants": ["M-1"],
+            "min_severity": "warning",
+            "min_amount": "1000000",
+        },
+        {"merchant_id": "M-1"},
+        False,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("match", "fields", "fires"), [c[1:] for c in MATCH_TABLE], ids=[c[0] for c in MATCH_TABLE])
-def test_rule_matching(make_notification: Callable[..., Notification], match: dict[str, Any], fields: dict[str, Any],
-                       fires: bool) -> None:
+def test_rule_matching(
+    make_notification: Callable[..., Notification], match: dict[str, Any], fields: dict[str, Any], fires: bool
+) -> None:
     """Every condition present must hold for a rule to fire."""
     routes = route([rule(match)], make_notification(**fields))
     assert bool(routes) is fires
@@ -86,24 +107,38 @@ def test_min_amount_is_a_decimal() -> None:
 
 def test_every_matching_rule_fires(make_notification: Callable[..., Notification]) -> None:
     """All matching rules add their routes, in rule order; non-matching rules add none."""
-    rules = [rule({"min_severity": "warning"}, name="a", to="a@x"), rule({"codes": ["payment_*"]}, name="b", to="b@x"),
-             rule({"codes": ["card_*"]}, name="c", to="c@x")]
+    rules = [
+        rule({"min_severity": "warning"}, name="a", to="a@x"),
+        rule({"codes": ["payment_*"]}, name="b", to="b@x"),
+        rule({"codes": ["card_*"]}, name="c", to="c@x"),
+    ]
     assert [(r.rule, r.recipient) for r in route(rules, make_notification(code="card_declined"))] == [
-        ("a", "a@x"), ("c", "c@x")]
+        ("a", "a@x"),
+        ("c", "c@x"),
+    ]
 
 
 def test_every_recipient_of_every_target_gets_a_route(make_notification: Callable[..., Notification]) -> None:
     """A rule adds one route per recipient per target."""
-    r = convert({"name": "many", "send": [{"channel": "email", "to": ["a@x", "b@x"]},
-                                          {"channel": "sms", "to": ["+62811"]}]}, Rule, "")
+    r = convert(
+        {"name": "many", "send": [{"channel": "email", "to": ["a@x", "b@x"]}, {"channel": "sms", "to": ["+62811"]}]},
+        Rule,
+        "",
+    )
     assert [(x.channel, x.recipient) for x in route([r], make_notification())] == [
-        ("email", "a@x"), ("email", "b@x"), ("sms", "+62811")]
+        ("email", "a@x"),
+        ("email", "b@x"),
+        ("sms", "+62811"),
+    ]
 
 
 def test_stop_ends_evaluation(make_notification: Callable[..., Notification]) -> None:
     """A matching rule with ``stop = true`` keeps its own routes and ends evaluation."""
-    rules = [rule({"codes": ["card_*"]}, name="first", to="a@x"), rule({}, name="stopper", to="b@x", stop=True),
-             rule({}, name="never", to="c@x")]
+    rules = [
+        rule({"codes": ["card_*"]}, name="first", to="a@x"),
+        rule({}, name="stopper", to="b@x", stop=True),
+        rule({}, name="never", to="c@x"),
+    ]
     assert [r.rule for r in route(rules, make_notification(code="card_declined"))] == ["first", "stopper"]
 
 
@@ -121,13 +156,15 @@ def test_no_rule_no_route(make_notification: Callable[..., Notification]) -> Non
 
 # -- webhook endpoints ------------------------------------------------------------------
 
+
 def webhook_rule(*to: str) -> Rule:
     return convert({"name": "hooks", "send": [{"channel": "webhook", "to": list(to)}]}, Rule, "")
 
 
 @pytest.mark.parametrize("events", [["payment.*"], ["payment.fraud_*"], []])
-def test_rules_route_to_an_endpoint_whatever_its_events(make_notification: Callable[..., Notification],
-                                                         events: list[str]) -> None:
+def test_rules_route_to_an_endpoint_whatever_its_events(
+    make_notification: Callable[..., Notification], events: list[str]
+) -> None:
     """An endpoint's ``events`` are its subscriptions, not a filter: a rule naming it routes any event to it."""
     routes = route([webhook_rule("hook")], make_notification(code="card_declined"), [endpoint("hook", events=events)])
     assert [(r.channel, r.recipient, r.rule) for r in routes] == [("webhook", "hook", "hooks")]
@@ -152,12 +189,20 @@ def test_endpoint_filter_does_not_apply_to_other_channels(make_notification: Cal
 
 # -- what a route carries ------------------------------------------------------------------
 
+
 def test_route_carries_rule_locale_and_timezone(make_notification: Callable[..., Notification]) -> None:
     """A route names its rule and carries the target's locale and time zone."""
-    r = convert({"name": "risk team", "send": [{"channel": "email", "to": ["risk@x"], "locale": "id",
-                                                "timezone": "Asia/Makassar"}]}, Rule, "")
-    assert route([r], make_notification()) == [Route(channel="email", recipient="risk@x", rule="risk team", locale="id",
-                                                     timezone="Asia/Makassar")]
+    r = convert(
+        {
+            "name": "risk team",
+            "send": [{"channel": "email", "to": ["risk@x"], "locale": "id", "timezone": "Asia/Makassar"}],
+        },
+        Rule,
+        "",
+    )
+    assert route([r], make_notification()) == [
+        Route(channel="email", recipient="risk@x", rule="risk team", locale="id", timezone="Asia/Makassar")
+    ]
 
 
 def test_route_defaults_to_english_and_jakarta(make_notification: Callable[..., Notification]) -> None:
@@ -167,6 +212,7 @@ def test_route_defaults_to_english_and_jakarta(make_notification: Callable[..., 
 
 
 # -- as a plugin -------------------------------------------------------------------------------
+
 
 class Editor:
     """A plugin that sees the evaluator's routes and removes the email ones."""

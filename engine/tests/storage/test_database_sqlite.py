@@ -38,6 +38,7 @@ async def count(db: Database, table: str) -> int:
 
 # -- connection -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://relative.db", "mysql://x/y", "notigate.db"])
 def test_bad_database_urls_name_the_key(url: str) -> None:
     """A URL that is neither ``sqlite:///path`` nor PostgreSQL is a ConfigError naming ``database.url``."""
@@ -62,6 +63,7 @@ async def test_start_creates_missing_parent_directories(tmp_path: Path) -> None:
 
 
 # -- migrations ------------------------------------------------------------------------
+
 
 async def test_current_version_is_zero_on_an_empty_file(tmp_path: Path) -> None:
     """A database file with nothing in it reports schema version 0."""
@@ -111,6 +113,7 @@ async def test_schema_survives_reopening(sqlite_url: str) -> None:
 
 # -- storing events --------------------------------------------------------------------------
 
+
 def planned(routes: list[Route], n: Notification) -> list[Plan]:
     """Routes as ingest plans them without rule policies: due at once."""
     return [Plan(route=r, due=n.received_at) for r in routes]
@@ -121,8 +124,9 @@ async def store(repo: Repository, event: Event, routes: list[Route]) -> Stored:
     return await repo.store_event(event, notification, planned(routes, notification), ["r"])
 
 
-async def test_store_event_stores_the_notification_and_its_deliveries(repo: Repository,
-                                                                     make_event: Callable[..., Event]) -> None:
+async def test_store_event_stores_the_notification_and_its_deliveries(
+    repo: Repository, make_event: Callable[..., Event]
+) -> None:
     """A new event is stored with one pending delivery per route and can be read back."""
     event = make_event(metadata={"card_number": "4811111111111114"})
     notification = normalize(event)
@@ -165,8 +169,9 @@ async def test_concurrent_duplicates_store_one_row(repo: Repository, make_event:
     assert await count(repo.db, "deliveries") == 1
 
 
-async def test_same_key_on_another_platform_is_another_event(repo: Repository,
-                                                             make_event: Callable[..., Event]) -> None:
+async def test_same_key_on_another_platform_is_another_event(
+    repo: Repository, make_event: Callable[..., Event]
+) -> None:
     """Deduplication is per platform: the same key from two platforms stores two notifications."""
     a = make_event(platform="arindo", key="tx-1")
     b = make_event(platform="paprika", key="tx-1")

@@ -47,8 +47,9 @@ class Handler:
     def _next(replies: list[str]) -> str:
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self._next(self.rcpt_replies)
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)
@@ -171,11 +172,24 @@ def server_tls(ca: trustme.CA) -> ssl.SSLContext:
 def make_message() -> Callable[..., Message]:
     """Build an email ``Message``: ``make_message(address=..., id=..., subject=..., text=..., html=...)``."""
 
-    def make(address: str = "ops@example.com", *, id: str = "dlv_01JNB6X4T2",
-             subject: str = "Kartu ditolak: INV-2026-0001",
-             text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n", html: str | None = None) -> Message:
-        return Message(id=id, channel="email", recipient="ops", address=address,
-                       notification=sample_notification(), subject=subject, text=text, html=html)
+    def make(
+        address: str = "ops@example.com",
+        *,
+        id: str = "dlv_01JNB6X4T2",
+        subject: str = "Kartu ditolak: INV-2026-0001",
+        text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n",
+        html: str | None = None,
+    ) -> Message:
+        return Message(
+            id=id,
+            channel="email",
+            recipient="ops",
+            address=address,
+            notification=sample_notification(),
+            subject=subject,
+            text=text,
+            html=html,
+        )
 
     return make
 

@@ -12,27 +12,39 @@ from notigate_channel_email import EmailChannel, EmailConfig
 def test_config_defaults() -> None:
     """An empty [channels.email] section gives the documented defaults."""
     assert convert({}, EmailConfig, "channels.email") == EmailConfig(
-        host="127.0.0.1", port=25, sender="Notigate <notigate@localhost>", security="none",
-        username=None, password=None, timeout="10s", ca_file=None, max_connections=4)
+        host="127.0.0.1",
+        port=25,
+        sender="Notigate <notigate@localhost>",
+        security="none",
+        username=None,
+        password=None,
+        timeout="10s",
+        ca_file=None,
+        max_connections=4,
+    )
 
 
 def test_config_from_product_example() -> None:
     """The [channels.email] example of product.md is accepted."""
-    config = convert({"host": "127.0.0.1", "port": 25, "sender": "Notigate <alerts@example.com>"},
-                     EmailConfig, "channels.email")
+    config = convert(
+        {"host": "127.0.0.1", "port": 25, "sender": "Notigate <alerts@example.com>"}, EmailConfig, "channels.email"
+    )
     assert config.sender == "Notigate <alerts@example.com>"
 
 
-@pytest.mark.parametrize(("section", "words"), [
-    ({"hots": "smtp"}, ["channels.email", "hots"]),
-    ({"sender": "nobody"}, ["channels.email", "sender"]),
-    ({"security": "ssl"}, ["channels.email.security"]),
-    ({"port": 0}, ["channels.email.port"]),
-    ({"timeout": "ten seconds"}, ["channels.email.timeout"]),
-    ({"max_connections": 0}, ["channels.email.max_connections"]),
-    ({"password": "x"}, ["channels.email", "username"]),
-    ({"ca_file": "/nonexistent/ca.pem"}, ["channels.email", "ca_file"]),
-])
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"hots": "smtp"}, ["channels.email", "hots"]),
+        ({"sender": "nobody"}, ["channels.email", "sender"]),
+        ({"security": "ssl"}, ["channels.email.security"]),
+        ({"port": 0}, ["channels.email.port"]),
+        ({"timeout": "ten seconds"}, ["channels.email.timeout"]),
+        ({"max_connections": 0}, ["channels.email.max_connections"]),
+        ({"password": "x"}, ["channels.email", "username"]),
+        ({"ca_file": "/nonexistent/ca.pem"}, ["channels.email", "ca_file"]),
+    ],
+)
 def test_config_errors_name_the_key(section: dict[str, object], words: list[str]) -> None:
     """A typo or a bad value in [channels.email] is reported with its key."""
     with pytest.raises(ConfigError) as caught:

@@ -55,8 +55,9 @@ class SmsChannel(ChannelBase):
     def __init__(self, config: SmsConfig) -> None:
         self.config = config
         self._timeout = seconds(config.timeout)
-        self._url = (f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/"
-                     f"{quote(config.account_sid, safe='')}/Messages.json")
+        self._url = (
+            f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{quote(config.account_sid, safe='')}/Messages.json"
+        )
         basic = base64.b64encode(f"{config.account_sid}:{config.auth_token}".encode()).decode()
         self._hidden = (config.auth_token, basic)
         self._client: httpx.AsyncClient | None = None
@@ -75,8 +76,13 @@ class SmsChannel(ChannelBase):
         text the subject, else the platform's message. Encoding and count go in the headers."""
         body = message.text.strip() or message.subject.strip() or message.notification.message
         fitted = fit_one_segment(body)
-        headers = {"to": message.address, "from": self.config.sender, "encoding": fitted.encoding,
-                   "segments": "1", "characters": str(fitted.units)}
+        headers = {
+            "to": message.address,
+            "from": self.config.sender,
+            "encoding": fitted.encoding,
+            "segments": "1",
+            "characters": str(fitted.units),
+        }
         return Rendered(body=fitted.text, content_type="text/plain", headers=headers)
 
     async def send(self, message: Message, rendered: Rendered) -> Outcome:
@@ -117,11 +123,11 @@ class SmsChannel(ChannelBase):
             self._client = httpx.AsyncClient(
                 auth=httpx.BasicAuth(self.config.account_sid, self.config.auth_token),
                 timeout=httpx.Timeout(self._timeout),
-                limits=httpx.Limits(max_connections=self.config.max_connections,
-                                    max_keepalive_connections=self.config.max_connections),
+                limits=httpx.Limits(
+                    max_connections=self.config.max_connections, max_keepalive_connections=self.config.max_connections
+                ),
                 follow_redirects=False,
-                headers={"user-agent": "Notigate-SMS/0.1", "accept": "application/json",
-                         "accept-encoding": "identity"},
+                headers={"user-agent": "Notigate-SMS/0.1", "accept": "application/json", "accept-encoding": "identity"},
             )
             self._loop = loop
         return self._client
@@ -138,8 +144,9 @@ class SmsChannel(ChannelBase):
             if status == 201:
                 return Delivered(detail="HTTP 201 (the provider sent no message sid)", status_code=status)
             # Accepted or not? Resending could text the recipient twice; retrying cannot fix a wrong base_url.
-            return PermanentFailure(error=f"HTTP {status} without a message sid: is base_url a "
-                                          "Twilio-compatible API?", status_code=status)
+            return PermanentFailure(
+                error=f"HTTP {status} without a message sid: is base_url a Twilio-compatible API?", status_code=status
+            )
         what = self._scrub(_explain(status, data, answer))[:_SNIPPET_CHARS]
         if status in (429, 503):
             return TransientFailure(error=what, status_code=status, retry_after=retry_after(headers.get("retry-after")))

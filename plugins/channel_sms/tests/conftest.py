@@ -68,8 +68,13 @@ class _Handler(BaseHTTPRequestHandler):
         provider = self.server.provider
         raw = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
         form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-        request = Received(self.path, _basic(self.headers.get("authorization")),
-                           self.headers.get("content-type", ""), form, self.client_address[1])
+        request = Received(
+            self.path,
+            _basic(self.headers.get("authorization")),
+            self.headers.get("content-type", ""),
+            form,
+            self.client_address[1],
+        )
         reply = provider.record(request)
         if self.path != f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json":
             return self._answer(404, {"code": 20404, "message": "The requested resource was not found"})
@@ -148,10 +153,22 @@ def provider() -> Iterator[Provider]:
 def make_message() -> Callable[..., Message]:
     """Build an SMS ``Message``: ``make_message(subject=..., text=..., address=...)``."""
 
-    def make(*, subject: str = "[warning] arindo: card_declined", text: str = "Card declined by the issuer",
-             address: str = PHONE, id: str = "dlv_01JNB6X4T2") -> Message:
-        return Message(id=id, channel="sms", recipient=address, address=address, notification=sample_notification(),
-                       subject=subject, text=text)
+    def make(
+        *,
+        subject: str = "[warning] arindo: card_declined",
+        text: str = "Card declined by the issuer",
+        address: str = PHONE,
+        id: str = "dlv_01JNB6X4T2",
+    ) -> Message:
+        return Message(
+            id=id,
+            channel="sms",
+            recipient=address,
+            address=address,
+            notification=sample_notification(),
+            subject=subject,
+            text=text,
+        )
 
     return make
 

@@ -60,8 +60,14 @@ def make_message() -> Callable[..., Message]:
     """Build a webhook ``Message``: ``make_message(url, secret=..., **notification_changes)``."""
 
     def make(address: str, *, secret: str | None = SECRET, id: str = "dlv_01JNB6X4T2", **changes: Any) -> Message:
-        return Message(id=id, channel="webhook", recipient="merchant-backend", address=address,
-                       notification=sample_notification(**changes), secret=secret)
+        return Message(
+            id=id,
+            channel="webhook",
+            recipient="merchant-backend",
+            address=address,
+            notification=sample_notification(**changes),
+            secret=secret,
+        )
 
     return make
 

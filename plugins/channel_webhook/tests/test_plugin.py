@@ -12,14 +12,18 @@ from notigate_channel_webhook import WebhookChannel, WebhookConfig
 def test_config_defaults() -> None:
     """An empty [channels.webhook] section gives the documented defaults."""
     assert convert({}, WebhookConfig, "channels.webhook") == WebhookConfig(
-        timeout="10s", connect_timeout="5s", max_connections=100, user_agent="Notigate-Webhooks/0.1")
+        timeout="10s", connect_timeout="5s", max_connections=100, user_agent="Notigate-Webhooks/0.1"
+    )
 
 
-@pytest.mark.parametrize(("section", "words"), [
-    ({"timeuot": "5s"}, ["channels.webhook", "timeuot"]),
-    ({"timeout": "ten seconds"}, ["channels.webhook.timeout"]),
-    ({"max_connections": 0}, ["channels.webhook.max_connections"]),
-])
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"timeuot": "5s"}, ["channels.webhook", "timeuot"]),
+        ({"timeout": "ten seconds"}, ["channels.webhook.timeout"]),
+        ({"max_connections": 0}, ["channels.webhook.max_connections"]),
+    ],
+)
 def test_config_errors_name_the_key(section: dict[str, object], words: list[str]) -> None:
     """A typo or a bad value in [channels.webhook] is reported with its key."""
     with pytest.raises(ConfigError) as caught:

@@ -119,9 +119,7 @@ def _check_types(data: dict[str, Any]) -> None:
     problems = [f"{f} is missing" for f in REQUIRED if f not in data]
     problems += [f"{f} must be a string" for f in REQUIRED if f in data and not isinstance(data[f], str)]
     problems += [
-        f"{f} must be a string"
-        for f in OPTIONAL_STRINGS
-        if data.get(f) is not None and not isinstance(data[f], str)
+        f"{f} must be a string" for f in OPTIONAL_STRINGS if data.get(f) is not None and not isinstance(data[f], str)
     ]
     if data.get("customer_details") is not None and not isinstance(data["customer_details"], dict):
         problems.append("customer_details must be an object")

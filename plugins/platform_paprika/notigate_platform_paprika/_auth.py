@@ -46,8 +46,7 @@ def _check_window(timestamp: str, now: datetime, max_clock_skew: str) -> None:
     sent = parse_utc(timestamp)
     if sent is None:
         raise SignatureError(
-            "Request-Timestamp must be ISO 8601 UTC with Z, such as 2024-08-01T03:15:30Z,"
-            f" got {timestamp[:40]!r}"
+            f"Request-Timestamp must be ISO 8601 UTC with Z, such as 2024-08-01T03:15:30Z, got {timestamp[:40]!r}"
         )
     if sent < now - skew:
         raise SignatureError(
