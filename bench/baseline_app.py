@@ -42,8 +42,10 @@ CREATE TABLE IF NOT EXISTS baseline_events (
     body TEXT NOT NULL
 )
 """
-INSERT = ("INSERT INTO baseline_events (id, transaction_id, transaction_status, gross_amount, body) "
-          "VALUES ($1, $2, $3, $4, $5)")
+INSERT = (
+    "INSERT INTO baseline_events (id, transaction_id, transaction_status, gross_amount, body) "
+    "VALUES ($1, $2, $3, $4, $5)"
+)
 ACCEPTED = msgspec.json.encode({"status_code": 200, "detail": "accepted"})
 
 
@@ -72,8 +74,9 @@ async def ingest(request: Request) -> Response[bytes]:
     raw = await request.body()
     data = msgspec.json.decode(raw)
     row_id = uuid.uuid4().hex
-    await state.pool.execute(INSERT, row_id, data["transaction_id"], data["transaction_status"],
-                             data["gross_amount"], raw.decode())
+    await state.pool.execute(
+        INSERT, row_id, data["transaction_id"], data["transaction_status"], data["gross_amount"], raw.decode()
+    )
     await state.redis.lpush(LIST_KEY, row_id)
     return Response(ACCEPTED, media_type="application/json")
 

@@ -17,15 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import campaign  # noqa: E402
+import campaign
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = campaign.Plan()
     for f in dataclasses.fields(campaign.Plan):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                            default=getattr(defaults, f.name))
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name)
+        )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
@@ -35,16 +36,22 @@ def main() -> int:
         verdict, logs = asyncio.run(campaign.run(plan))
         problems = verdict.problems(plan)
         failed += bool(problems)
-        print(f"run {run}/{args.repeat}: {len(problems) and 'FAILED' or 'ok'}")
-        print(f"  {verdict.acknowledged} callbacks acknowledged ({verdict.callback_attempts} sent, "
-              f"{verdict.callbacks_refused} refused and sent again, {verdict.server_errors} with a 5xx); "
-              f"{verdict.notifications} notifications stored, "
-              f"{len(verdict.lost)} lost")
-        print(f"  {verdict.delivered} of {verdict.deliveries} deliveries delivered; not delivered: {verdict.stuck or 0}; "
-              f"{verdict.duplicate_arrivals} webhook-ids answered 200 more than once (at-least-once resends)")
-        print(f"  longest wait for an attempt {verdict.longest_wait:.1f}s (bound {plan.bound:.0f}s); acceptance to "
-              f"delivery p50 {verdict.latency['p50']:.2f}s, p99 {verdict.latency['p99']:.2f}s, "
-              f"max {verdict.latency['max']:.2f}s")
+        print(f"run {run}/{args.repeat}: {(len(problems) and 'FAILED') or 'ok'}")
+        print(
+            f"  {verdict.acknowledged} callbacks acknowledged ({verdict.callback_attempts} sent, "
+            f"{verdict.callbacks_refused} refused and sent again, {verdict.server_errors} with a 5xx); "
+            f"{verdict.notifications} notifications stored, "
+            f"{len(verdict.lost)} lost"
+        )
+        print(
+            f"  {verdict.delivered} of {verdict.deliveries} deliveries delivered; not delivered: {verdict.stuck or 0}; "
+            f"{verdict.duplicate_arrivals} webhook-ids answered 200 more than once (at-least-once resends)"
+        )
+        print(
+            f"  longest wait for an attempt {verdict.longest_wait:.1f}s (bound {plan.bound:.0f}s); acceptance to "
+            f"delivery p50 {verdict.latency['p50']:.2f}s, p99 {verdict.latency['p99']:.2f}s, "
+            f"max {verdict.latency['max']:.2f}s"
+        )
         print(f"  faults: {', '.join(f'{what} at {at:g}s' for at, what in verdict.faults)}")
         for problem in problems:
             print(f"  PROBLEM: {problem}")

@@ -59,9 +59,21 @@ import asyncpg
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ingest  # noqa: E402
-from ingest import (CALLBACK_PATH, SERVER_KEY, WEBHOOK_SECRET, Bench, RawClient, Server, _Conn,  # noqa: E402
-                    _cpu_by_comm, _proc_cpu, child_env, free_port, percentile)
+import ingest
+from ingest import (
+    CALLBACK_PATH,
+    SERVER_KEY,
+    WEBHOOK_SECRET,
+    Bench,
+    RawClient,
+    Server,
+    _Conn,
+    _cpu_by_comm,
+    _proc_cpu,
+    child_env,
+    free_port,
+    percentile,
+)
 
 MATRIX_WORKERS = (1, 2)
 MATRIX_DESTINATIONS = (1, 10)
@@ -139,6 +151,7 @@ async def ingest_all(port: int, requests: list[bytes], concurrency: int) -> dict
                 if line.lower().startswith(b"notigate-notification-ids:"):
                     for nid in line.split(b":", 1)[1].decode().split(","):
                         accepted[nid.strip()] = now
+
     try:
         await asyncio.gather(*(one(c) for c in conns))
     finally:
@@ -147,24 +160,30 @@ async def ingest_all(port: int, requests: list[bytes], concurrency: int) -> dict
     return accepted
 
 
-
 # --------------------------------------------------------------------------- configuration
 def config_toml(db_url: str, redis_url: str, queue: str, receiver: str, a: argparse.Namespace) -> str:
     """The run's configuration: one webhook endpoint and one merchant rule per destination."""
     dests = destinations(a.destinations)
-    webhooks = "".join(f'''
+    webhooks = "".join(
+        f'''
 [[webhooks]]
 name = "{d.endpoint}"
 url = "{receiver}{d.hook_path}"
 secret = "{WEBHOOK_SECRET}"
-''' for d in dests)
-    rules = "".join(f'''
+'''
+        for d in dests
+    )
+    rules = "".join(
+        f'''
 [[rules]]
 name = "{d.merchant} to {d.endpoint}"
 match = {{ merchants = ["{d.merchant}"] }}
 send = [{{ channel = "webhook", to = ["{d.endpoint}"] }}]
-''' for d in dests)
-    return f"""
+'''
+        for d in dests
+    )
+    return (
+        f"""
 [database]
 url = "{db_url}"
 pool_min_size = {a.pool_min}
@@ -181,15 +200,23 @@ per_destination = {a.per_destination}
 
 [platforms.arindo]
 server_key = "{SERVER_KEY}"
-""" + webhooks + rules
+"""
+        + webhooks
+        + rules
+    )
 
 
 # --------------------------------------------------------------------------- checks
 FAILURES = ("not_routed_once", "wrong_route", "missing", "misdirected", "unknown_ids")
 
 
-def verify(accepted: dict[str, float], stored: Stored, seen: dict[str, list[Any]], duplicates: dict[str, int],
-           dests: list[Destination]) -> dict[str, Any]:
+def verify(
+    accepted: dict[str, float],
+    stored: Stored,
+    seen: dict[str, list[Any]],
+    duplicates: dict[str, int],
+    dests: list[Destination],
+) -> dict[str, Any]:
     """Exactly once per routed destination, from both ends.
 
     The database must hold one delivery per accepted notification, to its merchant's endpoint,
@@ -215,11 +242,19 @@ def verify(accepted: dict[str, float], stored: Stored, seen: dict[str, list[Any]
     shares = [arrived[d.endpoint] for d in dests]
     states = dict(Counter(r["status"] for r in stored.deliveries))
     out: dict[str, Any] = {
-        "accepted": len(accepted), "notifications": stored.notifications, "deliveries": len(ids),
-        "not_routed_once": sum(routes[n] != 1 for n in accepted), "wrong_route": wrong_route,
-        "missing": missing, "misdirected": misdirected, "unknown_ids": sum(w not in ids for w in seen),
-        "duplicate_ids": len(duplicates), "duplicate_arrivals": sum(duplicates.values()),
-        "per_destination": [min(shares), max(shares)], "attempts": stored.attempts, "db_states": states,
+        "accepted": len(accepted),
+        "notifications": stored.notifications,
+        "deliveries": len(ids),
+        "not_routed_once": sum(routes[n] != 1 for n in accepted),
+        "wrong_route": wrong_route,
+        "missing": missing,
+        "misdirected": misdirected,
+        "unknown_ids": sum(w not in ids for w in seen),
+        "duplicate_ids": len(duplicates),
+        "duplicate_arrivals": sum(duplicates.values()),
+        "per_destination": [min(shares), max(shares)],
+        "attempts": stored.attempts,
+        "db_states": states,
     }
     found = [f"{out[k]} {k.replace('_', ' ')}" for k in FAILURES if out[k]]
     if stored.notifications != len(accepted):
@@ -229,16 +264,22 @@ def verify(accepted: dict[str, float], stored: Stored, seen: dict[str, list[Any]
     return out | {"problems": found, "ok": not found}
 
 
-def rate_and_latency(accepted: dict[str, float], stored: Stored, seen: dict[str, list[Any]],
-                     start: float) -> dict[str, Any]:
+def rate_and_latency(
+    accepted: dict[str, float], stored: Stored, seen: dict[str, list[Any]], start: float
+) -> dict[str, Any]:
     """Deliveries/s from ``start`` to the last arrival; latency from acceptance to first arrival."""
     owner = {r["id"]: r["notification_id"] for r in stored.deliveries}
     times = {w: t for w, (t, _) in seen.items() if owner.get(w) in accepted}
     lat = sorted(t - accepted[owner[w]] for w, t in times.items())
     elapsed = (max(times.values()) if times else time.time()) - start
-    return {"deliveries": len(times), "seconds": round(elapsed, 3), "per_s": round(len(times) / elapsed, 1),
-            "p50_ms": round(percentile(lat, 50) * 1e3, 1), "p99_ms": round(percentile(lat, 99) * 1e3, 1),
-            "max_ms": round(lat[-1] * 1e3, 1) if lat else None}
+    return {
+        "deliveries": len(times),
+        "seconds": round(elapsed, 3),
+        "per_s": round(len(times) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) * 1e3, 1),
+        "p99_ms": round(percentile(lat, 99) * 1e3, 1),
+        "max_ms": round(lat[-1] * 1e3, 1) if lat else None,
+    }
 
 
 # --------------------------------------------------------------------------- one run
@@ -250,6 +291,7 @@ class DeliveryBench(Bench):
     async def get(self, path: str) -> Any:
         """One kept client: a new httpx client per poll costs an SSL context, CPU the measured processes need."""
         import httpx
+
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=30)
         return (await self._client.get(f"http://127.0.0.1:{self.servers['receiver'].port}{path}")).json()
@@ -258,21 +300,65 @@ class DeliveryBench(Bench):
         a, py = self.args, sys.executable
         self.redis_keys += [self.queue, f"{self.queue}:health-check"]
         port = free_port()
-        self.servers["receiver"] = Server("receiver", [
-            py, "-m", "uvicorn", "--app-dir", str(ingest.HERE), "receiver:app", "--host", "127.0.0.1",
-            "--port", str(port), "--log-level", "warning", "--no-access-log", "--lifespan", "off",
-            "--backlog", "4096"], child_env(), self.tmp / "receiver.log", port)
+        self.servers["receiver"] = Server(
+            "receiver",
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(ingest.HERE),
+                "receiver:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--lifespan",
+                "off",
+                "--backlog",
+                "4096",
+            ],
+            child_env(),
+            self.tmp / "receiver.log",
+            port,
+        )
         db = await self.create_database("notigate")
         self.config = self.tmp / "notigate.toml"
         self.config.write_text(config_toml(db, a.redis, self.queue, f"http://127.0.0.1:{port}", a))
-        mig = subprocess.run([py, "-m", "notigate", "migrate", "--config", str(self.config)], env=child_env(),
-                             cwd=ingest.ROOT, capture_output=True, text=True, timeout=120)
+        mig = subprocess.run(
+            [py, "-m", "notigate", "migrate", "--config", str(self.config)],
+            env=child_env(),
+            cwd=ingest.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if mig.returncode:
             raise RuntimeError(f"notigate migrate failed:\n{mig.stdout}{mig.stderr}")
         port = free_port()
-        self.servers["notigate"] = Server("notigate", [
-            py, "-m", "notigate", "--log-level", "WARNING", "serve", "--config", str(self.config),
-            "--host", "127.0.0.1", "--port", str(port)], child_env(), self.tmp / "serve.log", port)
+        self.servers["notigate"] = Server(
+            "notigate",
+            [
+                py,
+                "-m",
+                "notigate",
+                "--log-level",
+                "WARNING",
+                "serve",
+                "--config",
+                str(self.config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            child_env(),
+            self.tmp / "serve.log",
+            port,
+        )
         for s in self.servers.values():
             s.start()
         await asyncio.gather(*(s.wait_ready() for s in self.servers.values()))
@@ -283,13 +369,24 @@ class DeliveryBench(Bench):
         return [s for name, s in self.servers.items() if name.startswith("worker-")]
 
     def exited_workers(self) -> list[str]:
-        return [f"{w.name} (exit {w.proc.returncode})" for w in self.workers
-                if w.proc is not None and w.proc.poll() is not None]
+        return [
+            f"{w.name} (exit {w.proc.returncode})"
+            for w in self.workers
+            if w.proc is not None and w.proc.poll() is not None
+        ]
 
     def worker_argv(self, i: int) -> list[str]:
         a = self.args
-        argv = [sys.executable, "-m", "notigate", "--log-level", a.worker_log_level, "worker", "--config",
-                str(self.config)]
+        argv = [
+            sys.executable,
+            "-m",
+            "notigate",
+            "--log-level",
+            a.worker_log_level,
+            "worker",
+            "--config",
+            str(self.config),
+        ]
         if a.pyspy:  # py-spy as the worker's parent, so ptrace restrictions do not matter
             out = a.pyspy if a.workers == 1 else f"{a.pyspy}.{i}"
             argv = [shutil.which("py-spy") or "py-spy", "record", "-f", "raw", "-o", out, "-r", "50", "--", *argv]
@@ -338,8 +435,7 @@ class DeliveryBench(Bench):
         last, last_change = -1, start
         while True:
             counts = await self.get("/count")
-            got = counts["seen"] if what == "seen" else sum(
-                v for k, v in counts["other"].items() if k.startswith(what))
+            got = counts["seen"] if what == "seen" else sum(v for k, v in counts["other"].items() if k.startswith(what))
             now = time.monotonic()
             if got >= expected:
                 return
@@ -378,14 +474,18 @@ class DeliveryBench(Bench):
         conn = await asyncpg.connect(self.db_urls["notigate"])
         try:
             deadline = time.monotonic() + settle
-            while (time.monotonic() < deadline and await conn.fetchval(
-                    'SELECT COUNT(*) FROM "deliveries" WHERE "status" <> \'delivered\'')):
+            while time.monotonic() < deadline and await conn.fetchval(
+                'SELECT COUNT(*) FROM "deliveries" WHERE "status" <> \'delivered\''
+            ):
                 await asyncio.sleep(0.1)
             return Stored(
-                await conn.fetch('SELECT d."id", d."notification_id", d."recipient", d."status", n."merchant_id" '
-                                 'FROM "deliveries" d JOIN "notifications" n ON n."id" = d."notification_id"'),
+                await conn.fetch(
+                    'SELECT d."id", d."notification_id", d."recipient", d."status", n."merchant_id" '
+                    'FROM "deliveries" d JOIN "notifications" n ON n."id" = d."notification_id"'
+                ),
                 await conn.fetchval('SELECT COUNT(*) FROM "notifications"'),
-                await conn.fetchval('SELECT COUNT(*) FROM "delivery_attempts"'))
+                await conn.fetchval('SELECT COUNT(*) FROM "delivery_attempts"'),
+            )
         finally:
             await conn.close()
 
@@ -407,8 +507,11 @@ class DeliveryBench(Bench):
         accepted = await ingest_all(self.servers["notigate"].port, requests, a.concurrency)
         t_ingest = time.time() - t0
         expected = await self.count_deliveries()
-        print(f"  ingest: {len(accepted)} accepted in {t_ingest:.1f}s ({len(accepted) / t_ingest:.0f}/s), "
-              f"{expected} deliveries stored", flush=True)
+        print(
+            f"  ingest: {len(accepted)} accepted in {t_ingest:.1f}s ({len(accepted) / t_ingest:.0f}/s), "
+            f"{expected} deliveries stored",
+            flush=True,
+        )
         if a.mode == "drain":
             cpu0 = self.cpu()
             ready = self.resume_workers()
@@ -428,15 +531,20 @@ class DeliveryBench(Bench):
         start = min(accepted.values()) if a.mode == "live" else ready
         out = rate_and_latency(accepted, stored, stats["seen"], start)
         n = max(out["deliveries"], 1)
-        return out | {"expected": expected, "stalled": stalled, "ingest_per_s": round(len(accepted) / t_ingest, 1),
-                      "check": check,
-                      "cpu_ms_per_delivery": {k: round((cpu1[k] - cpu0.get(k, 0.0)) / n * 1e3, 3) for k in cpu1}}
+        return out | {
+            "expected": expected,
+            "stalled": stalled,
+            "ingest_per_s": round(len(accepted) / t_ingest, 1),
+            "check": check,
+            "cpu_ms_per_delivery": {k: round((cpu1[k] - cpu0.get(k, 0.0)) / n * 1e3, 3) for k in cpu1},
+        }
 
     async def apprise(self) -> dict[str, Any]:
         """N messages through Apprise, the k-th to the k mod D-th destination's URL."""
         import logging
 
         import apprise
+
         logging.getLogger("apprise").setLevel(logging.ERROR)
         a, port = self.args, self.servers["receiver"].port
         senders = []
@@ -448,9 +556,11 @@ class DeliveryBench(Bench):
 
         async def one() -> None:
             for i in it:
-                if not await senders[i % len(senders)].async_notify(body=f"payment.card_declined #{i}",
-                                                                    title="[warning] arindo"):
+                if not await senders[i % len(senders)].async_notify(
+                    body=f"payment.card_declined #{i}", title="[warning] arindo"
+                ):
                     failed[0] += 1
+
         t0 = time.time()
         await asyncio.gather(*(one() for _ in range(a.apprise_concurrency)))
         await self.wait_arrivals("/apprise/", a.count - failed[0], timeout=max(120, a.count / 20))
@@ -474,8 +584,12 @@ class DeliveryBench(Bench):
         a = self.args
         await self.setup()
         print("  ready: " + ", ".join(f"{n} pid {s.pid} :{s.port}" for n, s in self.servers.items()), flush=True)
-        out: dict[str, Any] = {"mode": a.mode, "workers": a.workers, "destinations": a.destinations,
-                               "receiver_ceiling": await self.ceiling()}
+        out: dict[str, Any] = {
+            "mode": a.mode,
+            "workers": a.workers,
+            "destinations": a.destinations,
+            "receiver_ceiling": await self.ceiling(),
+        }
         out["notigate"] = await self.notigate()
         if a.pyspy:  # SIGINT to py-spy and the worker: py-spy writes its profile when the worker exits
             for w in self.workers:
@@ -491,27 +605,43 @@ class DeliveryBench(Bench):
 def describe(run: dict[str, Any]) -> str:
     """One run in two lines: its figures, then its check."""
     n, c, cpu = run["notigate"], run["notigate"]["check"], run["notigate"]["cpu_ms_per_delivery"]
-    text = (f"  notigate {n['deliveries']}/{n['expected']} in {n['seconds']:.2f}s = {n['per_s']:.0f}/s, "
-            f"p50 {n['p50_ms']:.0f} ms, p99 {n['p99_ms']:.0f} ms; cpu ms/delivery workers {cpu['workers']:.2f}, "
-            f"postgres {cpu['postgres']:.2f}")
+    text = (
+        f"  notigate {n['deliveries']}/{n['expected']} in {n['seconds']:.2f}s = {n['per_s']:.0f}/s, "
+        f"p50 {n['p50_ms']:.0f} ms, p99 {n['p99_ms']:.0f} ms; cpu ms/delivery workers {cpu['workers']:.2f}, "
+        f"postgres {cpu['postgres']:.2f}"
+    )
     if "apprise" in run:
         text += f"; apprise {run['apprise']['per_s']:.0f}/s, ratio {run['ratio']:.2f}"
     verdict = "ok" if c["ok"] else f"FAILED ({'; '.join(c['problems'])})"
-    return (f"{text}\n  check {verdict}: {c['deliveries']} deliveries over {run['destinations']} "
-            f"destination(s), {c['per_destination'][0]}–{c['per_destination'][1]} each, {c['attempts']} attempts, "
-            f"{c['duplicate_arrivals']} duplicate arrival(s) of {c['duplicate_ids']} id(s); "
-            f"receiver ceiling {run['receiver_ceiling']['per_s']:.0f} req/s")
+    return (
+        f"{text}\n  check {verdict}: {c['deliveries']} deliveries over {run['destinations']} "
+        f"destination(s), {c['per_destination'][0]}–{c['per_destination'][1]} each, {c['attempts']} attempts, "
+        f"{c['duplicate_arrivals']} duplicate arrival(s) of {c['duplicate_ids']} id(s); "
+        f"receiver ceiling {run['receiver_ceiling']['per_s']:.0f} req/s"
+    )
 
 
 # --------------------------------------------------------------------------- summary
-COLUMNS = {"notigate/s": "{:.0f}", "apprise/s": "{:.0f}", "ratio": "{:.2f}", "p50 ms": "{:.0f}",
-           "p99 ms": "{:.0f}", "cpu workers": "{:.2f}", "cpu pg": "{:.2f}"}
+COLUMNS = {
+    "notigate/s": "{:.0f}",
+    "apprise/s": "{:.0f}",
+    "ratio": "{:.2f}",
+    "p50 ms": "{:.0f}",
+    "p99 ms": "{:.0f}",
+    "cpu workers": "{:.2f}",
+    "cpu pg": "{:.2f}",
+}
 
 
 def figures(run: dict[str, Any]) -> dict[str, float]:
     n, cpu = run["notigate"], run["notigate"]["cpu_ms_per_delivery"]
-    out = {"notigate/s": n["per_s"], "p50 ms": n["p50_ms"], "p99 ms": n["p99_ms"],
-           "cpu workers": cpu["workers"], "cpu pg": cpu["postgres"]}
+    out = {
+        "notigate/s": n["per_s"],
+        "p50 ms": n["p50_ms"],
+        "p99 ms": n["p99_ms"],
+        "cpu workers": cpu["workers"],
+        "cpu pg": cpu["postgres"],
+    }
     if "apprise" in run:
         out |= {"apprise/s": run["apprise"]["per_s"], "ratio": run["ratio"]}
     return out
@@ -527,10 +657,19 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         done = [figures(r) for r in rs if not r["notigate"]["stalled"]]
         stats = {k: [statistics.median(v), min(v), max(v)] for k in COLUMNS if (v := [f[k] for f in done if k in f])}
         per_s, ratio = stats.get("notigate/s", [0.0])[0], stats.get("ratio", [TARGET_RATIO])[0]
-        out.append({"mode": mode, "workers": workers, "destinations": dests, "runs": len(rs),
-                    "stalled": len(rs) - len(done), "checks_ok": sum(r["notigate"]["check"]["ok"] for r in rs),
-                    "duplicate_arrivals": sum(r["notigate"]["check"]["duplicate_arrivals"] for r in rs),
-                    "figures": stats, "targets_met": per_s >= TARGET_PER_S and ratio >= TARGET_RATIO})
+        out.append(
+            {
+                "mode": mode,
+                "workers": workers,
+                "destinations": dests,
+                "runs": len(rs),
+                "stalled": len(rs) - len(done),
+                "checks_ok": sum(r["notigate"]["check"]["ok"] for r in rs),
+                "duplicate_arrivals": sum(r["notigate"]["check"]["duplicate_arrivals"] for r in rs),
+                "figures": stats,
+                "targets_met": per_s >= TARGET_PER_S and ratio >= TARGET_RATIO,
+            }
+        )
     return out
 
 
@@ -545,16 +684,30 @@ def print_table(a: argparse.Namespace, summary: list[dict[str, Any]]) -> None:
         return f"{s['checks_ok']}/{s['runs']} ok" + (f", {s['stalled']} stalled" if s["stalled"] else "")
 
     head = ["mode", "workers", "dests", *COLUMNS, "duplicates", "checks", "targets"]
-    rows = [[s["mode"], str(s["workers"]), str(s["destinations"]), *(cell(k, s) for k in COLUMNS),
-             str(s["duplicate_arrivals"]), checks(s), "MET" if s["targets_met"] else "NOT MET"] for s in summary]
+    rows = [
+        [
+            s["mode"],
+            str(s["workers"]),
+            str(s["destinations"]),
+            *(cell(k, s) for k in COLUMNS),
+            str(s["duplicate_arrivals"]),
+            checks(s),
+            "MET" if s["targets_met"] else "NOT MET",
+        ]
+        for s in summary
+    ]
     widths = [max(map(len, col)) for col in zip(head, *rows, strict=True)]
-    print(f"\n{a.count} notifications a run, {a.repeat} run(s) a combination, max_jobs {a.max_jobs}, per_destination "
-          f"{a.per_destination}, {os.cpu_count()} CPUs; medians [min–max] of the runs that did not stall")
+    print(
+        f"\n{a.count} notifications a run, {a.repeat} run(s) a combination, max_jobs {a.max_jobs}, per_destination "
+        f"{a.per_destination}, {os.cpu_count()} CPUs; medians [min–max] of the runs that did not stall"
+    )
     for row in [head, *rows]:
         print("  ".join([row[0].ljust(widths[0]), *(x.rjust(w) for x, w in zip(row[1:], widths[1:], strict=True))]))
-    print("cpu: ms of CPU per delivery (all workers together; PostgreSQL). duplicates: arrivals of a webhook-id "
-          "already received (at-least-once resends), over all runs. checks: runs in which every notification was "
-          f"delivered once to its destination. targets: ≥ {TARGET_PER_S:.0f} deliveries/s, ratio ≥ {TARGET_RATIO:g}.")
+    print(
+        "cpu: ms of CPU per delivery (all workers together; PostgreSQL). duplicates: arrivals of a webhook-id "
+        "already received (at-least-once resends), over all runs. checks: runs in which every notification was "
+        f"delivered once to its destination. targets: ≥ {TARGET_PER_S:.0f} deliveries/s, ratio ≥ {TARGET_RATIO:g}."
+    )
 
 
 # --------------------------------------------------------------------------- command line
@@ -567,22 +720,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ("--destinations", int, None, "webhook endpoints, each its own destination (default 1)"),
         ("--repeat", int, None, "runs per combination (default 3 with --matrix, else 1)"),
         ("--stall-timeout", float, 30.0, "seconds without a new arrival before a run ends as stalled"),
-        ("--run-timeout", float, None, "seconds a run waits for its deliveries at most before it ends as stalled "
-                                       "(default 60 + count/100: a run slower than ~100/s is cut off)"),
-        ("--concurrency", int, 32, "ingest connections"), ("--apprise-concurrency", int, 32, "concurrent notifies"),
+        (
+            "--run-timeout",
+            float,
+            None,
+            "seconds a run waits for its deliveries at most before it ends as stalled "
+            "(default 60 + count/100: a run slower than ~100/s is cut off)",
+        ),
+        ("--concurrency", int, 32, "ingest connections"),
+        ("--apprise-concurrency", int, 32, "concurrent notifies"),
         ("--max-jobs", int, 200, "[queue] max_jobs"),
         ("--per-destination", int, 4, "[delivery] per_destination: sends in flight to each destination"),
-        ("--pool-min", int, 5, "[database] pool_min_size"), ("--pool-max", int, 20, "[database] pool_max_size"),
+        ("--pool-min", int, 5, "[database] pool_min_size"),
+        ("--pool-max", int, 20, "[database] pool_max_size"),
         ("--worker-log-level", str, "INFO", "the workers' --log-level, as deployed"),
         ("--pyspy", str, None, "run each worker under py-spy record -f raw, writing this file (.<i> per worker)"),
-        ("--postgres", str, os.environ.get("NOTIGATE_BENCH_POSTGRES_URL",
-                                           "postgresql://postgres@127.0.0.1:5432/postgres"), "admin DSN"),
+        (
+            "--postgres",
+            str,
+            os.environ.get("NOTIGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+            "admin DSN",
+        ),
         ("--redis", str, os.environ.get("NOTIGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), ""),
-        ("--seed", int, 20240801, ""), ("--json", str, None, "write the results here")]:
-        p.add_argument(flag, type=kind, default=default,
-                       help=what if default is None else f"{what} (default %(default)s)".lstrip())
-    p.add_argument("--matrix", action="store_true", help=f"run workers {MATRIX_WORKERS} × destinations "
-                   f"{MATRIX_DESTINATIONS}, for the mode(s) given, --repeat times each")
+        ("--seed", int, 20240801, ""),
+        ("--json", str, None, "write the results here"),
+    ]:
+        p.add_argument(
+            flag, type=kind, default=default, help=what if default is None else f"{what} (default %(default)s)".lstrip()
+        )
+    p.add_argument(
+        "--matrix",
+        action="store_true",
+        help=f"run workers {MATRIX_WORKERS} × destinations "
+        f"{MATRIX_DESTINATIONS}, for the mode(s) given, --repeat times each",
+    )
     p.add_argument("--no-apprise", action="store_true")
     p.add_argument("--keep-logs", action="store_true")
     a = p.parse_args(argv)
@@ -602,8 +773,12 @@ def combinations(a: argparse.Namespace) -> list[argparse.Namespace]:
     modes = ("drain", "live") if a.mode == "both" else (a.mode,)
     workers = MATRIX_WORKERS if a.matrix else (a.workers,)
     dests = MATRIX_DESTINATIONS if a.matrix else (a.destinations,)
-    return [argparse.Namespace(**{**vars(a), "mode": m, "workers": w, "destinations": d})
-            for m in modes for w in workers for d in dests]
+    return [
+        argparse.Namespace(**{**vars(a), "mode": m, "workers": w, "destinations": d})
+        for m in modes
+        for w in workers
+        for d in dests
+    ]
 
 
 async def run_once(args: argparse.Namespace) -> dict[str, Any]:
@@ -628,8 +803,11 @@ async def amain(a: argparse.Namespace) -> int:
     try:
         for rnd in range(1, a.repeat + 1):
             for c in combos:
-                print(f"\nrun {len(runs) + 1}/{len(combos) * a.repeat} (round {rnd}): mode {c.mode}, "
-                      f"{c.workers} worker(s), {c.destinations} destination(s)", flush=True)
+                print(
+                    f"\nrun {len(runs) + 1}/{len(combos) * a.repeat} (round {rnd}): mode {c.mode}, "
+                    f"{c.workers} worker(s), {c.destinations} destination(s)",
+                    flush=True,
+                )
                 runs.append(await run_once(c))
                 print(describe(runs[-1]), flush=True)
     except asyncio.CancelledError:

@@ -57,13 +57,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # (transaction_status, status_code, fraud_status, channel_response_code, weight)
 # deny/202 are warning or critical: routed to the webhook. settlement/pending are info: no route.
 MIX: list[tuple[str, str, str | None, str | None, int]] = [
-    ("deny", "202", "accept", "05", 40),   # card_declined
-    ("deny", "202", "accept", "51", 15),   # insufficient_funds
-    ("deny", "202", "accept", "54", 10),   # expired_card
-    ("deny", "202", "accept", "55", 10),   # authentication_failed
-    ("deny", "202", "deny", None, 10),     # fraud_suspected
+    ("deny", "202", "accept", "05", 40),  # card_declined
+    ("deny", "202", "accept", "51", 15),  # insufficient_funds
+    ("deny", "202", "accept", "54", 10),  # expired_card
+    ("deny", "202", "accept", "55", 10),  # authentication_failed
+    ("deny", "202", "deny", None, 10),  # fraud_suspected
     ("settlement", "200", None, None, 10),  # payment_succeeded (no route)
-    ("pending", "201", None, None, 5),      # payment_pending (no route)
+    ("pending", "201", None, None, 5),  # payment_pending (no route)
 ]
 
 
@@ -81,10 +81,15 @@ def arindo_bodies(count: int, seed: int, merchants: tuple[str, ...] = ("M-ARD-00
         amount = f"{rng.randrange(10_000, 5_000_000)}.00"
         body: dict[str, Any] = {
             "transaction_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "order_id": order_id, "merchant_id": merchants[i % len(merchants)], "status_code": code,
-            "transaction_status": status, "status_message": "ARINDO payment notification",
+            "order_id": order_id,
+            "merchant_id": merchants[i % len(merchants)],
+            "status_code": code,
+            "transaction_status": status,
+            "status_message": "ARINDO payment notification",
             "payment_type": rng.choice(["credit_card", "bank_transfer", "qris", "gopay"]),
-            "gross_amount": amount, "currency": "IDR", "transaction_time": "2024-08-01 10:15:30",
+            "gross_amount": amount,
+            "currency": "IDR",
+            "transaction_time": "2024-08-01 10:15:30",
             "masked_card": "481111-1114",
             "customer_details": {"email": "budi@example.co.id", "phone": "+6281234567890", "first_name": "Budi"},
         }
@@ -100,14 +105,17 @@ def arindo_bodies(count: int, seed: int, merchants: tuple[str, ...] = ("M-ARD-00
 
 
 def http_request(host: str, port: int, path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 # --------------------------------------------------------------------------- load generators
 async def _queued_deliveries(redis_url: str, queue: str) -> int:
     """Deliveries the queue's jobs carry (new ones travel many to a job), read as the worker would."""
-    from notigate.queue import ArqQueue
+    from notigate.delivery.queue import ArqQueue
+
     q = ArqQueue(redis_url, queue)
     await q.start()
     try:
@@ -141,7 +149,7 @@ class _Conn(asyncio.Protocol):
             waiter.set_exception(RuntimeError(f"response without Content-Length: {head[:200]!r}"))
             return
         eol = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17:eol if eol > 0 else None])
+        length = int(head[at + 17 : eol if eol > 0 else None])
         total = end + 4 + length
         if len(self.buf) < total:
             return
@@ -267,7 +275,7 @@ def _cpu_by_comm(names: tuple[str, ...]) -> dict[int, float]:
             stat = Path(entry.path, "stat").read_text()
         except OSError:
             continue
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
         if comm in names:
             fields = stat.rsplit(")", 1)[1].split()
             out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -346,8 +354,11 @@ def summarize(target: str, rounds: list[RoundResult]) -> Summary:
     med = statistics.median
     keys = rounds[0].cpu_ms_per_req.keys() if rounds else []
     return Summary(
-        target=target, rps=med(r.rps for r in rounds), p50_ms=med(r.p50_ms for r in rounds),
-        p99_ms=med(r.p99_ms for r in rounds), rounds_rps=[round(r.rps, 1) for r in rounds],
+        target=target,
+        rps=med(r.rps for r in rounds),
+        p50_ms=med(r.p50_ms for r in rounds),
+        p99_ms=med(r.p99_ms for r in rounds),
+        rounds_rps=[round(r.rps, 1) for r in rounds],
         rounds_p99_ms=[round(r.p99_ms, 2) for r in rounds],
         cpu_ms_per_req={k: round(med(r.cpu_ms_per_req[k] for r in rounds), 3) for k in keys},
     )
@@ -376,8 +387,15 @@ class Server:
     def start(self) -> None:
         with self.log.open("wb") as out:
             # Own session: a Ctrl-C reaches only this script, which then stops the servers in order.
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         start_new_session=True, preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
 
     @property
     def pid(self) -> int:
@@ -417,8 +435,11 @@ class Server:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_CONFIG", "NOTIGATE_API_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_CONFIG", "NOTIGATE_API_KEY")
+    }
     env.update(extra)
     return env
 
@@ -499,22 +520,58 @@ class Bench:
         if "baseline" in targets:
             url = await self.create_database("baseline")
             port = free_port()
-            env = child_env(BENCH_DSN=url, BENCH_REDIS_URL=a.redis, BENCH_LIST_KEY=self.list_key,
-                            BENCH_POOL_MIN=str(a.pool_min), BENCH_POOL_MAX=str(a.pool_max))
-            argv = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "baseline_app:app",
-                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+            env = child_env(
+                BENCH_DSN=url,
+                BENCH_REDIS_URL=a.redis,
+                BENCH_LIST_KEY=self.list_key,
+                BENCH_POOL_MIN=str(a.pool_min),
+                BENCH_POOL_MAX=str(a.pool_max),
+            )
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(HERE),
+                "baseline_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
             self.servers["baseline"] = Server("baseline", argv, env, self.tmp / "baseline.log", port)
         if "notigate" in targets:
             url = await self.create_database("notigate")
             config = self.tmp / "notigate.toml"
             config.write_text(notigate_toml(url, a.redis, self.queue, a.pool_min, a.pool_max))
-            migrate = subprocess.run([sys.executable, "-m", "notigate", "migrate", "--config", str(config)],
-                                     env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+            migrate = subprocess.run(
+                [sys.executable, "-m", "notigate", "migrate", "--config", str(config)],
+                env=child_env(),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if migrate.returncode != 0:
                 raise RuntimeError(f"notigate migrate failed:\n{migrate.stdout}{migrate.stderr}")
             port = free_port()
-            argv = [sys.executable, "-m", "notigate", "--log-level", "WARNING", "serve", "--config", str(config),
-                    "--host", "127.0.0.1", "--port", str(port)]
+            argv = [
+                sys.executable,
+                "-m",
+                "notigate",
+                "--log-level",
+                "WARNING",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ]
             self.servers["notigate"] = Server("notigate", argv, child_env(), self.tmp / "notigate.log", port)
         for server in self.servers.values():
             server.start()
@@ -539,10 +596,11 @@ class Bench:
             r = aioredis.from_url(self.args.redis)
             try:
                 job_ids += [m.decode() for m in await r.zrange(self.queue, 0, -1)]
-                keys = self.redis_keys + [p + j for j in job_ids
-                                          for p in (job_key_prefix, in_progress_key_prefix, retry_key_prefix)]
+                keys = self.redis_keys + [
+                    p + j for j in job_ids for p in (job_key_prefix, in_progress_key_prefix, retry_key_prefix)
+                ]
                 for i in range(0, len(keys), 1000):
-                    await r.delete(*keys[i:i + 1000])
+                    await r.delete(*keys[i : i + 1000])
             finally:
                 await r.aclose()
         if self.databases:
@@ -581,19 +639,32 @@ class Bench:
         n = len(timed_req)
         ms = 1000.0
         result = RoundResult(
-            target=target, round=rnd, requests=n, seconds=round(elapsed, 4), rps=n / elapsed,
-            p50_ms=percentile(latencies, 50) * ms, p90_ms=percentile(latencies, 90) * ms,
-            p99_ms=percentile(latencies, 99) * ms, max_ms=latencies[-1] * ms,
+            target=target,
+            round=rnd,
+            requests=n,
+            seconds=round(elapsed, 4),
+            rps=n / elapsed,
+            p50_ms=percentile(latencies, 50) * ms,
+            p90_ms=percentile(latencies, 90) * ms,
+            p99_ms=percentile(latencies, 99) * ms,
+            max_ms=latencies[-1] * ms,
             statuses={str(k): v for k, v in sorted(statuses.items())},
-            cpu_ms_per_req={"server": cpu.server / n * ms, "postgres": cpu.postgres / n * ms,
-                            "redis": cpu.redis / n * ms, "client": cpu.client / n * ms},
+            cpu_ms_per_req={
+                "server": cpu.server / n * ms,
+                "postgres": cpu.postgres / n * ms,
+                "redis": cpu.redis / n * ms,
+                "client": cpu.client / n * ms,
+            },
             machine_busy=round(cpu.machine_busy, 3),
         )
-        print(f"  round {rnd} {target:9} {result.rps:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
-              f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.2f} ms  "
-              f"cpu ms/req server {result.cpu_ms_per_req['server']:.2f} pg {result.cpu_ms_per_req['postgres']:.2f} "
-              f"redis {result.cpu_ms_per_req['redis']:.2f} client {result.cpu_ms_per_req['client']:.2f}  "
-              f"machine busy {result.machine_busy:.0%}", flush=True)
+        print(
+            f"  round {rnd} {target:9} {result.rps:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
+            f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:7.2f} ms  "
+            f"cpu ms/req server {result.cpu_ms_per_req['server']:.2f} pg {result.cpu_ms_per_req['postgres']:.2f} "
+            f"redis {result.cpu_ms_per_req['redis']:.2f} client {result.cpu_ms_per_req['client']:.2f}  "
+            f"machine busy {result.machine_busy:.0%}",
+            flush=True,
+        )
         return result
 
     def check(self, target: str, statuses: dict[int, int], what: str) -> None:
@@ -616,21 +687,28 @@ class Bench:
                         "deliveries_expected": routed,
                         "deliveries": await conn.fetchval('SELECT COUNT(*) FROM "deliveries"'),
                         "deliveries_pending": await conn.fetchval(
-                            'SELECT COUNT(*) FROM "deliveries" WHERE "status" = \'pending\''),
+                            'SELECT COUNT(*) FROM "deliveries" WHERE "status" = \'pending\''
+                        ),
                         "queued_jobs": await r.zcard(self.queue),
                         "queued_deliveries": await _queued_deliveries(self.args.redis, self.queue),
                     }
                     c = out["notigate"]
-                    c["ok"] = (c["notifications"] == sent and c["deliveries"] == routed
-                               and c["deliveries_pending"] == routed and c["queued_deliveries"] == routed)
+                    c["ok"] = (
+                        c["notifications"] == sent
+                        and c["deliveries"] == routed
+                        and c["deliveries_pending"] == routed
+                        and c["queued_deliveries"] == routed
+                    )
                 finally:
                     await conn.close()
             if "baseline" in self.db_urls:
                 conn = await asyncpg.connect(self.db_urls["baseline"], timeout=5)
                 try:
-                    out["baseline"] = {"requests_sent": sent,
-                                       "rows": await conn.fetchval("SELECT COUNT(*) FROM baseline_events"),
-                                       "list_length": await r.llen(self.list_key)}
+                    out["baseline"] = {
+                        "requests_sent": sent,
+                        "rows": await conn.fetchval("SELECT COUNT(*) FROM baseline_events"),
+                        "list_length": await r.llen(self.list_key),
+                    }
                     c = out["baseline"]
                     c["ok"] = c["rows"] == sent and c["list_length"] == sent
                 finally:
@@ -646,22 +724,27 @@ class Bench:
         total = per_round * a.rounds
         t0 = time.perf_counter()
         bodies, routed = arindo_bodies(total, a.seed)
-        print(f"generated {total} distinct signed ARINDO notifications in {time.perf_counter() - t0:.1f}s "
-              f"({routed} deny/202 → routed to the webhook, {total - routed} settlement/pending → no route)",
-              flush=True)
+        print(
+            f"generated {total} distinct signed ARINDO notifications in {time.perf_counter() - t0:.1f}s "
+            f"({routed} deny/202 → routed to the webhook, {total - routed} settlement/pending → no route)",
+            flush=True,
+        )
         await self.setup()
         print("servers ready: " + ", ".join(f"{n} pid {s.pid} on 127.0.0.1:{s.port}" for n, s in self.servers.items()))
-        print(f"client: {CLIENTS[a.client].name}, {a.concurrency} connections; "
-              f"{a.rounds} rounds of {a.warmup} warm-up + {a.requests} timed requests per target\n"
-              f"note: no Notigate worker runs; deliveries stay queued in Redis ({self.queue})", flush=True)
+        print(
+            f"client: {CLIENTS[a.client].name}, {a.concurrency} connections; "
+            f"{a.rounds} rounds of {a.warmup} warm-up + {a.requests} timed requests per target\n"
+            f"note: no Notigate worker runs; deliveries stay queued in Redis ({self.queue})",
+            flush=True,
+        )
         order = [t for t in ("noop", "baseline", "notigate") if t in a.targets]
         if "noop" in order and "baseline" not in self.servers:
             raise SystemExit("--targets noop needs the baseline server (add baseline)")
         results: dict[str, list[RoundResult]] = {t: [] for t in order}
         for rnd in range(1, a.rounds + 1):
-            chunk = bodies[(rnd - 1) * per_round:rnd * per_round]
+            chunk = bodies[(rnd - 1) * per_round : rnd * per_round]
             for target in order:
-                results[target].append(await self.phase(target, rnd, chunk[:a.warmup], chunk[a.warmup:]))
+                results[target].append(await self.phase(target, rnd, chunk[: a.warmup], chunk[a.warmup :]))
         checks = await self.verify(total, routed)
         summaries = {t: summarize(t, rs) for t, rs in results.items()}
         return {"summaries": summaries, "rounds": results, "checks": checks}
@@ -669,39 +752,57 @@ class Bench:
 
 def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
     summaries: dict[str, Summary] = outcome["summaries"]
-    print(f"\nmedian of {args.rounds} rounds, {args.requests} requests each, {args.concurrency} connections "
-          f"({CLIENTS[args.client].name})")
-    header = (f"{'target':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'rounds req/s':28} "
-              "cpu ms/req (server/pg/redis/client)")
+    print(
+        f"\nmedian of {args.rounds} rounds, {args.requests} requests each, {args.concurrency} connections "
+        f"({CLIENTS[args.client].name})"
+    )
+    header = (
+        f"{'target':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'rounds req/s':28} "
+        "cpu ms/req (server/pg/redis/client)"
+    )
     print(header)
     print("-" * len(header))
     for s in summaries.values():
         cpu = "/".join(f"{s.cpu_ms_per_req[k]:.2f}" for k in ("server", "postgres", "redis", "client"))
-        print(f"{s.target:10} {s.rps:9.1f} {s.p50_ms:8.2f} {s.p99_ms:8.2f}   {str(s.rounds_rps):28} {cpu}")
+        print(f"{s.target:10} {s.rps:9.1f} {s.p50_ms:8.2f} {s.p99_ms:8.2f}   {s.rounds_rps!s:28} {cpu}")
     verdict: dict[str, Any] = {}
     if "notigate" in summaries and "baseline" in summaries:
         n, b = summaries["notigate"], summaries["baseline"]
         ratio = n.rps / b.rps
         pairs = zip(outcome["rounds"]["notigate"], outcome["rounds"]["baseline"], strict=True)
         per_round = [nr.rps / br.rps for nr, br in pairs]
-        verdict = {"ratio": round(ratio, 3), "ratio_per_round": [round(x, 3) for x in per_round],
-                   "target_ratio": 0.5, "target_p99_ms": 25.0,
-                   "ratio_ok": ratio >= 0.5, "p99_ok": n.p99_ms < 25.0}
-        print(f"\nNotigate/baseline throughput ratio: {ratio:.2f} (per round: "
-              f"{', '.join(f'{x:.2f}' for x in per_round)})   target ≥ 0.50: {'MET' if ratio >= 0.5 else 'NOT MET'}")
+        verdict = {
+            "ratio": round(ratio, 3),
+            "ratio_per_round": [round(x, 3) for x in per_round],
+            "target_ratio": 0.5,
+            "target_p99_ms": 25.0,
+            "ratio_ok": ratio >= 0.5,
+            "p99_ok": n.p99_ms < 25.0,
+        }
+        print(
+            f"\nNotigate/baseline throughput ratio: {ratio:.2f} (per round: "
+            f"{', '.join(f'{x:.2f}' for x in per_round)})   target ≥ 0.50: {'MET' if ratio >= 0.5 else 'NOT MET'}"
+        )
         print(f"Notigate p99: {n.p99_ms:.2f} ms   target < 25 ms: {'MET' if n.p99_ms < 25 else 'NOT MET'}")
     if "noop" in summaries and "baseline" in summaries:
         ceiling = summaries["noop"].rps / summaries["baseline"].rps
         verdict["client_ceiling_vs_baseline"] = round(ceiling, 2)
-        print(f"client/server ceiling (noop endpoint): {summaries['noop'].rps:.0f} req/s = {ceiling:.1f}× the baseline"
-              f"{'' if ceiling >= 2 else '  WARNING: the load generator may be limiting the results'}")
+        print(
+            f"client/server ceiling (noop endpoint): {summaries['noop'].rps:.0f} req/s = {ceiling:.1f}× the baseline"
+            f"{'' if ceiling >= 2 else '  WARNING: the load generator may be limiting the results'}"
+        )
     if "notigate" in summaries:
         floor = args.concurrency / 0.025
-        print(f"(closed loop: mean latency ≈ {args.concurrency} / throughput, so p99 < 25 ms needs well over "
-              f"{floor:.0f} req/s)")
+        print(
+            f"(closed loop: mean latency ≈ {args.concurrency} / throughput, so p99 < 25 ms needs well over "
+            f"{floor:.0f} req/s)"
+        )
     for target, check in outcome["checks"].items():
-        print(f"check {target}: " + ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
-              + ("" if check["ok"] else "  MISMATCH: see the server log (--keep-logs)"))
+        print(
+            f"check {target}: "
+            + ", ".join(f"{k}={v}" for k, v in check.items() if k != "ok")
+            + ("" if check["ok"] else "  MISMATCH: see the server log (--keep-logs)")
+        )
     print("(no worker ran: the deliveries above stay pending/queued by design)")
     return {
         "benchmark": "notigate ingest vs baseline",
@@ -716,23 +817,33 @@ def report(args: argparse.Namespace, outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--requests", type=int, default=5000, help="timed requests per target per round (default 5000)")
     p.add_argument("--warmup", type=int, default=500, help="warm-up requests before each timed run (default 500)")
     p.add_argument("--concurrency", type=int, default=32, help="keep-alive connections / workers (default 32)")
     p.add_argument("--rounds", type=int, default=3, help="rounds, alternating baseline then notigate (default 3)")
-    p.add_argument("--client", choices=sorted(CLIENTS), default="raw",
-                   help="load generator: raw asyncio HTTP/1.1 (default) or httpx.AsyncClient")
-    p.add_argument("--targets", default="noop,baseline,notigate",
-                   help="comma list of noop, baseline, notigate (default all three). noop is the baseline server's "
-                        "/noop endpoint (read the body, answer): the ceiling of uvicorn + Litestar + this client, "
-                        "showing whether the load generator could limit the other two")
+    p.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="raw",
+        help="load generator: raw asyncio HTTP/1.1 (default) or httpx.AsyncClient",
+    )
+    p.add_argument(
+        "--targets",
+        default="noop,baseline,notigate",
+        help="comma list of noop, baseline, notigate (default all three). noop is the baseline server's "
+        "/noop endpoint (read the body, answer): the ceiling of uvicorn + Litestar + this client, "
+        "showing whether the load generator could limit the other two",
+    )
     p.add_argument("--pool-min", type=int, default=5, help="database pool_min_size for both servers (default 5)")
     p.add_argument("--pool-max", type=int, default=20, help="database pool_max_size for both servers (default 20)")
-    p.add_argument("--postgres", default=os.environ.get("NOTIGATE_BENCH_POSTGRES_URL",
-                                                        "postgresql://postgres@127.0.0.1:5432/postgres"),
-                   help="admin DSN; a fresh database per target is created there and dropped at exit")
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("NOTIGATE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="admin DSN; a fresh database per target is created there and dropped at exit",
+    )
     p.add_argument("--redis", default=os.environ.get("NOTIGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--seed", type=int, default=20240801, help="seed of the generated notifications")
     p.add_argument("--json", default=None, help="write the results as JSON to this path")

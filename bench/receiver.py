@@ -49,6 +49,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         _record(scope["path"], webhook_id, time.time())
     elif scope["method"] == "GET":
         body = _report(scope["path"])
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from notigate.config import Settings, convert
+from notigate.app.gateway import Gateway
+from notigate.config.loading import convert
+from notigate.config.settings import Settings
 from notigate.events import TAXONOMY, Notification
-from notigate.gateway import Gateway
-from notigate.pipeline import route
-from notigate.silences import Matcher, Silence
+from notigate.routing.silences import Matcher, Silence
 
 CODES = list(TAXONOMY)
 PLATFORMS = ["arindo", "paprika", "assasta"]
@@ -49,9 +49,11 @@ def rules(count: int) -> list[dict[str, Any]]:
             match["min_severity"] = ["warning", "error", "critical"][i % 3]
         if i % 7 == 0:
             match["min_amount"] = str(10_000 * (i % 9))
-        rule: dict[str, Any] = {"name": f"rule-{i:03d}", "match": match,
-                                "send": [{"channel": "email", "to": [f"team{i}@example.com"],
-                                          "locale": "id" if i % 2 else "en"}]}
+        rule: dict[str, Any] = {
+            "name": f"rule-{i:03d}",
+            "match": match,
+            "send": [{"channel": "email", "to": [f"team{i}@example.com"], "locale": "id" if i % 2 else "en"}],
+        }
         if i % 10 == 3:
             rule.update(group_by=["platform", "code"], group_window="60s")
         if i % 10 == 5:
@@ -64,11 +66,23 @@ def rules(count: int) -> list[dict[str, Any]]:
 
 def events(n: int) -> list[Notification]:
     now = datetime.now(UTC)
-    return [Notification(id=f"ntf_{i:026d}", platform=PLATFORMS[i % 3], code=CODES[(i * 5) % len(CODES)],
-                         severity=TAXONOMY[CODES[(i * 5) % len(CODES)]], message=f"Event {i} <b>from</b> the bank",
-                         platform_code="202", occurred_at=now, received_at=now, amount=Decimal(1500 * i) / 100,
-                         currency="IDR", reference=f"INV-{i}", merchant_id=f"M-{i % 10}")
-            for i in range(n)]
+    return [
+        Notification(
+            id=f"ntf_{i:026d}",
+            platform=PLATFORMS[i % 3],
+            code=CODES[(i * 5) % len(CODES)],
+            severity=TAXONOMY[CODES[(i * 5) % len(CODES)]],
+            message=f"Event {i} <b>from</b> the bank",
+            platform_code="202",
+            occurred_at=now,
+            received_at=now,
+            amount=Decimal(1500 * i) / 100,
+            currency="IDR",
+            reference=f"INV-{i}",
+            merchant_id=f"M-{i % 10}",
+        )
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -77,14 +91,30 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rules", type=int, default=100)
     args = parser.parse_args()
-    settings = convert({"database": {"url": "sqlite:////tmp/notigate-bench-rules.db"}, "sandbox": {"enabled": True},
-                        "channels": {"email": {"host": "127.0.0.1", "port": 25, "sender": "Notigate <a@example.com>"}},
-                        "rules": rules(args.rules)}, Settings, "")
+    settings = convert(
+        {
+            "database": {"url": "sqlite:////tmp/notigate-bench-rules.db"},
+            "sandbox": {"enabled": True},
+            "channels": {"email": {"host": "127.0.0.1", "port": 25, "sender": "Notigate <a@example.com>"}},
+            "rules": rules(args.rules),
+        },
+        Settings,
+        "",
+    )
     gw = Gateway.from_settings(settings)
     now = datetime.now(UTC)
-    silences = [Silence(id=f"sil_{i}", matchers=[Matcher("platform", "paprika"), Matcher("code", f"x{i}_*")],
-                        starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1), created_by="bench",
-                        comment="bench", created_at=now) for i in range(5)]
+    silences = [
+        Silence(
+            id=f"sil_{i}",
+            matchers=[Matcher("platform", "paprika"), Matcher("code", f"x{i}_*")],
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=1),
+            created_by="bench",
+            comment="bench",
+            created_at=now,
+        )
+        for i in range(5)
+    ]
     batch = events(args.events)
     per: dict[str, list[float]] = {"route": [], "plan": [], "render": [], "total": []}
     routed = 0
@@ -92,15 +122,19 @@ def main() -> None:
         t_route = t_plan = t_render = 0.0
         for k, n in enumerate(batch):
             t0 = time.process_time()
-            routes = route(gw, n)
+            routes = gw.ingest.route(n)
             t1 = time.process_time()
             gw.policies.inhibition_keys(n)
             plans = gw.policies.plan(n, routes, now, silences, None)
             t2 = time.process_time()
             if plans:
-                gw.templates.render("email", "event", {"event": n, "rule": plans[0].route.rule,
-                                                       "recipient": plans[0].route.recipient},
-                                    locale="id" if k % 2 else "en", timezone="Asia/Jakarta")
+                gw.templates.render(
+                    "email",
+                    "event",
+                    {"event": n, "rule": plans[0].route.rule, "recipient": plans[0].route.recipient},
+                    locale="id" if k % 2 else "en",
+                    timezone="Asia/Jakarta",
+                )
             t3 = time.process_time()
             t_route, t_plan, t_render = t_route + t1 - t0, t_plan + t2 - t1, t_render + t3 - t2
             routed += len(routes)
@@ -108,11 +142,15 @@ def main() -> None:
         per["plan"].append(t_plan / len(batch) * 1e6)
         per["render"].append(t_render / len(batch) * 1e6)
         per["total"].append((t_route + t_plan + t_render) / len(batch) * 1e6)
-    print(f"{args.rules} rules, {args.events} events x {args.rounds} rounds, "
-          f"{routed / args.rounds / len(batch):.1f} routes per event on average")
+    print(
+        f"{args.rules} rules, {args.events} events x {args.rounds} rounds, "
+        f"{routed / args.rounds / len(batch):.1f} routes per event on average"
+    )
     for name, values in per.items():
-        print(f"  {name:<7} median {statistics.median(values):7.1f} µs CPU/event   "
-              f"(rounds {min(values):.1f}–{max(values):.1f})")
+        print(
+            f"  {name:<7} median {statistics.median(values):7.1f} µs CPU/event   "
+            f"(rounds {min(values):.1f}–{max(values):.1f})"
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
-from conftest import ARINDO_KEY, WEBHOOK_SECRET, arindo_body, free_port
+from support import ARINDO_KEY, WEBHOOK_SECRET, arindo_body, free_port
 
 HERE = Path(__file__).resolve().parent
 DESTINATIONS = 4
@@ -102,8 +102,18 @@ class PrivatePostgres:
 
     def _pg_ctl(self, action: str) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", action,
-                  *(["-m", "fast"] if action != "start" else []))
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.data / "log"),
+            "-w",
+            action,
+            *(["-m", "fast"] if action != "start" else []),
+        )
 
     def restart(self) -> None:
         self._pg_ctl("restart")
@@ -121,8 +131,22 @@ class PrivateRedis:
 
     async def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = aioredis.from_url(self.url)
         try:
             await _until(lambda: client.ping(), what="Redis to answer")
@@ -161,8 +185,13 @@ async def receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen.append((time.time(), scope["path"], status))
     else:
         body = json.dumps(_ARRIVALS).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -201,10 +230,14 @@ class Process:
 
 def config(plan: Plan, database: str, queue: str, receiver_url: str) -> str:
     endpoints = [f"m{i}" for i in range(DESTINATIONS)] + ["all"]
-    webhooks = "".join(f'[[webhooks]]\nname = "{e}"\nurl = "{receiver_url}/{e}"\nsecret = "{WEBHOOK_SECRET}"\n\n'
-                       for e in endpoints)
-    rules = "".join(f'[[rules]]\nname = "merchant {i}"\nmatch = {{ merchants = ["M-{i}"] }}\n'
-                    f'send = [{{ channel = "webhook", to = ["m{i}"] }}]\n\n' for i in range(DESTINATIONS))
+    webhooks = "".join(
+        f'[[webhooks]]\nname = "{e}"\nurl = "{receiver_url}/{e}"\nsecret = "{WEBHOOK_SECRET}"\n\n' for e in endpoints
+    )
+    rules = "".join(
+        f'[[rules]]\nname = "merchant {i}"\nmatch = {{ merchants = ["M-{i}"] }}\n'
+        f'send = [{{ channel = "webhook", to = ["m{i}"] }}]\n\n'
+        for i in range(DESTINATIONS)
+    )
     return f"""
 [server]
 drain_grace = "0s"
@@ -261,18 +294,39 @@ class Campaign:
         self.postgres.start()
         await self.redis.start()
         self.receiver_port = free_port()
-        receiver_process = Process("receiver", [
-            sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "campaign:receiver", "--host", "127.0.0.1",
-            "--port", str(self.receiver_port), "--log-level", "warning", "--no-access-log"],
+        receiver_process = Process(
+            "receiver",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(HERE),
+                "campaign:receiver",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.receiver_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
             self.root / "receiver.log",
-            {**os.environ, "CAMPAIGN_SEED": str(self.plan.seed), "CAMPAIGN_FAIL_SHARE": str(self.plan.fail_share),
-             "CAMPAIGN_ANSWER_DELAY": str(self.plan.answer_delay)})
+            {
+                **os.environ,
+                "CAMPAIGN_SEED": str(self.plan.seed),
+                "CAMPAIGN_FAIL_SHARE": str(self.plan.fail_share),
+                "CAMPAIGN_ANSWER_DELAY": str(self.plan.answer_delay),
+            },
+        )
         receiver_process.start()
         self.others.append(receiver_process)
         (self.root / "notigate.toml").write_text(
-            config(self.plan, self.postgres.url, self.redis.url, f"http://127.0.0.1:{self.receiver_port}"))
-        subprocess.run([sys.executable, "-m", "notigate", "migrate"], check=True, env=self.env, capture_output=True,
-                       timeout=120)
+            config(self.plan, self.postgres.url, self.redis.url, f"http://127.0.0.1:{self.receiver_port}")
+        )
+        subprocess.run(
+            [sys.executable, "-m", "notigate", "migrate"], check=True, env=self.env, capture_output=True, timeout=120
+        )
         for i in range(2):
             port = free_port()
             self.apis.append((self.notigate(f"serve-{i}", "serve", "--port", str(port)), port))
@@ -282,8 +336,7 @@ class Campaign:
         async with httpx.AsyncClient(timeout=5) as client:
             await _until(lambda: _answers(client, f"http://127.0.0.1:{self.receiver_port}/arrivals"), what="receiver")
             for _, port in self.apis:
-                await _until(lambda port=port: _answers(client, f"http://127.0.0.1:{port}/health/ready"),
-                             what="serve")
+                await _until(lambda port=port: _answers(client, f"http://127.0.0.1:{port}/health/ready"), what="serve")
 
     def stop(self) -> None:
         for process in [p for p, _ in self.apis] + self.workers + self.others:
@@ -338,8 +391,11 @@ class Balancer:
             self._turn += 1
             self.attempts += 1
             try:
-                response = await self.client.post(f"http://127.0.0.1:{port}/api/v1/platforms/arindo/callbacks",
-                                                  content=body, headers={"content-type": "application/json"})
+                response = await self.client.post(
+                    f"http://127.0.0.1:{port}/api/v1/platforms/arindo/callbacks",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
                 if response.status_code == 200:
                     return response.headers["notigate-notification-ids"]
                 self.server_errors += response.status_code >= 500
@@ -373,6 +429,7 @@ def _restart(process: Process) -> Callable[[], Awaitable[None]]:
         process.kill()
         await asyncio.sleep(0.5)
         process.start()
+
     return restart
 
 
@@ -464,18 +521,32 @@ async def verdict(c: Campaign, acknowledged: dict[str, str], started: float, dea
     for d in deliveries:
         if d["status"] != "delivered":
             stuck[d["status"]] = stuck.get(d["status"], 0) + 1
-    latencies = sorted((d["delivered_at"] - received[d["notification_id"]]).total_seconds()
-                       for d in deliveries if d["delivered_at"] is not None)
+    latencies = sorted(
+        (d["delivered_at"] - received[d["notification_id"]]).total_seconds()
+        for d in deliveries
+        if d["delivered_at"] is not None
+    )
     return Verdict(
-        acknowledged=len(ids), notifications=len(stored), deliveries=len(deliveries),
-        delivered=sum(d["status"] == "delivered" for d in deliveries), lost=sorted(ids - stored), stuck=stuck,
+        acknowledged=len(ids),
+        notifications=len(stored),
+        deliveries=len(deliveries),
+        delivered=sum(d["status"] == "delivered" for d in deliveries),
+        lost=sorted(ids - stored),
+        stuck=stuck,
         missing_arrivals=sum(d["status"] == "delivered" and d["id"] not in answered for d in deliveries),
         duplicate_arrivals=sum(sum(status == 200 for _, _, status in seen) > 1 for seen in arrivals.values()),
         longest_wait=_longest_wait(deliveries, attempts),
-        latency={"p50": statistics.median(latencies) if latencies else 0.0,
-                 "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0,
-                 "max": latencies[-1] if latencies else 0.0},
-        callback_attempts=0, callbacks_refused=0, server_errors=0, faults=c.faults, elapsed=time.monotonic() - started)
+        latency={
+            "p50": statistics.median(latencies) if latencies else 0.0,
+            "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0,
+            "max": latencies[-1] if latencies else 0.0,
+        },
+        callback_attempts=0,
+        callbacks_refused=0,
+        server_errors=0,
+        faults=c.faults,
+        elapsed=time.monotonic() - started,
+    )
 
 
 def _longest_wait(deliveries: list[Any], attempts: list[Any]) -> float:

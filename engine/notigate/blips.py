@@ -19,7 +19,11 @@ import logging
 import asyncpg
 import stamina
 from redis import exceptions as redis_errors
-from stamina.instrumentation import PrometheusOnRetryHook, RetryDetails, set_on_retry_hooks
+from stamina.instrumentation import (
+    PrometheusOnRetryHook,
+    RetryDetails,
+    set_on_retry_hooks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +31,25 @@ DATABASE_BUDGET = 3.0
 """Seconds a step keeps retrying the database: a callback is still answered within ARINDO's 5 s."""
 REDIS_BUDGET = 2.0
 
-_LOST = ("connection is closed", "another operation is in progress", "connection was closed",
-         "cannot switch to state", "not connected")
+_LOST = (
+    "connection is closed",
+    "another operation is in progress",
+    "connection was closed",
+    "cannot switch to state",
+    "not connected",
+)
 
 
 def database_blip(exc: BaseException) -> bool:
     """A connection that broke or could not be had, not a statement that failed."""
-    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError
-                  | asyncpg.TooManyConnectionsError | ConnectionError):
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.TooManyConnectionsError
+        | ConnectionError,
+    ):
         return True
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError) and not isinstance(exc, asyncpg.DataError):
         return any(part in str(exc) for part in _LOST)

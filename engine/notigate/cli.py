@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import sys
 import time
 from collections.abc import Coroutine, Sequence
-from email import message_from_string, policy as email_policy
+from email import message_from_string
+from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -18,16 +20,22 @@ import httpx
 import msgspec
 
 from notigate import logs
-from notigate.config import ApiKey, Settings, config_path as resolve_config_path, env, load_settings, read_settings
+from notigate.app.gateway import Gateway
+from notigate.app.preflight import check_services
+from notigate.config.loading import config_path as resolve_config_path
+from notigate.config.loading import env, load_settings, read_settings
+from notigate.config.settings import ApiKey, Settings
 from notigate.errors import ConfigError, UnavailableError
-from notigate.gateway import Gateway
-from notigate.preflight import check_services
 
 T = TypeVar("T")
 
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, "
-                                  "else the embedded default)")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="the configuration file (else NOTIGATE_CONFIG, else ./notigate.toml, else the embedded default)",
+)
 
 
 def _settings(config_path: str | None) -> Settings:
@@ -59,7 +67,11 @@ def _checked(work: Coroutine[Any, Any, T]) -> T:
 
 def _key_file(settings: Settings) -> Path:
     """The embedded default keeps its generated admin key beside the SQLite database."""
-    db = Path(settings.database.url.removeprefix("sqlite:///")) if settings.database.url.startswith("sqlite:///") else Path("notigate.db")
+    db = (
+        Path(settings.database.url.removeprefix("sqlite:///"))
+        if settings.database.url.startswith("sqlite:///")
+        else Path("notigate.db")
+    )
     return db.with_name(db.name + ".api-key")
 
 
@@ -85,8 +97,9 @@ def embedded_api_key(settings: Settings, *, create: bool) -> str | None:
     return key
 
 
-def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = False,
-             problems: Sequence[str] = ()) -> Gateway:
+def _gateway(
+    settings: Settings, config_path: str | None, *, create_key: bool = False, problems: Sequence[str] = ()
+) -> Gateway:
     """The gateway for ``serve`` and ``worker``: it reloads its configuration on SIGHUP.
 
     ``problems`` found in ``settings`` already (``read_settings``) fail it together with
@@ -109,8 +122,12 @@ def _gateway(settings: Settings, config_path: str | None, *, create_key: bool = 
 
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True)
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="text (the default) or one JSON object per line; else NOTIGATE_LOG_FORMAT")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="text (the default) or one JSON object per line; else NOTIGATE_LOG_FORMAT",
+)
 def main(log_level: str, log_format: str | None) -> None:
     """Notigate: the notification gateway for payment platforms."""
     fmt = log_format or env("NOTIGATE_LOG_FORMAT") or "text"
@@ -126,15 +143,17 @@ def main(log_level: str, log_format: str | None) -> None:
 def serve(config_path: str | None, host: str | None, port: int | None) -> None:
     """Run the HTTP API (and, on the embedded queue, delivery in the same process)."""
     from notigate.api import create_app
-    from notigate.server import run
+    from notigate.app.server import run
 
     settings = _settings(config_path)
     gateway = _gateway(settings, config_path, create_key=settings.embedded)
     _checked(check_services(settings, migrating=gateway.db.is_sqlite, queue=False))
     app = create_app(gateway, auto_migrate=gateway.db.is_sqlite)
     mode = "embedded queue, deliveries in this process" if gateway.in_process else "Redis queue (run `notigate worker`)"
-    click.echo(f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
-               f"({settings.database.url.split('@')[-1]}; {mode}; sandbox {'on' if settings.sandbox.enabled else 'off'})")
+    click.echo(
+        f"Notigate on http://{host or settings.server.host}:{port or settings.server.port} "
+        f"({settings.database.url.split('@')[-1]}; {mode}; sandbox {'on' if settings.sandbox.enabled else 'off'})"
+    )
     run(app, gateway, host=host or settings.server.host, port=port or settings.server.port)
 
 
@@ -142,22 +161,22 @@ def serve(config_path: str | None, host: str | None, port: int | None) -> None:
 @config_option
 def worker(config_path: str | None) -> None:
     """Run an arq worker delivering from the Redis queue."""
-    from notigate.worker import run_worker
+    from notigate.delivery.worker import run_worker
 
     gateway = _gateway(_settings(config_path), config_path)
     if gateway.in_process:
         click.echo("[queue] url is not set: the embedded queue delivers inside `notigate serve`.", err=True)
         sys.exit(2)
     _checked(check_services(gateway.settings, migrating=False, queue=True))
-    run_worker(gateway)
+    run_worker(gateway.arq_worker)
 
 
 @main.command()
 @config_option
 def migrate(config_path: str | None) -> None:
     """Create or upgrade the database schema."""
-    from notigate.database import Database
-    from notigate.migrations import migrate as run
+    from notigate.storage.database import Database
+    from notigate.storage.migrations import migrate as run
 
     settings = _settings(config_path)
 
@@ -178,7 +197,7 @@ def migrate(config_path: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plugins(config_path: str | None, as_json: bool) -> None:
     """List discovered plugins, their kind, version and whether enabled."""
-    from notigate.plugins import load_plugins
+    from notigate.plugin.manager import load_plugins
 
     loaded = load_plugins(_settings(config_path).plugins.disabled)
     if as_json:
@@ -186,8 +205,10 @@ def plugins(config_path: str | None, as_json: bool) -> None:
         return
     for info in loaded.infos:
         state = "enabled" if info.enabled else ("broken" if info.error else "disabled")
-        click.echo(f"{info.name:24} {info.kind:9} {info.distribution or '-'} {info.version or '-':8} {state}"
-                   f"  {', '.join(info.provides)}{'  ' + info.error if info.error else ''}")
+        click.echo(
+            f"{info.name:24} {info.kind:9} {info.distribution or '-'} {info.version or '-':8} {state}"
+            f"  {', '.join(info.provides)}{'  ' + info.error if info.error else ''}"
+        )
     for problem in loaded.problems():
         click.echo(f"warning: {problem}", err=True)
 
@@ -202,8 +223,10 @@ def check_config(config_path: str | None) -> None:
         _fail(exc)
     gateway = _gateway(settings, config_path, problems=problems)
     source = resolve_config_path(config_path) or "the embedded default"
-    click.echo(f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
-               f"{len(settings.rules)} rules (from {source})")
+    click.echo(
+        f"configuration OK: {len(gateway.platforms)} platforms, {len(gateway.channels)} channels, "
+        f"{len(settings.rules)} rules (from {source})"
+    )
 
 
 @main.command("send-test")
@@ -227,8 +250,9 @@ def send_test(platform: str, config_path: str | None, code: str | None, url: str
     key = next(iter(gateway.api_keys), None) or embedded_api_key(settings, create=False)
     with httpx.Client(base_url=base, timeout=10) as client:
         try:
-            response = client.post(f"/api/v1/platforms/{plugin.name}/callbacks", content=sample.body,
-                                   headers=sample.headers)
+            response = client.post(
+                f"/api/v1/platforms/{plugin.name}/callbacks", content=sample.body, headers=sample.headers
+            )
         except httpx.TransportError as exc:
             raise click.ClickException(f"cannot reach the gateway at {base}: {exc}") from None
         click.echo(f"POST /api/v1/platforms/{plugin.name}/callbacks → {response.status_code} {response.text}")
@@ -254,16 +278,23 @@ def _follow(client: httpx.Client, ids: list[str], key: str, wait: float) -> None
         for notification_id in ids:
             response = client.get(f"/api/v1/notifications/{notification_id}", headers={"X-API-Key": key})
             if not response.is_success:
-                raise click.ClickException(f"GET /api/v1/notifications/{notification_id} → {response.status_code} "
-                                           f"{response.text}")
+                raise click.ClickException(
+                    f"GET /api/v1/notifications/{notification_id} → {response.status_code} {response.text}"
+                )
             detail = response.json()
             n = detail["notification"]
-            lines = [(f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}", None)]
+            lines: list[tuple[str, dict[str, Any] | None]] = [
+                (f"{n['id']} {n['platform']} {n['code']} ({n['severity']}) status={n['status']}", None)
+            ]
             for d in detail["deliveries"]:
-                lines.append((f"  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
-                              + (f", last error: {d['last_error']}" if d["last_error"] else "")
-                              + (" [captured in sandbox]" if d.get("captured") and d["status"] == "delivered" else ""),
-                              d))
+                lines.append(
+                    (
+                        f"  {d['id']} {d['channel']} → {d['recipient']}: {d['status']}, attempts={d['attempts']}"
+                        + (f", last error: {d['last_error']}" if d["last_error"] else "")
+                        + (" [captured in sandbox]" if d.get("captured") and d["status"] == "delivered" else ""),
+                        d,
+                    )
+                )
             block = "\n".join(line for line, _ in lines)
             if last.get(notification_id) != block:
                 for line, d in lines:
@@ -295,10 +326,8 @@ def _captured_lines(delivery: dict[str, Any]) -> list[str]:
         lines.append(f"Subject: {captured.get('subject') or mail.get('Subject', '')}")
         body = part.get_content() if isinstance(part, EmailMessage) else ""
     elif kind.startswith("application/json"):
-        try:
+        with contextlib.suppress(ValueError):
             body = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
     elif captured.get("subject"):
         lines.append(f"Subject: {captured['subject']}")
     return lines + body.replace("\r\n", "\n").rstrip("\n").splitlines()

@@ -37,3 +37,11 @@ def as_utc(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     return datetime.fromisoformat(str(value)).astimezone(UTC)
+
+
+def stored_utc(value: Any) -> datetime:
+    """``as_utc`` of a column that is never NULL."""
+    when = as_utc(value)
+    if when is None:
+        raise ValueError("a NOT NULL timestamp was NULL")
+    return when

@@ -37,6 +37,7 @@ TAXONOMY: dict[str, Severity] = {
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 """Timezone-aware only: a naive time would be stored as if it were UTC."""
 
+
 def utc(value: datetime | None, key: str) -> datetime | None:
     """``value`` in UTC; a ValueError naming ``key`` if it is naive or leaves years 1–9999 in UTC."""
     if value is None:

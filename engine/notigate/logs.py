@@ -58,7 +58,7 @@ class _Ids(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-12-04 10:15:30,123 WARNING notigate.delivery [dlv_… ntf_…]: message``."""
+    """``2026-12-04 10:15:30,123 WARNING notigate.delivery.attempt [dlv_… ntf_…]: message``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s")
@@ -74,7 +74,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -84,8 +86,11 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
-            line["error"] = {"type": type(error).__name__, "message": str(error),
-                             "traceback": "".join(traceback.format_exception(error)).rstrip()}
+            line["error"] = {
+                "type": type(error).__name__,
+                "message": str(error),
+                "traceback": "".join(traceback.format_exception(error)).rstrip(),
+            }
         return msgspec.json.encode(line).decode()
 
 

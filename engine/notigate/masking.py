@@ -7,6 +7,7 @@ already did, so a plugin that forgets a field still cannot leak a card number.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from typing import Any
 
@@ -91,7 +92,7 @@ def _mask_free_text(value: str) -> str:
 def _kind(key: str) -> str | None:
     """What a key says its value is: secret, email, phone, card, name, or None (free text)."""
     words = _words(key)
-    if any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in zip(words, words[1:], strict=False)):
+    if any(w in _SECRET_WORDS for w in words) or any(p in _SECRET_PAIRS for p in itertools.pairwise(words)):
         return "secret"
     for kind, vocabulary in (("email", _EMAIL_WORDS), ("phone", _PHONE_WORDS), ("card", _CARD_WORDS)):
         if vocabulary.intersection(words):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from notigate.events import Event, Notification, TAXONOMY
+from notigate.events import TAXONOMY, Event, Notification
 from notigate.ids import new_id
 
 _CONFIG_VARS = ("NOTIGATE_CONFIG", "NOTIGATE_DATABASE_URL", "NOTIGATE_QUEUE_URL", "NOTIGATE_API_KEY")
@@ -42,11 +42,17 @@ def make_event() -> Callable[..., Event]:
     def build(**fields: Any) -> Event:
         n = next(_counter)
         values: dict[str, Any] = {
-            "platform": "arindo", "key": f"tx-{n}:deny", "code": "card_declined",
-            "message": "Card declined", "platform_code": "202",
+            "platform": "arindo",
+            "key": f"tx-{n}:deny",
+            "code": "card_declined",
+            "message": "Card declined",
+            "platform_code": "202",
             "occurred_at": datetime(2024, 8, 1, 3, 15, 30, tzinfo=UTC),
-            "amount": Decimal("150000.00"), "currency": "IDR", "reference": f"ORD-{n}",
-            "merchant_id": "M-ARD-000123", "metadata": {"payment_type": "credit_card"},
+            "amount": Decimal("150000.00"),
+            "currency": "IDR",
+            "reference": f"ORD-{n}",
+            "merchant_id": "M-ARD-000123",
+            "metadata": {"payment_type": "credit_card"},
         }
         values.update(fields)
         return Event(**values)
@@ -61,10 +67,17 @@ def make_notification() -> Callable[..., Notification]:
     def build(**fields: Any) -> Notification:
         code = fields.get("code", "card_declined")
         values: dict[str, Any] = {
-            "id": new_id("ntf"), "platform": "arindo", "code": code,
-            "severity": TAXONOMY.get(code, "error"), "message": "m", "platform_code": "202",
-            "occurred_at": datetime(2024, 8, 1, tzinfo=UTC), "received_at": datetime(2024, 8, 1, tzinfo=UTC),
-            "amount": Decimal("150000.00"), "currency": "IDR", "merchant_id": "M-1",
+            "id": new_id("ntf"),
+            "platform": "arindo",
+            "code": code,
+            "severity": TAXONOMY.get(code, "error"),
+            "message": "m",
+            "platform_code": "202",
+            "occurred_at": datetime(2024, 8, 1, tzinfo=UTC),
+            "received_at": datetime(2024, 8, 1, tzinfo=UTC),
+            "amount": Decimal("150000.00"),
+            "currency": "IDR",
+            "merchant_id": "M-1",
         }
         values.update(fields)
         return Notification(**values)

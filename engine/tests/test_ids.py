@@ -47,7 +47,7 @@ def test_time_prefix_encodes_the_millisecond() -> None:
     now_ms = 1_722_480_930_123
     head = new_id("ntf", now_ms=now_ms)[4:14]
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    assert sum(alphabet.index(c) * 32 ** i for i, c in enumerate(reversed(head))) == now_ms
+    assert sum(alphabet.index(c) * 32**i for i, c in enumerate(reversed(head))) == now_ms
 
 
 def test_default_time_is_now() -> None:

@@ -15,6 +15,7 @@ NOT_LUHN = "4811111111111115"
 
 # -- cards ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -49,6 +50,7 @@ def test_card_keys_mask_their_values(key: str) -> None:
 
 # -- emails, phones, names ----------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("budi@example.co.id", "b***@example.co.id"), ("a@b.c", "a***@b.c"), ("not-an-email", "***")],
@@ -74,20 +76,36 @@ def test_names_keep_their_initial() -> None:
 
 def test_personal_fields_are_masked_by_key() -> None:
     """Email, phone and name keys are masked with their own rule; merchant and bank names are not personal."""
-    data = {"email": "budi@example.co.id", "customer_email": "siti@example.com", "phone": "+6281234567890",
-            "mobile_number": "+6289876543210", "msisdn": "6281234567890", "first_name": "Budi", "last_name": "Santoso",
-            "merchant_name": "Toko Budi", "bank_name": "BCA"}
+    data = {
+        "email": "budi@example.co.id",
+        "customer_email": "siti@example.com",
+        "phone": "+6281234567890",
+        "mobile_number": "+6289876543210",
+        "msisdn": "6281234567890",
+        "first_name": "Budi",
+        "last_name": "Santoso",
+        "merchant_name": "Toko Budi",
+        "bank_name": "BCA",
+    }
     assert mask_metadata(data) == {
-        "email": "b***@example.co.id", "customer_email": "s***@example.com", "phone": "+62*******7890",
-        "mobile_number": "+62*******3210", "msisdn": "628******7890", "first_name": "B***", "last_name": "S***",
-        "merchant_name": "Toko Budi", "bank_name": "BCA"}
+        "email": "b***@example.co.id",
+        "customer_email": "s***@example.com",
+        "phone": "+62*******7890",
+        "mobile_number": "+62*******3210",
+        "msisdn": "628******7890",
+        "first_name": "B***",
+        "last_name": "S***",
+        "merchant_name": "Toko Budi",
+        "bank_name": "BCA",
+    }
 
 
 # -- secrets ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
-    "key", ["password", "client_secret", "access_token", "signature_key", "server_key", "cvv", "CVC", "pin",
-            "PASSWORD"])
+    "key", ["password", "client_secret", "access_token", "signature_key", "server_key", "cvv", "CVC", "pin", "PASSWORD"]
+)
 def test_secrets_are_redacted_by_key(key: str) -> None:
     """Values under secret-looking keys are replaced by ``[redacted]``, whatever their case."""
     assert mask_metadata({key: "hunter2"}) == {key: "[redacted]"}
@@ -99,6 +117,7 @@ def test_secret_keys_win_over_other_rules() -> None:
 
 
 # -- free text ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -117,8 +136,15 @@ def test_luhn_valid_card_numbers_in_free_text_are_masked(text: str, expected: st
 
 @pytest.mark.parametrize(
     "text",
-    [f"order {NOT_LUHN}", "ORD-1234567890123", "invoice 20240801101530", "bill 1234567890123456789",
-     "ref 123456789012", "amount 150000.00", "2024-08-01 10:15:30"],
+    [
+        f"order {NOT_LUHN}",
+        "ORD-1234567890123",
+        "invoice 20240801101530",
+        "bill 1234567890123456789",
+        "ref 123456789012",
+        "amount 150000.00",
+        "2024-08-01 10:15:30",
+    ],
 )
 def test_non_luhn_digit_runs_are_untouched(text: str) -> None:
     """Order, invoice and bill numbers that fail Luhn (or are too short for a PAN) stay readable."""
@@ -132,11 +158,15 @@ def test_emails_in_free_text_are_masked() -> None:
 
 # -- structure ------------------------------------------------------------------------
 
+
 def test_nested_dicts_and_lists_are_masked() -> None:
     """Masking reaches every level of dicts and lists, keeping the structure and non-string values."""
     data: dict[str, Any] = {
-        "customer_details": {"email": "budi@example.co.id", "phone": "+6281234567890",
-                             "billing": {"first_name": "Budi"}},
+        "customer_details": {
+            "email": "budi@example.co.id",
+            "phone": "+6281234567890",
+            "billing": {"first_name": "Budi"},
+        },
         "items": [{"name": "Budi", "price": 150000}, f"paid with {VISA}"],
         "emails": ["budi@example.co.id", "siti@example.com"],
         "fraud_status": "accept",
@@ -145,8 +175,11 @@ def test_nested_dicts_and_lists_are_masked() -> None:
         "extra": None,
     }
     assert mask_metadata(data) == {
-        "customer_details": {"email": "b***@example.co.id", "phone": "+62*******7890",
-                             "billing": {"first_name": "B***"}},
+        "customer_details": {
+            "email": "b***@example.co.id",
+            "phone": "+62*******7890",
+            "billing": {"first_name": "B***"},
+        },
         "items": [{"name": "B***", "price": 150000}, "paid with 481111******1114"],
         "emails": ["b***@example.co.id", "s***@example.com"],
         "fraud_status": "accept",
@@ -166,14 +199,22 @@ def test_masking_returns_a_copy() -> None:
 def test_lists_inherit_their_key() -> None:
     """Strings in a list are masked by the list's key; a secret key redacts the whole list."""
     assert mask_metadata({"phones": ["+6281234567890"], "tokens": ["abc"]}) == {
-        "phones": ["+62*******7890"], "tokens": "[redacted]"}
+        "phones": ["+62*******7890"],
+        "tokens": "[redacted]",
+    }
 
 
 # -- known gaps (engine bugs) -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("data", "leaked"),
-    [({"card_number": int(VISA)}, VISA), ({"note": int(VISA)}, VISA), ({"cvv": 123}, "123"), ({"pin": 123456}, "123456")],
+    [
+        ({"card_number": int(VISA)}, VISA),
+        ({"note": int(VISA)}, VISA),
+        ({"cvv": 123}, "123"),
+        ({"pin": 123456}, "123456"),
+    ],
 )
 def test_numbers_under_card_or_secret_keys_are_masked(data: dict[str, Any], leaked: str) -> None:
     """A card number, CVV or PIN given as a number is masked like its string form."""

@@ -27,7 +27,7 @@ from notigate.api.notifications import NotificationsController
 from notigate.api.reports import report_error
 from notigate.api.silences import SilencesController
 from notigate.api.system import list_destinations, list_plugins, live, metrics, ready
-from notigate.gateway import Gateway
+from notigate.app.gateway import Gateway
 
 ASSETS = "/api/docs/assets"
 _SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
@@ -55,20 +55,36 @@ def create_app(gateway: Gateway, *, run_deliveries: bool | None = None, auto_mig
         version="0.1.0",
         description="Notification gateway for payment platforms.",
         path="/api",
-        render_plugins=[SwaggerRenderPlugin(
-            path="/docs", js_url=f"{ASSETS}/swagger-ui-bundle.js", css_url=f"{ASSETS}/swagger-ui.css",
-            standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
-            favicon=f"<link rel='icon' type='image/png' href='{ASSETS}/favicon-32x32.png'>",
-        )],
-        components=Components(security_schemes={
-            "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key as a bearer token"),
-            "HeaderKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
-        }),
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/docs",
+                js_url=f"{ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{ASSETS}/favicon-32x32.png'>",
+            )
+        ],
+        components=Components(
+            security_schemes={
+                "BearerKey": SecurityScheme(type="http", scheme="bearer", description="API key as a bearer token"),
+                "HeaderKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+            }
+        ),
     )
     return Litestar(
         route_handlers=[
-            receive_callback, report_error, NotificationsController, DeliveriesController, EndpointsController,
-            SilencesController, reload_config, list_plugins, list_destinations, live, ready, metrics,
+            receive_callback,
+            report_error,
+            NotificationsController,
+            DeliveriesController,
+            EndpointsController,
+            SilencesController,
+            reload_config,
+            list_plugins,
+            list_destinations,
+            live,
+            ready,
+            metrics,
             create_static_files_router(path=ASSETS, directories=[_SWAGGER_DIR], include_in_schema=False),
         ],
         dependencies={"gateway": Provide(provide_gateway, sync_to_thread=False)},

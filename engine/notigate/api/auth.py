@@ -8,8 +8,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from notigate.config import ApiKey
-from notigate.gateway import Gateway
+from notigate.app.gateway import Gateway
+from notigate.config.settings import ApiKey
 
 SECURITY: list[dict[str, list[str]]] = [{"BearerKey": []}, {"HeaderKey": []}]
 

@@ -8,9 +8,9 @@ from litestar import Request, Response, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath
 
-from notigate.gateway import Gateway
-from notigate.pipeline import handle_callback, platform_answer
-from notigate.platform import CallbackRequest, CallbackResult
+from notigate.app.gateway import Gateway
+from notigate.ingest.pipeline import platform_answer
+from notigate.plugin.platform import CallbackRequest, CallbackResult
 
 
 @post(
@@ -32,10 +32,11 @@ async def receive_callback(platform: FromPath[str], request: Request[Any, Any, A
     except HTTPException as exc:  # over [server] max_body_size: still answered in the platform's form
         empty = CallbackRequest(body=b"", headers=headers, path=request.url.path)
         answer = platform_answer(plugin, CallbackResult(status_code=exc.status_code, detail=exc.detail), empty)
-        return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type,
-                        headers=answer.headers)
+        return Response(
+            answer.body, status_code=answer.status_code, media_type=answer.media_type, headers=answer.headers
+        )
     native = CallbackRequest(body=body, headers=headers, path=request.url.path, query=request.url.query or "")
-    answer, ids = await handle_callback(gateway, plugin, native)
+    answer, ids = await gateway.ingest.handle_callback(plugin, native)
     out = dict(answer.headers)
     if ids:
         out["Notigate-Notification-Ids"] = ",".join(ids)

@@ -14,9 +14,9 @@ from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.api.notifications import ID as NOTIFICATION_ID
 from notigate.clock import utcnow
+from notigate.delivery.queue import enqueue_due
 from notigate.events import UtcDatetime, utc
-from notigate.queue import enqueue_due
-from notigate.repository import DeliveryView
+from notigate.storage.repository import DeliveryView
 
 DeliveryStatus = Literal["pending", "sending", "retrying", "delivered", "failed", "cancelled"]
 
@@ -79,12 +79,24 @@ class DeliveriesController(Controller):
         status: FromQuery[DeliveryStatus | None] = None,
         channel: Annotated[str | None, QueryParameter(min_length=1, max_length=64, pattern=r"^[^\x00]*$")] = None,
         recipient: Annotated[str | None, QueryParameter(min_length=1, max_length=320, pattern=r"^[^\x00]*$")] = None,
-        notification_id: Annotated[str | None, QueryParameter(
-            pattern=f"^{NOTIFICATION_ID.pattern}$", description="its own deliveries and the digests it joined")] = None,
-        since: Annotated[UtcDatetime | None, QueryParameter(description="created at or after (RFC 3339, with offset)")] = None,
-        until: Annotated[UtcDatetime | None, QueryParameter(description="created before (RFC 3339, with offset)")] = None,
-        overdue: Annotated[bool, QueryParameter(
-            description="true: only those due but unsent (pending or retrying, next attempt at or before now)")] = False,
+        notification_id: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=f"^{NOTIFICATION_ID.pattern}$", description="its own deliveries and the digests it joined"
+            ),
+        ] = None,
+        since: Annotated[
+            UtcDatetime | None, QueryParameter(description="created at or after (RFC 3339, with offset)")
+        ] = None,
+        until: Annotated[
+            UtcDatetime | None, QueryParameter(description="created before (RFC 3339, with offset)")
+        ] = None,
+        overdue: Annotated[
+            bool,
+            QueryParameter(
+                description="true: only those due but unsent (pending or retrying, next attempt at or before now)"
+            ),
+        ] = False,
         cursor: Annotated[str | None, QueryParameter(pattern=f"^{ID.pattern}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> DeliveryPage:
@@ -93,8 +105,16 @@ class DeliveriesController(Controller):
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
         items = await gateway.repo.list_deliveries(
-            limit=limit + 1, before=cursor, status=status, channel=channel, recipient=recipient,
-            notification_id=notification_id, since=since, until=until, overdue_at=utcnow() if overdue else None)
+            limit=limit + 1,
+            before=cursor,
+            status=status,
+            channel=channel,
+            recipient=recipient,
+            notification_id=notification_id,
+            since=since,
+            until=until,
+            overdue_at=utcnow() if overdue else None,
+        )
         more = len(items) > limit
         items = items[:limit]
         return DeliveryPage(items=items, next_cursor=items[-1].id if more else None)
@@ -105,29 +125,44 @@ class DeliveriesController(Controller):
         if delivery is None:
             raise NotFoundException(f"no delivery {delivery_id!r}")
         rows = await gateway.repo.attempts_of(delivery_id)
-        return DeliveryDetail(delivery=delivery, attempts=[msgspec.convert(
-            {k: r[k] for k in ("number", "outcome", "status_code", "error", "started_at", "duration_ms")}, Attempt)
-            for r in rows])
+        return DeliveryDetail(
+            delivery=delivery,
+            attempts=[
+                msgspec.convert(
+                    {k: r[k] for k in ("number", "outcome", "status_code", "error", "started_at", "duration_ms")},
+                    Attempt,
+                )
+                for r in rows
+            ],
+        )
 
-    @post("/{delivery_id:str}/retry", status_code=202, opt={"scope": "admin"},
-          summary="Re-drive one failed delivery with a fresh attempt budget")
+    @post(
+        "/{delivery_id:str}/retry",
+        status_code=202,
+        opt={"scope": "admin"},
+        summary="Re-drive one failed delivery with a fresh attempt budget",
+    )
     async def retry_one(self, gateway: GatewayDep, delivery_id: FromPath[str]) -> Redriven:
         delivery = await gateway.repo.delivery(delivery_id) if ID.fullmatch(delivery_id) else None
         if delivery is None:
             raise NotFoundException(f"no delivery {delivery_id!r}")
         if delivery.status != "failed":
-            raise ValidationException(f"delivery {delivery_id} is {delivery.status}; only failed deliveries are re-driven")
+            raise ValidationException(
+                f"delivery {delivery_id} is {delivery.status}; only failed deliveries are re-driven"
+            )
         return await _redrive(gateway, await gateway.repo.replay(delivery_id=delivery_id))
 
-    @post("/retry", status_code=202, opt={"scope": "admin"},
-          summary="Re-drive every failed delivery matching the filters")
+    @post(
+        "/retry", status_code=202, opt={"scope": "admin"}, summary="Re-drive every failed delivery matching the filters"
+    )
     async def retry_many(self, gateway: GatewayDep, data: JSONBody[RetryFilter]) -> Redriven:
         try:
             since, until = utc(data.since, "since"), utc(data.until, "until")
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
-        return await _redrive(gateway, await gateway.repo.replay(channel=data.channel, recipient=data.recipient,
-                                                                 since=since, until=until))
+        return await _redrive(
+            gateway, await gateway.repo.replay(channel=data.channel, recipient=data.recipient, since=since, until=until)
+        )
 
 
 async def _redrive(gateway: Any, replayed: list[tuple[str, int]]) -> Redriven:

@@ -7,7 +7,7 @@ from typing import TypeAlias
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from notigate.gateway import Gateway
+from notigate.app.gateway import Gateway
 
 GatewayDep: TypeAlias = NamedDependency[Gateway]
 

@@ -24,11 +24,11 @@ from litestar.params import FromPath, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.breakers import destination_key
 from notigate.clock import utcnow
-from notigate.endpoints import EndpointExists
+from notigate.delivery.breakers import destination_key
+from notigate.delivery.queue import enqueue_due
 from notigate.events import TAXONOMY
-from notigate.queue import enqueue_due
+from notigate.webhooks.endpoints import EndpointExists
 
 EVENT_TYPES = [f"payment.{code}" for code in TAXONOMY]
 
@@ -53,10 +53,15 @@ class NewEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     """A subscriber to create: it receives every event whose type matches one of ``events``."""
 
     name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", examples=["merchant-backend"])]
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://\S+$", max_length=2048,
-                                     examples=["https://merchant.example.com/hooks/payments"])]
-    events: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.*?]{1,100}$")]],
-                      msgspec.Meta(min_length=1, max_length=50)] = msgspec.field(default_factory=lambda: ["payment.*"])
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^https?://\S+$", max_length=2048, examples=["https://merchant.example.com/hooks/payments"]
+        ),
+    ]
+    events: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.*?]{1,100}$")]], msgspec.Meta(min_length=1, max_length=50)
+    ] = msgspec.field(default_factory=lambda: ["payment.*"])
     secret: Annotated[str, msgspec.Meta(pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$")] | None = None
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
@@ -108,8 +113,11 @@ class EndpointsController(Controller):
     guards = [require_api_key]
     security = SECURITY
 
-    @get("/", opt={"scope": "admin"},
-         summary="Webhook endpoints (config and API) and their state (closed, open, disabled…)")
+    @get(
+        "/",
+        opt={"scope": "admin"},
+        summary="Webhook endpoints (config and API) and their state (closed, open, disabled…)",
+    )
     async def list_endpoints(self, gateway: GatewayDep) -> list[Endpoint]:
         await gateway.endpoints.refresh()
         breakers = {b.destination: b for b in await gateway.breakers.all()}
@@ -117,46 +125,85 @@ class EndpointsController(Controller):
         for e in gateway.endpoints.all():
             b = breakers.get(destination_key("webhook", e.url))
             state = b.state if b else "closed"
-            out.append(Endpoint(name=e.name, url=e.url, events=e.events, enabled=e.enabled and state != "disabled",
-                                state=state, source=e.source, description=e.description, created_at=e.created_at,
-                                reason=b.reason if b and state == "disabled" else None,
-                                failing_since=b.failing_since if b else None))
+            out.append(
+                Endpoint(
+                    name=e.name,
+                    url=e.url,
+                    events=e.events,
+                    enabled=e.enabled and state != "disabled",
+                    state=state,
+                    source=e.source,
+                    description=e.description,
+                    created_at=e.created_at,
+                    reason=b.reason if b and state == "disabled" else None,
+                    failing_since=b.failing_since if b else None,
+                )
+            )
         return out
 
-    @post("/", status_code=201, opt={"scope": "admin"},
-          summary="Create a subscriber endpoint; the answer shows its signing secret, once")
+    @post(
+        "/",
+        status_code=201,
+        opt={"scope": "admin"},
+        summary="Create a subscriber endpoint; the answer shows its signing secret, once",
+    )
     async def create_endpoint(self, gateway: GatewayDep, data: JSONBody[NewEndpoint]) -> CreatedEndpoint:
         if problems := _problems(data):
-            raise ValidationException("; ".join(f"{key}: {message}" for key, message in problems),
-                                      extra=[{"key": key, "message": message, "source": "body"}
-                                             for key, message in problems])
+            raise ValidationException(
+                "; ".join(f"{key}: {message}" for key, message in problems),
+                extra=[{"key": key, "message": message, "source": "body"} for key, message in problems],
+            )
         secret = data.secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         now = utcnow()
         try:
-            await gateway.endpoints.create(name=data.name, url=data.url, secret=secret, events=list(data.events),
-                                           description=data.description, now=now)
+            await gateway.endpoints.create(
+                name=data.name,
+                url=data.url,
+                secret=secret,
+                events=list(data.events),
+                description=data.description,
+                now=now,
+            )
         except EndpointExists:
-            raise ClientException(f"name: a webhook endpoint named {data.name!r} exists already",
-                                  status_code=409) from None
-        return CreatedEndpoint(name=data.name, url=data.url, events=list(data.events), description=data.description,
-                               secret=secret, created_at=now)
+            raise ClientException(
+                f"name: a webhook endpoint named {data.name!r} exists already", status_code=409
+            ) from None
+        return CreatedEndpoint(
+            name=data.name,
+            url=data.url,
+            events=list(data.events),
+            description=data.description,
+            secret=secret,
+            created_at=now,
+        )
 
-    @delete("/{name:str}", status_code=204, opt={"scope": "admin"},
-            summary="Delete a subscriber endpoint; its waiting deliveries are cancelled")
+    @delete(
+        "/{name:str}",
+        status_code=204,
+        opt={"scope": "admin"},
+        summary="Delete a subscriber endpoint; its waiting deliveries are cancelled",
+    )
     async def delete_endpoint(self, gateway: GatewayDep, name: FromPath[str]) -> None:
         endpoint = await gateway.endpoints.find(name)
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint named {name!r}")
         if endpoint.source == "config":
-            raise ClientException(f"webhook endpoint {name!r} is defined in notigate.toml ([[webhooks]]); "
-                                  "remove it there", status_code=409)
+            raise ClientException(
+                f"webhook endpoint {name!r} is defined in notigate.toml ([[webhooks]]); remove it there",
+                status_code=409,
+            )
         if not await gateway.endpoints.delete(name):  # another request deleted it meanwhile
             raise NotFoundException(f"no webhook endpoint named {name!r}")
-        await gateway.repo.cancel_waiting(channel="webhook", recipient=name,
-                                          reason=f"webhook endpoint {name!r} was deleted")
+        await gateway.repo.cancel_waiting(
+            channel="webhook", recipient=name, reason=f"webhook endpoint {name!r} was deleted"
+        )
 
-    @post("/{name:str}/enable", status_code=202, opt={"scope": "admin"},
-          summary="Enable an endpoint disabled (410 Gone, long failure) and re-drive its waiting deliveries")
+    @post(
+        "/{name:str}/enable",
+        status_code=202,
+        opt={"scope": "admin"},
+        summary="Enable an endpoint disabled (410 Gone, long failure) and re-drive its waiting deliveries",
+    )
     async def enable(self, gateway: GatewayDep, name: FromPath[str]) -> Woken:
         endpoint = await gateway.endpoints.find(name)
         if endpoint is None:

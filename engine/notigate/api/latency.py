@@ -13,7 +13,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Histogram
 
 REQUEST_SECONDS = Histogram(
-    "notigate_http_request_duration_seconds", "HTTP request latency", ["method", "path", "status_code"],
+    "notigate_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "path", "status_code"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 _SKIP = ("/metrics", "/health")

@@ -14,7 +14,7 @@ from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.events import Notification, NotificationStatus, Severity, UtcDatetime, utc
 from notigate.masking import mask_text
-from notigate.repository import DeliveryView
+from notigate.storage.repository import DeliveryView
 
 ID = re.compile(r"ntf_[0-9A-Z]{26}")
 
@@ -53,11 +53,21 @@ class NotificationsController(Controller):
         code: FromQuery[str | None] = None,
         severity: FromQuery[Severity | None] = None,
         status: FromQuery[NotificationStatus | None] = None,
-        since: Annotated[UtcDatetime | None, QueryParameter(description="received at or after (RFC 3339, with offset)")] = None,
-        until: Annotated[UtcDatetime | None, QueryParameter(description="received before (RFC 3339, with offset)")] = None,
-        reference: Annotated[str | None, QueryParameter(
-            min_length=1, max_length=128, pattern=r"^[^\x00]*$", description="the merchant's order, invoice or bill "
-            "number, exactly")] = None,
+        since: Annotated[
+            UtcDatetime | None, QueryParameter(description="received at or after (RFC 3339, with offset)")
+        ] = None,
+        until: Annotated[
+            UtcDatetime | None, QueryParameter(description="received before (RFC 3339, with offset)")
+        ] = None,
+        reference: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=128,
+                pattern=r"^[^\x00]*$",
+                description="the merchant's order, invoice or bill number, exactly",
+            ),
+        ] = None,
         cursor: Annotated[str | None, QueryParameter(pattern=f"^{ID.pattern}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> NotificationPage:
@@ -69,8 +79,14 @@ class NotificationsController(Controller):
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
         items = await gateway.repo.list_notifications(
-            limit=limit + 1, before=cursor, platform=platform.lower() if platform else None, code=code,
-            severity=severity, status=status, since=since, until=until,
+            limit=limit + 1,
+            before=cursor,
+            platform=platform.lower() if platform else None,
+            code=code,
+            severity=severity,
+            status=status,
+            since=since,
+            until=until,
             reference=mask_text(reference) if reference is not None else None,  # as it was stored
         )
         more = len(items) > limit
@@ -83,8 +99,12 @@ class NotificationsController(Controller):
         if found is None:
             raise NotFoundException(f"no notification {notification_id!r}")
         notification, matched = found
-        return NotificationDetail(notification=notification, deliveries=await gateway.repo.deliveries_of(notification_id),
-                                  matched_rules=matched, routing=_routing(notification.status, matched))
+        return NotificationDetail(
+            notification=notification,
+            deliveries=await gateway.repo.deliveries_of(notification_id),
+            matched_rules=matched,
+            routing=_routing(notification.status, matched),
+        )
 
 
 def _routing(status: str, matched: list[str]) -> str:
@@ -92,6 +112,8 @@ def _routing(status: str, matched: list[str]) -> str:
     if status == "no_route":
         if not matched:
             return "no rule matched"
-        return f"rules {names} matched, but their webhook endpoints are disabled or unknown, " \
-               "or a routing plugin removed the routes"
+        return (
+            f"rules {names} matched, but their webhook endpoints are disabled or unknown, "
+            "or a routing plugin removed the routes"
+        )
     return f"routed by {names}"

@@ -12,12 +12,12 @@ from datetime import datetime
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from notigate.api.auth import SECURITY, require_api_key
 from notigate.api.deps import GatewayDep
 from notigate.clock import utcnow
-from notigate.silences import Silence, SilenceIn
+from notigate.routing.silences import Silence, SilenceIn
 
 ID = re.compile(r"sil_[0-9A-Z]{26}")
 
@@ -45,12 +45,16 @@ class SilencesController(Controller):
         return _out(await gateway.silences.create(data), utcnow())
 
     @get("/", summary="Silences not yet ended (all=true: expired ones too)")
-    async def list_silences(self, gateway: GatewayDep, all: bool = False) -> list[SilenceOut]:
+    async def list_silences(self, gateway: GatewayDep, all: FromQuery[bool] = False) -> list[SilenceOut]:
         now = utcnow()
         return [_out(s, now) for s in await gateway.silences.list(include_expired=all)]
 
-    @delete("/{silence_id:str}", status_code=200, opt={"scope": "admin"},
-            summary="Expire a silence now (it stays listed with all=true)")
+    @delete(
+        "/{silence_id:str}",
+        status_code=200,
+        opt={"scope": "admin"},
+        summary="Expire a silence now (it stays listed with all=true)",
+    )
     async def expire_silence(self, gateway: GatewayDep, silence_id: FromPath[str]) -> SilenceOut:
         silence = await gateway.silences.expire(silence_id) if ID.fullmatch(silence_id) else None
         if silence is None:

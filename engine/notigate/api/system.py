@@ -12,21 +12,31 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from notigate.api.auth import SECURITY, find_key, presented_key, require_api_key
 from notigate.api.deps import GatewayDep
-from notigate.breakers import BreakerView
+from notigate.app.vitals import Vitals
 from notigate.clock import utcnow
-from notigate.config import env
-from notigate.plugins import PluginInfo
-from notigate.vitals import Vitals
+from notigate.config.loading import env
+from notigate.delivery.breakers import BreakerView
+from notigate.plugin.manager import PluginInfo
 
 
-@get("/api/v1/destinations", tags=["deliveries"], guards=[require_api_key], security=SECURITY,
-     summary="Circuit breakers per destination (closed, open, half_open)")
+@get(
+    "/api/v1/destinations",
+    tags=["deliveries"],
+    guards=[require_api_key],
+    security=SECURITY,
+    summary="Circuit breakers per destination (closed, open, half_open)",
+)
 async def list_destinations(gateway: GatewayDep) -> list[BreakerView]:
     return await gateway.breakers.all()
 
 
-@get("/api/v1/plugins", tags=["plugins"], guards=[require_api_key], security=SECURITY,
-     summary="Every discovered plugin, enabled or not")
+@get(
+    "/api/v1/plugins",
+    tags=["plugins"],
+    guards=[require_api_key],
+    security=SECURITY,
+    summary="Every discovered plugin, enabled or not",
+)
 async def list_plugins(gateway: GatewayDep) -> list[PluginInfo]:
     return gateway.plugins.infos
 
@@ -75,16 +85,22 @@ async def ready(gateway: GatewayDep) -> Response[Health]:
         checks["workers"] = f"{len(vitals.workers)} alive" if vitals.workers else "none alive: deliveries wait"
         degraded |= not vitals.workers
     checks["lag"] = f"the oldest due delivery has waited {vitals.oldest_due:.1f}s"
-    return Response(Health(status="degraded" if degraded else "ok", checks=checks,
-                           workers=len(vitals.workers) if vitals.workers is not None else None,
-                           lag_seconds=round(vitals.oldest_due, 3)))
+    return Response(
+        Health(
+            status="degraded" if degraded else "ok",
+            checks=checks,
+            workers=len(vitals.workers) if vitals.workers is not None else None,
+            lag_seconds=round(vitals.oldest_due, 3),
+        )
+    )
 
 
 class _Snapshot:
     """A collector over numbers read from the database just before the scrape."""
 
-    def __init__(self, counts: dict[str, list[dict[str, object]]], depth: int, vitals: Vitals | None,
-                 slots: dict[str, int]) -> None:
+    def __init__(
+        self, counts: dict[str, list[dict[str, object]]], depth: int, vitals: Vitals | None, slots: dict[str, int]
+    ) -> None:
         self.counts, self.depth, self.vitals, self.slots = counts, depth, vitals, slots
 
     def collect(self):  # type: ignore[no-untyped-def]
@@ -94,19 +110,27 @@ class _Snapshot:
         d = GaugeMetricFamily("notigate_deliveries", "Deliveries by channel and status", labels=["channel", "status"])
         for row in self.counts["deliveries"]:
             d.add_metric([str(row["channel"]), str(row["status"])], float(row["n"]))  # type: ignore[arg-type]
-        a = CounterMetricFamily("notigate_delivery_attempts", "Delivery attempts by channel and outcome",
-                                labels=["channel", "outcome"])
+        a = CounterMetricFamily(
+            "notigate_delivery_attempts", "Delivery attempts by channel and outcome", labels=["channel", "outcome"]
+        )
         for row in self.counts["attempts"]:
             a.add_metric([str(row["channel"]), str(row["outcome"])], float(row["n"]))  # type: ignore[arg-type]
-        b = GaugeMetricFamily("notigate_breaker_open", "1 while a destination's circuit breaker holds deliveries back",
-                              labels=["destination"])
+        b = GaugeMetricFamily(
+            "notigate_breaker_open",
+            "1 while a destination's circuit breaker holds deliveries back",
+            labels=["destination"],
+        )
         for row in self.counts.get("breakers", []):
             b.add_metric([str(row["destination"])], 0.0 if row["state"] == "closed" else 1.0)
-        depth = GaugeMetricFamily("notigate_queue_depth",
-                                  "Jobs waiting in the queue (one delivery step, or a batch of new deliveries)",
-                                  value=self.depth)
+        depth = GaugeMetricFamily(
+            "notigate_queue_depth",
+            "Jobs waiting in the queue (one delivery step, or a batch of new deliveries)",
+            value=self.depth,
+        )
         yield from (n, d, a, b, depth)
-        slots = GaugeMetricFamily("notigate_send_slots_in_use", "Send slots taken per destination", labels=["destination"])
+        slots = GaugeMetricFamily(
+            "notigate_send_slots_in_use", "Send slots taken per destination", labels=["destination"]
+        )
         for destination, taken in sorted(self.slots.items()):
             slots.add_metric([destination], float(taken))
         yield slots
@@ -115,17 +139,28 @@ class _Snapshot:
 
 
 def _vitals(vitals: Vitals) -> list[GaugeMetricFamily]:
-    due = GaugeMetricFamily("notigate_oldest_due_delivery_age_seconds",
-                            "How long the oldest delivery that is due, and not being sent, has waited",
-                            value=vitals.oldest_due)
+    due = GaugeMetricFamily(
+        "notigate_oldest_due_delivery_age_seconds",
+        "How long the oldest delivery that is due, and not being sent, has waited",
+        value=vitals.oldest_due,
+    )
     families = [due]
     if vitals.workers is not None:
-        families.append(GaugeMetricFamily("notigate_workers_alive", "notigate worker processes whose heartbeat is current",
-                                          value=len(vitals.workers)))
-        age = GaugeMetricFamily("notigate_worker_heartbeat_age_seconds", "Seconds since each live worker's last heartbeat",
-                                labels=["worker"])
-        claimed = GaugeMetricFamily("notigate_worker_claimed_deliveries", "Deliveries each live worker holds claimed",
-                                    labels=["worker"])
+        families.append(
+            GaugeMetricFamily(
+                "notigate_workers_alive",
+                "notigate worker processes whose heartbeat is current",
+                value=len(vitals.workers),
+            )
+        )
+        age = GaugeMetricFamily(
+            "notigate_worker_heartbeat_age_seconds",
+            "Seconds since each live worker's last heartbeat",
+            labels=["worker"],
+        )
+        claimed = GaugeMetricFamily(
+            "notigate_worker_claimed_deliveries", "Deliveries each live worker holds claimed", labels=["worker"]
+        )
         now = utcnow()
         for w in vitals.workers:
             age.add_metric([w.id], max(0.0, (now - w.beat_at).total_seconds()))

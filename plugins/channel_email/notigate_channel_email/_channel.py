@@ -18,8 +18,16 @@ import aiosmtplib
 import msgspec
 import stamina
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    seconds,
+)
 
 from . import _render
 from ._config import EmailConfig, sender_address
@@ -33,11 +41,12 @@ def _setup_blip(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError) and not isinstance(exc, TimeoutError)
 
 
-_RETRY_SETUP = stamina.AsyncRetryingCaller(attempts=3, timeout=0.5, wait_initial=0.05, wait_max=0.2,
-                                           wait_jitter=0.05).on(_setup_blip)
+_RETRY_SETUP = stamina.AsyncRetryingCaller(
+    attempts=3, timeout=0.5, wait_initial=0.05, wait_max=0.2, wait_jitter=0.05
+).on(_setup_blip)
 
 
-class EmailChannel:
+class EmailChannel(ChannelBase):
     """Delivers one message to one address through the configured SMTP server.
 
     Connections are pooled per event loop (up to ``max_connections``) and reused across
@@ -114,9 +123,14 @@ class EmailChannel:
         """A connected client: TLS as configured, logged in if a username is set."""
         c = self.config
         smtp = aiosmtplib.SMTP(
-            hostname=c.host, port=c.port, timeout=self._timeout,
-            use_tls=c.security == "tls", start_tls=c.security == "starttls", tls_context=self._tls,
-            username=c.username, password=c.password if c.username is not None else None,
+            hostname=c.host,
+            port=c.port,
+            timeout=self._timeout,
+            use_tls=c.security == "tls",
+            start_tls=c.security == "starttls",
+            tls_context=self._tls,
+            username=c.username,
+            password=c.password if c.username is not None else None,
         )
         try:
             await smtp.connect()

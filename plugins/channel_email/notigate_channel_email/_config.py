@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from notigate.config import Duration, seconds
+from notigate import Duration, seconds
 
 Security = Literal["none", "starttls", "tls"]
 

@@ -8,7 +8,6 @@ refused connections, TLS handshakes and dropped sessions behave as in production
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notigate import Message
-from notigate.samples import sample_notification
+from notigate import Message, sample_notification
 from notigate_channel_email import EmailChannel, EmailConfig
 
 USERNAME, PASSWORD = "notigate", "s3cr3t-smtp-pa55"
@@ -49,8 +47,9 @@ class Handler:
     def _next(replies: list[str]) -> str:
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = self._next(self.rcpt_replies)
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)
@@ -170,22 +169,27 @@ def server_tls(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port that refuses connections: bound (so nobody else takes it) but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
 def make_message() -> Callable[..., Message]:
     """Build an email ``Message``: ``make_message(address=..., id=..., subject=..., text=..., html=...)``."""
 
-    def make(address: str = "ops@example.com", *, id: str = "dlv_01JNB6X4T2",
-             subject: str = "Kartu ditolak: INV-2026-0001",
-             text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n", html: str | None = None) -> Message:
-        return Message(id=id, channel="email", recipient="ops", address=address,
-                       notification=sample_notification(), subject=subject, text=text, html=html)
+    def make(
+        address: str = "ops@example.com",
+        *,
+        id: str = "dlv_01JNB6X4T2",
+        subject: str = "Kartu ditolak: INV-2026-0001",
+        text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n",
+        html: str | None = None,
+    ) -> Message:
+        return Message(
+            id=id,
+            channel="email",
+            recipient="ops",
+            address=address,
+            notification=sample_notification(),
+            subject=subject,
+            text=text,
+            html=html,
+        )
 
     return make
 

@@ -24,8 +24,11 @@ def parse(body: str) -> EmailMessage:
 
 def parts(message: EmailMessage) -> dict[str, str]:
     """The text of each leaf part by content type, with the wire's CRLF line ends as newlines."""
-    return {part.get_content_type(): part.get_content().replace("\r\n", "\n")
-            for part in message.walk() if not part.is_multipart()}
+    return {
+        part.get_content_type(): part.get_content().replace("\r\n", "\n")
+        for part in message.walk()
+        if not part.is_multipart()
+    }
 
 
 @pytest.fixture
@@ -46,8 +49,11 @@ def test_headers_and_parts(channel: EmailChannel, make_message: Callable[..., Me
     assert list(parts(message)) == ["text/plain", "text/html"]
     assert "Amount: IDR 150000.00" in parts(message)["text/plain"]
     assert (rendered.content_type, rendered.subject) == ("message/rfc822", "Kartu ditolak: INV-2026-0001")
-    assert rendered.headers == {"to": "ops@example.com", "from": "Notigate <alerts@example.com>",
-                                "message-id": "<dlv_01JNB6X4T2@example.com>"}
+    assert rendered.headers == {
+        "to": "ops@example.com",
+        "from": "Notigate <alerts@example.com>",
+        "message-id": "<dlv_01JNB6X4T2@example.com>",
+    }
 
 
 def test_html_escapes_the_text(channel: EmailChannel, make_message: Callable[..., Message]) -> None:
@@ -87,10 +93,21 @@ def test_recipient_accepted(recipient: str, channel: EmailChannel) -> None:
     assert channel.validate_recipient(recipient) is None
 
 
-@pytest.mark.parametrize("recipient", [
-    "not-an-email", "a@b@c", '"x" <a@b.c>, d@e.f', "Ops <ops@example.com>", "ops@", "@example.com",
-    "ops@example..com", "ops @example.com", "", "ops@example.com\r\nBcc: x@evil.example",
-])
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "not-an-email",
+        "a@b@c",
+        '"x" <a@b.c>, d@e.f',
+        "Ops <ops@example.com>",
+        "ops@",
+        "@example.com",
+        "ops@example..com",
+        "ops @example.com",
+        "",
+        "ops@example.com\r\nBcc: x@evil.example",
+    ],
+)
 def test_recipient_rejected(recipient: str, channel: EmailChannel) -> None:
     """Anything but one plain address is refused with a reason naming it."""
     problem = channel.validate_recipient(recipient)

@@ -22,8 +22,9 @@ async def send(channel: EmailChannel, message: Message) -> Outcome:
     return await channel.send(message, channel.render(message))
 
 
-async def test_message_arrives(server: Server, make_channel: Callable[..., EmailChannel],
-                               make_message: Callable[..., Message]) -> None:
+async def test_message_arrives(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """The server receives the rendered message unchanged, with the sender and recipient as envelope."""
     channel = make_channel(port=server.port)
     message = make_message(text="Hostile <script>alert(1)</script>\n")
@@ -42,8 +43,9 @@ async def test_message_arrives(server: Server, make_channel: Callable[..., Email
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
 
 
-async def test_same_message_id_on_every_send(server: Server, make_channel: Callable[..., EmailChannel],
-                                             make_message: Callable[..., Message]) -> None:
+async def test_same_message_id_on_every_send(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """Two sends of one delivery carry the same Message-ID, so a repeat can be recognised."""
     channel = make_channel(port=server.port)
     for _ in range(2):
@@ -52,8 +54,9 @@ async def test_same_message_id_on_every_send(server: Server, make_channel: Calla
     assert ids == {"<dlv_01JNB6X4T2@example.com>"}
 
 
-async def test_burst_reuses_one_connection(server: Server, make_channel: Callable[..., EmailChannel],
-                                           make_message: Callable[..., Message]) -> None:
+async def test_burst_reuses_one_connection(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """Twenty sends one after another travel over a single SMTP session."""
     channel = make_channel(port=server.port)
     for i in range(20):
@@ -61,9 +64,9 @@ async def test_burst_reuses_one_connection(server: Server, make_channel: Callabl
     assert len(server.received) == 20 and server.connections == 1
 
 
-async def test_concurrent_burst_bounded_by_max_connections(server: Server,
-                                                           make_channel: Callable[..., EmailChannel],
-                                                           make_message: Callable[..., Message]) -> None:
+async def test_concurrent_burst_bounded_by_max_connections(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """Twenty concurrent sends all arrive over at most max_connections sessions."""
     channel = make_channel(port=server.port, max_connections=3)
     outcomes = await asyncio.gather(*(send(channel, make_message(id=f"dlv_{i}")) for i in range(20)))
@@ -71,9 +74,12 @@ async def test_concurrent_burst_bounded_by_max_connections(server: Server,
     assert len(server.received) == 20 and 1 <= server.connections <= 3
 
 
-async def test_dropped_connection_replaced(server: Server, make_channel: Callable[..., EmailChannel],
-                                           make_message: Callable[..., Message],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_dropped_connection_replaced(
+    server: Server,
+    make_channel: Callable[..., EmailChannel],
+    make_message: Callable[..., Message],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A pooled session the server closed while idle is noticed and replaced, not reported as a failure."""
     monkeypatch.setattr(_pool, "_PROBE_AFTER", 0.0)  # probe every reuse, as after a long idle time
     channel = make_channel(port=server.port)
@@ -83,17 +89,18 @@ async def test_dropped_connection_replaced(server: Server, make_channel: Callabl
     assert server.connections == 2
 
 
-async def test_connection_dropped_while_setting_up_is_tried_again(server: Server,
-                                                                 make_channel: Callable[..., EmailChannel],
-                                                                 make_message: Callable[..., Message]) -> None:
+async def test_connection_dropped_while_setting_up_is_tried_again(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A server that hangs up before its greeting (restarting) costs no attempt: the send connects again."""
     server.controller.drop_next = 2
     assert isinstance(await send(make_channel(port=server.port), make_message()), Delivered)
     assert len(server.received) == 1 and server.controller.drop_next == 0
 
 
-async def test_451_then_250(server: Server, make_channel: Callable[..., EmailChannel],
-                            make_message: Callable[..., Message]) -> None:
+async def test_451_then_250(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A 451 reply is transient with its code; the repeated send is delivered on the same connection."""
     server.handler.data_replies = ["451 4.3.0 try later", "250 OK"]
     channel = make_channel(port=server.port)
@@ -104,8 +111,9 @@ async def test_451_then_250(server: Server, make_channel: Callable[..., EmailCha
     assert server.connections == 1
 
 
-async def test_550_recipient_is_permanent(server: Server, make_channel: Callable[..., EmailChannel],
-                                          make_message: Callable[..., Message]) -> None:
+async def test_550_recipient_is_permanent(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A recipient refused with 550 is a permanent failure naming the code, and nothing is delivered."""
     server.handler.rcpt_replies = ["550 5.1.1 no such user"]
     outcome = await send(make_channel(port=server.port), make_message())
@@ -114,24 +122,27 @@ async def test_550_recipient_is_permanent(server: Server, make_channel: Callable
     assert server.received == []
 
 
-async def test_452_recipient_is_transient(server: Server, make_channel: Callable[..., EmailChannel],
-                                          make_message: Callable[..., Message]) -> None:
+async def test_452_recipient_is_transient(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A recipient deferred with 452 (mailbox full for now) is transient."""
     server.handler.rcpt_replies = ["452 4.2.2 mailbox full"]
     outcome = await send(make_channel(port=server.port), make_message())
     assert isinstance(outcome, TransientFailure) and outcome.status_code == 452
 
 
-async def test_554_data_is_permanent(server: Server, make_channel: Callable[..., EmailChannel],
-                                     make_message: Callable[..., Message]) -> None:
+async def test_554_data_is_permanent(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A message rejected at DATA with 554 is permanent."""
     server.handler.data_replies = ["554 5.7.1 message rejected as spam"]
     outcome = await send(make_channel(port=server.port), make_message())
     assert isinstance(outcome, PermanentFailure) and outcome.status_code == 554
 
 
-async def test_connection_refused(closed_port: int, make_channel: Callable[..., EmailChannel],
-                                  make_message: Callable[..., Message]) -> None:
+async def test_connection_refused(
+    closed_port: int, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A refused connection is transient, quickly, with an error that says so."""
     started = time.monotonic()
     outcome = await send(make_channel(port=closed_port), make_message())
@@ -149,8 +160,9 @@ def silent_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-async def test_silent_server_times_out(silent_port: int, make_channel: Callable[..., EmailChannel],
-                                       make_message: Callable[..., Message]) -> None:
+async def test_silent_server_times_out(
+    silent_port: int, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """A server that never greets is transient, and the send returns soon after the timeout."""
     started = time.monotonic()
     outcome = await send(make_channel(port=silent_port, timeout="0.3s"), make_message())
@@ -158,8 +170,9 @@ async def test_silent_server_times_out(silent_port: int, make_channel: Callable[
     assert isinstance(outcome, TransientFailure) and "timed out" in outcome.error
 
 
-async def test_unusable_address(server: Server, make_channel: Callable[..., EmailChannel],
-                                make_message: Callable[..., Message]) -> None:
+async def test_unusable_address(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """An address that is not one plain email address fails permanently without contacting the server."""
     channel = make_channel(port=server.port)
     message = make_message()
@@ -169,8 +182,9 @@ async def test_unusable_address(server: Server, make_channel: Callable[..., Emai
     assert server.received == []
 
 
-async def test_aclose_quits_pooled_connections(server: Server, make_channel: Callable[..., EmailChannel],
-                                               make_message: Callable[..., Message]) -> None:
+async def test_aclose_quits_pooled_connections(
+    server: Server, make_channel: Callable[..., EmailChannel], make_message: Callable[..., Message]
+) -> None:
     """aclose ends the pooled sessions, and the channel can still send afterwards on a new one."""
     channel = make_channel(port=server.port)
     await send(channel, make_message())

@@ -15,8 +15,17 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    retry_after,
+    seconds,
+)
 
 from ._config import SmsConfig, e164_problem
 from ._segments import fit_one_segment
@@ -25,7 +34,7 @@ _SNIPPET_CHARS = 200  # of a provider's answer kept in an error: enough to diagn
 _READ_LIMIT = 16_384  # bytes of an answer read at most; Twilio's answers are about 1 KB
 
 
-class SmsChannel:
+class SmsChannel(ChannelBase):
     """Sends one message as ``POST {base_url}/2010-04-01/Accounts/{sid}/Messages.json``.
 
     One pooled ``httpx.AsyncClient`` serves every send. It is opened lazily in the event
@@ -46,8 +55,9 @@ class SmsChannel:
     def __init__(self, config: SmsConfig) -> None:
         self.config = config
         self._timeout = seconds(config.timeout)
-        self._url = (f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/"
-                     f"{quote(config.account_sid, safe='')}/Messages.json")
+        self._url = (
+            f"{config.base_url.rstrip('/')}/2010-04-01/Accounts/{quote(config.account_sid, safe='')}/Messages.json"
+        )
         basic = base64.b64encode(f"{config.account_sid}:{config.auth_token}".encode()).decode()
         self._hidden = (config.auth_token, basic)
         self._client: httpx.AsyncClient | None = None
@@ -66,8 +76,13 @@ class SmsChannel:
         text the subject, else the platform's message. Encoding and count go in the headers."""
         body = message.text.strip() or message.subject.strip() or message.notification.message
         fitted = fit_one_segment(body)
-        headers = {"to": message.address, "from": self.config.sender, "encoding": fitted.encoding,
-                   "segments": "1", "characters": str(fitted.units)}
+        headers = {
+            "to": message.address,
+            "from": self.config.sender,
+            "encoding": fitted.encoding,
+            "segments": "1",
+            "characters": str(fitted.units),
+        }
         return Rendered(body=fitted.text, content_type="text/plain", headers=headers)
 
     async def send(self, message: Message, rendered: Rendered) -> Outcome:
@@ -108,11 +123,11 @@ class SmsChannel:
             self._client = httpx.AsyncClient(
                 auth=httpx.BasicAuth(self.config.account_sid, self.config.auth_token),
                 timeout=httpx.Timeout(self._timeout),
-                limits=httpx.Limits(max_connections=self.config.max_connections,
-                                    max_keepalive_connections=self.config.max_connections),
+                limits=httpx.Limits(
+                    max_connections=self.config.max_connections, max_keepalive_connections=self.config.max_connections
+                ),
                 follow_redirects=False,
-                headers={"user-agent": "Notigate-SMS/0.1", "accept": "application/json",
-                         "accept-encoding": "identity"},
+                headers={"user-agent": "Notigate-SMS/0.1", "accept": "application/json", "accept-encoding": "identity"},
             )
             self._loop = loop
         return self._client
@@ -129,8 +144,9 @@ class SmsChannel:
             if status == 201:
                 return Delivered(detail="HTTP 201 (the provider sent no message sid)", status_code=status)
             # Accepted or not? Resending could text the recipient twice; retrying cannot fix a wrong base_url.
-            return PermanentFailure(error=f"HTTP {status} without a message sid: is base_url a "
-                                          "Twilio-compatible API?", status_code=status)
+            return PermanentFailure(
+                error=f"HTTP {status} without a message sid: is base_url a Twilio-compatible API?", status_code=status
+            )
         what = self._scrub(_explain(status, data, answer))[:_SNIPPET_CHARS]
         if status in (429, 503):
             return TransientFailure(error=what, status_code=status, retry_after=retry_after(headers.get("retry-after")))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from notigate.config import Duration, seconds
+from notigate import Duration, seconds
 
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
@@ -16,8 +16,10 @@ def e164_problem(number: str) -> str | None:
     """What is wrong with ``number`` as an E.164 phone number, or None if it is one."""
     if _E164.fullmatch(number):
         return None
-    return (f"{number!r} is not an E.164 phone number: expected '+', the country code and the "
-            "subscriber number, 8 to 15 digits without spaces or a leading 0 (e.g. +6281200000001)")
+    return (
+        f"{number!r} is not an E.164 phone number: expected '+', the country code and the "
+        "subscriber number, 8 to 15 digits without spaces or a leading 0 (e.g. +6281200000001)"
+    )
 
 
 class SmsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -42,5 +44,7 @@ class SmsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
             raise ValueError("`timeout` must be longer than zero")
 
     def __repr__(self) -> str:  # the token must not reach logs or tracebacks
-        return (f"SmsConfig(base_url={self.base_url!r}, account_sid={self.account_sid!r}, auth_token='***', "
-                f"sender={self.sender!r}, timeout={self.timeout!r}, max_connections={self.max_connections!r})")
+        return (
+            f"SmsConfig(base_url={self.base_url!r}, account_sid={self.account_sid!r}, auth_token='***', "
+            f"sender={self.sender!r}, timeout={self.timeout!r}, max_connections={self.max_connections!r})"
+        )

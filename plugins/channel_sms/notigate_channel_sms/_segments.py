@@ -22,12 +22,29 @@ LIMITS = {"GSM-7": 160, "UCS-2": 70}
 
 # Typographic look-alikes (the engine's texts use an em dash) that would otherwise force
 # UCS-2 and cut the room in a segment from 160 to 70 characters.
-_LOOKALIKES = str.maketrans({
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"', "\u2033": '"',
-    "\u2026": "...", "\u2022": "*",
-})
+_LOOKALIKES = str.maketrans(
+    {
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2033": '"',
+        "\u2026": "...",
+        "\u2022": "*",
+    }
+)
 _DANGLING = "\u200d\ufe0e\ufe0f"  # joiners and variation selectors left alone by a cut
 
 Encoding = Literal["GSM-7", "UCS-2"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,8 +20,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from notigate import Message
-from notigate.samples import sample_notification
+from notigate import Message, sample_notification
 from notigate_channel_sms import SmsChannel, SmsConfig
 
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
@@ -70,8 +68,13 @@ class _Handler(BaseHTTPRequestHandler):
         provider = self.server.provider
         raw = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
         form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-        request = Received(self.path, _basic(self.headers.get("authorization")),
-                           self.headers.get("content-type", ""), form, self.client_address[1])
+        request = Received(
+            self.path,
+            _basic(self.headers.get("authorization")),
+            self.headers.get("content-type", ""),
+            form,
+            self.client_address[1],
+        )
         reply = provider.record(request)
         if self.path != f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json":
             return self._answer(404, {"code": 20404, "message": "The requested resource was not found"})
@@ -147,21 +150,25 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A port that refuses connections: bound (so nobody else takes it) but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
 def make_message() -> Callable[..., Message]:
     """Build an SMS ``Message``: ``make_message(subject=..., text=..., address=...)``."""
 
-    def make(*, subject: str = "[warning] arindo: card_declined", text: str = "Card declined by the issuer",
-             address: str = PHONE, id: str = "dlv_01JNB6X4T2") -> Message:
-        return Message(id=id, channel="sms", recipient=address, address=address, notification=sample_notification(),
-                       subject=subject, text=text)
+    def make(
+        *,
+        subject: str = "[warning] arindo: card_declined",
+        text: str = "Card declined by the issuer",
+        address: str = PHONE,
+        id: str = "dlv_01JNB6X4T2",
+    ) -> Message:
+        return Message(
+            id=id,
+            channel="sms",
+            recipient=address,
+            address=address,
+            notification=sample_notification(),
+            subject=subject,
+            text=text,
+        )
 
     return make
 

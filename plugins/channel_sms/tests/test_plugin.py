@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from notigate import Channel, ConfigError
-from notigate.config import DatabaseConfig, Settings, convert, embedded_settings
-from notigate.gateway import Gateway
-from notigate.plugins import load_plugins
+from notigate import ConfigError, convert
+from notigate.app.gateway import Gateway
+from notigate.config.settings import DatabaseConfig, Settings, embedded_settings
+from notigate.testing import ChannelContract
 from notigate_channel_sms import SmsChannel, SmsConfig
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, SENDER
 
 SECTION = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": SENDER}
-
-
-def test_entry_point() -> None:
-    """The distribution notigate-channel-sms declares channel_sms in group notigate."""
-    (ep,) = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "channel_sms"]
-    assert ep.dist is not None and ep.dist.name == "notigate-channel-sms"
-    assert ep.value == "notigate_channel_sms"
-
-
-def test_discovered() -> None:
-    """The engine's plugin manager finds and registers the sms channel."""
-    plugins = load_plugins()
-    assert plugins.channels["sms"] is SmsChannel
-    (info,) = [i for i in plugins.infos if i.name == "channel_sms"]
-    assert (info.kind, info.provides, info.enabled) == ("channel", ["sms"], True)
-
-
-def test_disabled() -> None:
-    """[plugins] disabled switches the channel off without uninstalling it."""
-    assert "sms" not in load_plugins(disabled=["channel_sms"]).channels
-
-
-def test_is_a_channel() -> None:
-    """SmsChannel satisfies the engine's Channel protocol."""
-    assert isinstance(SmsChannel(SmsConfig(**SECTION)), Channel)
-    assert SmsChannel.config_type is SmsConfig
 
 
 def test_config_defaults() -> None:
@@ -64,18 +37,21 @@ def test_unconfigured_is_an_error() -> None:
     assert "channels.sms" in str(caught.value) and "required key is missing" in str(caught.value)
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"sender": "0812-000-0001"}, ["channels.sms", "sender", "E.164"]),
-    ({"sender": "+62 812"}, ["channels.sms", "sender"]),
-    ({"base_url": "ftp://api.example.com"}, ["channels.sms.base_url"]),
-    ({"base_url": "api.twilio.com"}, ["channels.sms.base_url"]),
-    ({"timeout": "ten seconds"}, ["channels.sms.timeout"]),
-    ({"timeout": "0s"}, ["channels.sms", "timeout"]),
-    ({"max_connections": 0}, ["channels.sms.max_connections"]),
-    ({"account_sid": "AC1/../x"}, ["channels.sms.account_sid"]),
-    ({"auth_token": ""}, ["channels.sms.auth_token"]),
-    ({"from": SENDER}, ["channels.sms", "from", "unknown key"]),
-])
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"sender": "0812-000-0001"}, ["channels.sms", "sender", "E.164"]),
+        ({"sender": "+62 812"}, ["channels.sms", "sender"]),
+        ({"base_url": "ftp://api.example.com"}, ["channels.sms.base_url"]),
+        ({"base_url": "api.twilio.com"}, ["channels.sms.base_url"]),
+        ({"timeout": "ten seconds"}, ["channels.sms.timeout"]),
+        ({"timeout": "0s"}, ["channels.sms", "timeout"]),
+        ({"max_connections": 0}, ["channels.sms.max_connections"]),
+        ({"account_sid": "AC1/../x"}, ["channels.sms.account_sid"]),
+        ({"auth_token": ""}, ["channels.sms.auth_token"]),
+        ({"from": SENDER}, ["channels.sms", "from", "unknown key"]),
+    ],
+)
 def test_config_errors_name_the_key(changes: dict[str, object], words: list[str]) -> None:
     """A typo or a bad value in [channels.sms], including a non-E.164 sender, is reported with its key."""
     with pytest.raises(ConfigError) as caught:
@@ -85,7 +61,7 @@ def test_config_errors_name_the_key(changes: dict[str, object], words: list[str]
 
 def test_bad_sender_direct() -> None:
     """Building the config in code with a non-E.164 sender raises ValueError."""
-    with pytest.raises(ValueError, match="E.164"):
+    with pytest.raises(ValueError, match=r"E\.164"):
         SmsConfig(**(SECTION | {"sender": "Notigate"}))
 
 
@@ -101,8 +77,19 @@ def test_recipient_accepted(number: str) -> None:
     assert SmsChannel(SmsConfig(**SECTION)).validate_recipient(number) is None
 
 
-@pytest.mark.parametrize("number", ["081200000001", "+0123", "+62 812", "+6281200000001234567", "6281200000001",
-                                    "+62-812-0000-0001", "", "risk@example.com"])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "081200000001",
+        "+0123",
+        "+62 812",
+        "+6281200000001234567",
+        "6281200000001",
+        "+62-812-0000-0001",
+        "",
+        "risk@example.com",
+    ],
+)
 def test_recipient_rejected(number: str) -> None:
     """Anything but E.164 is rejected with an error that names the expected form."""
     error = SmsChannel(SmsConfig(**SECTION)).validate_recipient(number)
@@ -140,8 +127,12 @@ def test_gateway_leaves_unconfigured_channel_inactive(tmp_path: Path) -> None:
 def test_embedded_default_runs_on_the_sample(tmp_path: Path) -> None:
     """On the embedded default (sandbox on) the sms channel is active with its sample section."""
     settings = embedded_settings()
-    settings = Settings(**{**{f: getattr(settings, f) for f in settings.__struct_fields__},
-                           "database": DatabaseConfig(url=f"sqlite:///{tmp_path / 'x.db'}")})
+    settings = Settings(
+        **{
+            **{f: getattr(settings, f) for f in settings.__struct_fields__},
+            "database": DatabaseConfig(url=f"sqlite:///{tmp_path / 'x.db'}"),
+        }
+    )
     gw = Gateway.from_settings(settings)
     channel = gw.channels["sms"]
     assert gw.settings.sandbox.enabled and isinstance(channel, SmsChannel)
@@ -150,11 +141,22 @@ def test_embedded_default_runs_on_the_sample(tmp_path: Path) -> None:
 
 def test_breaker_destination_is_the_provider_account() -> None:
     """All numbers share one circuit breaker: the provider URL and account."""
-    from notigate.config import convert
-
+    from notigate import convert
     from notigate_channel_sms._channel import SmsChannel
     from notigate_channel_sms._config import SmsConfig
 
-    config = convert({"base_url": "https://api.example.com/", "account_sid": "AC1", "auth_token": "t",
-                      "sender": "+15005550006"}, SmsConfig, "channels.sms")
+    config = convert(
+        {"base_url": "https://api.example.com/", "account_sid": "AC1", "auth_token": "t", "sender": "+15005550006"},
+        SmsConfig,
+        "channels.sms",
+    )
     assert SmsChannel(config).destination(None) == "sms:https://api.example.com/Accounts/AC1"  # type: ignore[arg-type]
+
+
+class TestContract(ChannelContract):
+    """The engine's contract (``notigate.testing``): discovered, switched off by config, the base class, the sample."""
+
+    plugin_class = SmsChannel
+    entry_point = "channel_sms"
+    distribution = "notigate-channel-sms"
+    sample_address = "+6281200000001"

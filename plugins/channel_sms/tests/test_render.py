@@ -23,8 +23,7 @@ def test_short_text_unchanged(channel: SmsChannel, make_message: Callable[..., M
     assert rendered.body == "[Warning] Card declined: INV-1"
     assert rendered.content_type == "text/plain"
     # "[" and "]" are in the GSM-7 extension table: 30 characters, 32 septets
-    assert rendered.headers == {"to": PHONE, "from": SENDER, "encoding": "GSM-7", "segments": "1",
-                                "characters": "32"}
+    assert rendered.headers == {"to": PHONE, "from": SENDER, "encoding": "GSM-7", "segments": "1", "characters": "32"}
 
 
 def test_long_ascii_cut_to_160(channel: SmsChannel, make_message: Callable[..., Message]) -> None:
@@ -43,7 +42,12 @@ def test_cut_does_not_end_in_space(channel: SmsChannel, make_message: Callable[.
 def test_extension_chars_count_double(channel: SmsChannel, make_message: Callable[..., Message]) -> None:
     """€ and { are GSM-7 but take two septets each, in the count and in the cut."""
     assert channel.render(make_message(subject="", text="{x} 5€")).headers == {
-        "to": PHONE, "from": SENDER, "encoding": "GSM-7", "segments": "1", "characters": "9"}
+        "to": PHONE,
+        "from": SENDER,
+        "encoding": "GSM-7",
+        "segments": "1",
+        "characters": "9",
+    }
     rendered = channel.render(make_message(subject="", text="€" * 100))
     assert rendered.body == "€" * 78 + "..."
     assert rendered.headers["characters"] == "159"

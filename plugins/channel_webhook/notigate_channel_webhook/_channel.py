@@ -20,8 +20,17 @@ import msgspec
 import yarl
 from aiohttp.helpers import get_env_proxy_for_url
 
-from notigate import Delivered, Message, Outcome, PermanentFailure, Rendered, TransientFailure, retry_after
-from notigate.config import seconds
+from notigate import (
+    ChannelBase,
+    Delivered,
+    Message,
+    Outcome,
+    PermanentFailure,
+    Rendered,
+    TransientFailure,
+    retry_after,
+    seconds,
+)
 
 from . import _signing
 from ._config import WebhookConfig
@@ -38,7 +47,7 @@ class _Envelope(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any]
 
 
-class WebhookChannel:
+class WebhookChannel(ChannelBase):
     """Delivers one message as a signed ``POST`` to a subscriber's URL.
 
     One pooled ``aiohttp.ClientSession`` serves every send (about a tenth of httpx's CPU per
@@ -57,8 +66,9 @@ class WebhookChannel:
 
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=seconds(config.connect_timeout),
-                                              sock_read=seconds(config.timeout))
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=seconds(config.connect_timeout), sock_read=seconds(config.timeout)
+        )
         self._pool_wait = seconds(config.timeout)
         self._deadline = seconds(config.timeout) + seconds(config.connect_timeout)
         self._client: aiohttp.ClientSession | None = None
@@ -84,8 +94,12 @@ class WebhookChannel:
         envelope = _Envelope(type=f"payment.{n.code}", timestamp=_utc(n.occurred_at), data=data)
         if (digest := message.digest) is not None:  # several events folded by a rule's group_by
             summary = msgspec.structs.asdict(digest)
-            summary.update(first_at=_utc(digest.first_at), last_at=_utc(digest.last_at), latest=data,
-                           totals={currency: str(total) for currency, total in digest.totals.items()})
+            summary.update(
+                first_at=_utc(digest.first_at),
+                last_at=_utc(digest.last_at),
+                latest=data,
+                totals={currency: str(total) for currency, total in digest.totals.items()},
+            )
             envelope = _Envelope(type="payment.digest", timestamp=_utc(digest.last_at), data=summary)
         body = msgspec.json.encode(envelope, order="deterministic").decode()
         return Rendered(body=body, content_type="application/json", headers={})
@@ -102,8 +116,7 @@ class WebhookChannel:
             return PermanentFailure(error=f"endpoint signing secret is invalid: {exc}")
         headers = {**rendered.headers, "content-type": rendered.content_type, **signed}
         signature = signed["webhook-signature"]
-        hidden = (message.secret, message.secret.removeprefix("whsec_"),
-                  signature, signature.removeprefix("v1,"))
+        hidden = (message.secret, message.secret.removeprefix("whsec_"), signature, signature.removeprefix("v1,"))
         try:
             return await self._post(message.address, rendered.body, headers, hidden)
         except _PoolTimeout:
@@ -141,9 +154,14 @@ class WebhookChannel:
             proxy = None
         try:
             async with asyncio.timeout(self._deadline) as budget:
-                response = await client.post(target, data=body.encode(), headers=headers, allow_redirects=False,
-                                             proxy=proxy[0] if proxy else None,
-                                             proxy_auth=proxy[1] if proxy else None)
+                response = await client.post(
+                    target,
+                    data=body.encode(),
+                    headers=headers,
+                    allow_redirects=False,
+                    proxy=proxy[0] if proxy else None,
+                    proxy_auth=proxy[1] if proxy else None,
+                )
             answer = bytearray()
             try:
                 async with asyncio.timeout_at(budget.when()):
@@ -164,10 +182,14 @@ class WebhookChannel:
     def _http(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if self._client is None or self._slots is None or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self.config.max_connections, limit_per_host=0,
-                                             ssl=httpx.create_ssl_context())
+            connector = aiohttp.TCPConnector(
+                limit=self.config.max_connections, limit_per_host=0, ssl=httpx.create_ssl_context()
+            )
             self._client = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False, trust_env=False,
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                trust_env=False,
                 headers={"user-agent": self.config.user_agent, "accept-encoding": "identity"},
             )
             self._slots = asyncio.Semaphore(self.config.max_connections)
@@ -229,9 +251,13 @@ def _utc(moment: datetime) -> datetime:
 
 # aiohttp's errors under the names httpx gave them, so stored errors read as they always did
 _ERROR_NAMES: tuple[tuple[type[Exception], str], ...] = (
-    (aiohttp.ClientConnectorError, "ConnectError"), (aiohttp.ServerDisconnectedError, "RemoteProtocolError"),
-    (aiohttp.ClientPayloadError, "RemoteProtocolError"), (aiohttp.ClientResponseError, "RemoteProtocolError"),
-    (aiohttp.InvalidURL, "UnsupportedProtocol"), (aiohttp.ClientOSError, "ReadError"))
+    (aiohttp.ClientConnectorError, "ConnectError"),
+    (aiohttp.ServerDisconnectedError, "RemoteProtocolError"),
+    (aiohttp.ClientPayloadError, "RemoteProtocolError"),
+    (aiohttp.ClientResponseError, "RemoteProtocolError"),
+    (aiohttp.InvalidURL, "UnsupportedProtocol"),
+    (aiohttp.ClientOSError, "ReadError"),
+)
 
 
 def _describe(exc: Exception) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from notigate.config import Duration
+from notigate import Duration
 
 
 class WebhookConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -60,8 +60,9 @@ def test_status_does_not_change_body(channel: WebhookChannel, make_message: Call
 def test_times_in_utc(channel: WebhookChannel, make_message: Callable[..., Message]) -> None:
     """Times in another zone (or naive, taken as UTC) are sent as RFC 3339 UTC."""
     jakarta = timezone(timedelta(hours=7))
-    message = make_message(URL, occurred_at=datetime(2026, 3, 1, 15, 30, tzinfo=jakarta),
-                           received_at=datetime(2026, 3, 1, 8, 30, 2))
+    message = make_message(
+        URL, occurred_at=datetime(2026, 3, 1, 15, 30, tzinfo=jakarta), received_at=datetime(2026, 3, 1, 8, 30, 2)
+    )
     payload = json.loads(channel.render(message).body)
     assert payload["timestamp"] == payload["data"]["occurred_at"] == "2026-03-01T08:30:00Z"
     assert payload["data"]["received_at"] == "2026-03-01T08:30:02Z"

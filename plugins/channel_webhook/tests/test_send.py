@@ -23,8 +23,9 @@ async def send(channel: WebhookChannel, message: Message) -> Outcome:
 
 
 @pytest.mark.parametrize("status", [200, 202, 204])
-async def test_delivered_on_2xx(status: int, receiver: Any, channel: WebhookChannel,
-                                make_message: Callable[..., Message]) -> None:
+async def test_delivered_on_2xx(
+    status: int, receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """Any 2xx is delivered, and the subscriber verifies the signed body with standardwebhooks."""
     receiver.script(dict(status=status))
     outcome = await send(channel, make_message(receiver.url))
@@ -39,16 +40,17 @@ async def test_delivered_on_2xx(status: int, receiver: Any, channel: WebhookChan
     assert request.headers["webhook-id"] == "dlv_01JNB6X4T2"
 
 
-async def test_user_agent_configurable(receiver: Any, make_channel: Callable[..., WebhookChannel],
-                                       make_message: Callable[..., Message]) -> None:
+async def test_user_agent_configurable(
+    receiver: Any, make_channel: Callable[..., WebhookChannel], make_message: Callable[..., Message]
+) -> None:
     """The configured user_agent is what subscribers see."""
     await send(make_channel(user_agent="Acme-Gateway/2"), make_message(receiver.url))
     assert receiver.requests[0].headers["user-agent"] == "Acme-Gateway/2"
 
 
-async def test_same_id_fresh_signature(receiver: Any, channel: WebhookChannel,
-                                       make_message: Callable[..., Message],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_same_id_fresh_signature(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every send of one message carries the same webhook-id, with a fresh timestamp and signature."""
     clock = iter([time.time() - 3, time.time()])
     monkeypatch.setattr(_channel, "time", SimpleNamespace(time=lambda: next(clock)))
@@ -63,8 +65,9 @@ async def test_same_id_fresh_signature(receiver: Any, channel: WebhookChannel,
     assert receiver.verify(first) == receiver.verify(second)
 
 
-async def test_retry_after_transient_is_delivered(receiver: Any, channel: WebhookChannel,
-                                                  make_message: Callable[..., Message]) -> None:
+async def test_retry_after_transient_is_delivered(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """A send repeated after a 503 is delivered, and the subscriber sees one webhook-id to deduplicate."""
     receiver.script(dict(status=503), dict(status=200))
     message = make_message(receiver.url)
@@ -73,8 +76,9 @@ async def test_retry_after_transient_is_delivered(receiver: Any, channel: Webhoo
     assert {r.headers["webhook-id"] for r in receiver.requests} == {message.id}
 
 
-async def test_tampered_body_fails_verification(receiver: Any, channel: WebhookChannel,
-                                                make_message: Callable[..., Message]) -> None:
+async def test_tampered_body_fails_verification(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """The test verifier can fail: a body changed in transit does not verify."""
     await send(channel, make_message(receiver.url))
     (request,) = receiver.requests
@@ -82,28 +86,39 @@ async def test_tampered_body_fails_verification(receiver: Any, channel: WebhookC
         receiver.verify(request, body=request.body.replace("150000.00", "1500000.00"))
 
 
-async def test_connection_reused(receiver: Any, channel: WebhookChannel,
-                                 make_message: Callable[..., Message]) -> None:
+async def test_connection_reused(receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]) -> None:
     """Sends share one pooled keep-alive connection instead of a handshake each."""
     for _ in range(3):
         await send(channel, make_message(receiver.url))
     assert len({r.peer_port for r in receiver.requests}) == 1
 
 
-@pytest.mark.parametrize(("reply", "kind", "words"), [
-    (dict(status=500, body="database down"), TransientFailure, "HTTP 500: database down"),
-    (dict(status=502), TransientFailure, "HTTP 502"),
-    (dict(status=408), TransientFailure, "HTTP 408"),
-    (dict(status=503), TransientFailure, "HTTP 503"),
-    (dict(status=410), PermanentFailure, "gone"),
-    (dict(status=400, body='{"error":"bad payload"}'), PermanentFailure, 'HTTP 400: {"error":"bad payload"}'),
-    (dict(status=404), PermanentFailure, "HTTP 404"),
-    (dict(status=301, headers={"location": "https://new.example.com/hooks"}), PermanentFailure,
-     "https://new.example.com/hooks"),
-    (dict(status=307, headers={"location": "/elsewhere"}), PermanentFailure, "/elsewhere"),
-])
-async def test_classification(reply: dict[str, Any], kind: type, words: str, receiver: Any,
-                              channel: WebhookChannel, make_message: Callable[..., Message]) -> None:
+@pytest.mark.parametrize(
+    ("reply", "kind", "words"),
+    [
+        (dict(status=500, body="database down"), TransientFailure, "HTTP 500: database down"),
+        (dict(status=502), TransientFailure, "HTTP 502"),
+        (dict(status=408), TransientFailure, "HTTP 408"),
+        (dict(status=503), TransientFailure, "HTTP 503"),
+        (dict(status=410), PermanentFailure, "gone"),
+        (dict(status=400, body='{"error":"bad payload"}'), PermanentFailure, 'HTTP 400: {"error":"bad payload"}'),
+        (dict(status=404), PermanentFailure, "HTTP 404"),
+        (
+            dict(status=301, headers={"location": "https://new.example.com/hooks"}),
+            PermanentFailure,
+            "https://new.example.com/hooks",
+        ),
+        (dict(status=307, headers={"location": "/elsewhere"}), PermanentFailure, "/elsewhere"),
+    ],
+)
+async def test_classification(
+    reply: dict[str, Any],
+    kind: type,
+    words: str,
+    receiver: Any,
+    channel: WebhookChannel,
+    make_message: Callable[..., Message],
+) -> None:
     """408, 429 and 5xx are transient; 3xx (not followed), 410 and other 4xx are permanent."""
     receiver.script(reply)
     outcome = await send(channel, make_message(receiver.url))
@@ -113,16 +128,18 @@ async def test_classification(reply: dict[str, Any], kind: type, words: str, rec
     assert len(receiver.requests) == 1  # a redirect is not followed
 
 
-async def test_retry_after_seconds(receiver: Any, channel: WebhookChannel,
-                                   make_message: Callable[..., Message]) -> None:
+async def test_retry_after_seconds(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """503 with Retry-After: 7 is transient with retry_after 7."""
     receiver.script(dict(status=503, headers={"retry-after": "7"}))
     outcome = await send(channel, make_message(receiver.url))
     assert isinstance(outcome, TransientFailure) and outcome.retry_after == 7
 
 
-async def test_retry_after_http_date(receiver: Any, channel: WebhookChannel,
-                                     make_message: Callable[..., Message]) -> None:
+async def test_retry_after_http_date(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """429 with an HTTP-date Retry-After is transient with retry_after the seconds until then."""
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     receiver.script(dict(status=429, headers={"retry-after": when}))
@@ -131,33 +148,45 @@ async def test_retry_after_http_date(receiver: Any, channel: WebhookChannel,
     assert outcome.retry_after is not None and 28 <= outcome.retry_after <= 30
 
 
-async def test_retry_after_only_for_429_and_503(receiver: Any, channel: WebhookChannel,
-                                                make_message: Callable[..., Message]) -> None:
+async def test_retry_after_only_for_429_and_503(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """A Retry-After on a 500 is not taken as the subscriber's schedule."""
     receiver.script(dict(status=500, headers={"retry-after": "7"}))
     outcome = await send(channel, make_message(receiver.url))
     assert isinstance(outcome, TransientFailure) and outcome.retry_after is None
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("0", 0.0), (" 120 ", 120.0), (None, None), ("", None), ("soon", None), ("-5", None), ("1.5", None),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        (" 120 ", 120.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("1.5", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
+)
 def test_retry_after_parsing(value: str | None, expected: float | None) -> None:
     """Retry-After: delta seconds as given, past dates clamp to 0, anything invalid is None."""
     assert retry_after(value) == expected
 
 
-async def test_connection_refused(closed_port: int, channel: WebhookChannel,
-                                  make_message: Callable[..., Message]) -> None:
+async def test_connection_refused(
+    closed_port: int, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """A refused connection is transient, with an error that says so."""
     outcome = await send(channel, make_message(f"http://127.0.0.1:{closed_port}/hooks"))
     assert isinstance(outcome, TransientFailure) and outcome.status_code is None
     assert outcome.error.startswith("connection failed: ConnectError")
 
 
-async def test_slow_subscriber_times_out(receiver: Any, make_channel: Callable[..., WebhookChannel],
-                                         make_message: Callable[..., Message]) -> None:
+async def test_slow_subscriber_times_out(
+    receiver: Any, make_channel: Callable[..., WebhookChannel], make_message: Callable[..., Message]
+) -> None:
     """A subscriber slower than the timeout is transient, and the send returns soon after the timeout."""
     receiver.script(dict(delay=5))
     channel = make_channel(timeout="0.5s")
@@ -169,9 +198,13 @@ async def test_slow_subscriber_times_out(receiver: Any, make_channel: Callable[.
 
 
 @pytest.mark.parametrize(("status", "kind"), [(200, Delivered), (500, TransientFailure)])
-async def test_trickling_answer_bounded(status: int, kind: type, receiver: Any,
-                                        make_channel: Callable[..., WebhookChannel],
-                                        make_message: Callable[..., Message]) -> None:
+async def test_trickling_answer_bounded(
+    status: int,
+    kind: type,
+    receiver: Any,
+    make_channel: Callable[..., WebhookChannel],
+    make_message: Callable[..., Message],
+) -> None:
     """A body trickled byte by byte cannot hold a send past connect_timeout + timeout; the status decides."""
     receiver.script(dict(status=status, body="upstream is overloaded", trickle=0.1))
     channel = make_channel(timeout="0.4s", connect_timeout="0.4s")
@@ -183,10 +216,18 @@ async def test_trickling_answer_bounded(status: int, kind: type, receiver: Any,
         assert outcome.error.startswith("HTTP 500: upstr") and not outcome.error.endswith("overloaded")
 
 
-@pytest.mark.parametrize("address", [
-    "ftp://merchant.example.com/hooks", "merchant.example.com/hooks", "", "http:///hooks",
-    "http://[::1/hooks", "http://127.0.0.1:99999/hooks", "https://merchant.example.com:0/hooks?token=s3cr3t",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ftp://merchant.example.com/hooks",
+        "merchant.example.com/hooks",
+        "",
+        "http:///hooks",
+        "http://[::1/hooks",
+        "http://127.0.0.1:99999/hooks",
+        "https://merchant.example.com:0/hooks?token=s3cr3t",
+    ],
+)
 async def test_unusable_address(address: str, channel: WebhookChannel, make_message: Callable[..., Message]) -> None:
     """An address that is not a usable http(s) URL is permanent, and the error does not quote it."""
     outcome = await send(channel, make_message(address))
@@ -208,8 +249,9 @@ async def test_invalid_secret(receiver: Any, channel: WebhookChannel, make_messa
     assert receiver.requests == []
 
 
-async def test_body_snippet_bounded(receiver: Any, channel: WebhookChannel,
-                                    make_message: Callable[..., Message]) -> None:
+async def test_body_snippet_bounded(
+    receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """An error quotes at most the first 200 characters of the subscriber's answer."""
     receiver.script(dict(status=400, body="x" * 100_000))
     outcome = await send(channel, make_message(receiver.url))
@@ -218,8 +260,9 @@ async def test_body_snippet_bounded(receiver: Any, channel: WebhookChannel,
 
 
 @pytest.mark.parametrize("status", [301, 400, 429, 500])
-async def test_errors_never_contain_secrets(status: int, receiver: Any, channel: WebhookChannel,
-                                            make_message: Callable[..., Message]) -> None:
+async def test_errors_never_contain_secrets(
+    status: int, receiver: Any, channel: WebhookChannel, make_message: Callable[..., Message]
+) -> None:
     """A subscriber that echoes the secret and signature back never gets them into an error."""
     message = make_message(receiver.url)
     receiver.script(dict(status=status, echo=True, headers={"location": "https://x.example/?sig={signature}"}))

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from notigate import Event, PlatformInputError, SignatureError, mask_metadata
 
+from notigate import Event, PlatformInputError, SignatureError, mask_metadata
 from notigate_platform_arindo._codes import normalize
 from notigate_platform_arindo._signature import verify
 
@@ -119,9 +119,7 @@ def _check_types(data: dict[str, Any]) -> None:
     problems = [f"{f} is missing" for f in REQUIRED if f not in data]
     problems += [f"{f} must be a string" for f in REQUIRED if f in data and not isinstance(data[f], str)]
     problems += [
-        f"{f} must be a string"
-        for f in OPTIONAL_STRINGS
-        if data.get(f) is not None and not isinstance(data[f], str)
+        f"{f} must be a string" for f in OPTIONAL_STRINGS if data.get(f) is not None and not isinstance(data[f], str)
     ]
     if data.get("customer_details") is not None and not isinstance(data["customer_details"], dict):
         problems.append("customer_details must be an object")

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
+
 from notigate import (
     CallbackAnswer,
     CallbackRequest,
     CallbackResult,
     Event,
+    PlatformBase,
     UnsupportedMediaType,
     json_answer,
 )
-
 from notigate_platform_arindo import _codes, _sample
 from notigate_platform_arindo._body import decode, to_event
 from notigate_platform_arindo._config import ArindoConfig
 
 
-class ArindoPlatform:
+class ArindoPlatform(PlatformBase):
     """PAYMENT ARINDO HTTP notifications: one signed JSON object per status change."""
 
     name: ClassVar[str] = "arindo"

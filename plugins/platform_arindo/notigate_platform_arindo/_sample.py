@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from notigate import CallbackRequest
 
+from notigate import CallbackRequest
 from notigate_platform_arindo._body import JAKARTA
 from notigate_platform_arindo._codes import examples
 from notigate_platform_arindo._signature import sign

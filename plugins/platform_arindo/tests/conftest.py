@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import CallbackRequest
 
+from notigate import CallbackRequest
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import TAXONOMY
 
+from notigate import TAXONOMY
 from notigate_platform_arindo._codes import FALLBACK_CODE, TABLE, normalize
 from notigate_platform_arindo._platform import ArindoPlatform
 
@@ -87,10 +87,18 @@ def test_every_table_code_is_in_the_taxonomy() -> None:
     assert {row.code for row in TABLE} <= set(TAXONOMY)
 
 
-@pytest.mark.parametrize(("native", "expected"), [
-    ("deny/202/51", "insufficient_funds"), ("deny/202", "card_declined"), ("failure/504", "timeout"),
-    ("FAILURE/503", "provider_unavailable"), ("refund/200", None), ("CC_DECLINED", None), ("a/b/c/d", None),
-])
+@pytest.mark.parametrize(
+    ("native", "expected"),
+    [
+        ("deny/202/51", "insufficient_funds"),
+        ("deny/202", "card_declined"),
+        ("failure/504", "timeout"),
+        ("FAILURE/503", "provider_unavailable"),
+        ("refund/200", None),
+        ("CC_DECLINED", None),
+        ("a/b/c/d", None),
+    ],
+)
 def test_native_codes_map_for_the_error_api(native: str, expected: str | None) -> None:
     """ARINDO's platform_code form maps through the same table; anything else is None."""
     from notigate_platform_arindo._codes import map_platform_code

@@ -6,8 +6,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import CallbackResult, PlatformInputError, SignatureError, UnsupportedMediaType
 
+from notigate import (
+    CallbackResult,
+    PlatformInputError,
+    SignatureError,
+    UnsupportedMediaType,
+)
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
 
@@ -39,9 +44,7 @@ async def test_wrong_server_key_is_rejected(request_for: Any, guide_example: byt
         await other.parse(request_for(guide_example))
 
 
-async def test_uppercase_signature_is_rejected(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_uppercase_signature_is_rejected(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """The signature is compared exactly as the guide defines it (lower-case hex)."""
     body = signed()
     body["signature_key"] = body["signature_key"].upper()
@@ -159,9 +162,7 @@ async def test_customer_details_must_be_an_object(
         b'{"a": NaN}',
     ],
 )
-async def test_body_that_is_not_a_json_object_is_400(
-    platform: ArindoPlatform, request_for: Any, raw: bytes
-) -> None:
+async def test_body_that_is_not_a_json_object_is_400(platform: ArindoPlatform, request_for: Any, raw: bytes) -> None:
     """Invalid JSON, non-objects, bad UTF-8, deep nesting and huge numbers are a plain 400."""
     with pytest.raises(PlatformInputError, match="body is not a valid JSON object") as info:
         await platform.parse(request_for(raw))
@@ -182,9 +183,7 @@ async def test_wrong_content_type_is_415_naming_it(
     assert content_type in info.value.detail and "application/json" in info.value.detail
 
 
-async def test_missing_content_type_is_415(
-    platform: ArindoPlatform, request_for: Any, guide_example: bytes
-) -> None:
+async def test_missing_content_type_is_415(platform: ArindoPlatform, request_for: Any, guide_example: bytes) -> None:
     """A request without Content-Type is a 415 that says none was sent."""
     with pytest.raises(UnsupportedMediaType, match="none"):
         await platform.parse(request_for(guide_example, None))
@@ -208,9 +207,7 @@ async def test_missing_content_type_is_415(
         "NaN",
     ],
 )
-async def test_bad_gross_amount_is_named(
-    platform: ArindoPlatform, request_for: Any, signed: Any, amount: str
-) -> None:
+async def test_bad_gross_amount_is_named(platform: ArindoPlatform, request_for: Any, signed: Any, amount: str) -> None:
     """gross_amount must have exactly two decimals (correctly signed or not): 400 naming it."""
     with pytest.raises(PlatformInputError, match="gross_amount") as info:
         await platform.parse(request_for(signed(gross_amount=amount)))
@@ -241,18 +238,14 @@ async def test_bad_transaction_time_is_named(
     assert type(info.value) is PlatformInputError
 
 
-async def test_order_id_longer_than_64_is_named(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_order_id_longer_than_64_is_named(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """order_id over 64 characters is a 400 naming it."""
     with pytest.raises(PlatformInputError, match="order_id"):
         await platform.parse(request_for(signed(order_id="O" * 65)))
 
 
 @pytest.mark.parametrize("currency", ["idr", "RUPIAH", "", "ID"])
-async def test_bad_currency_is_named(
-    platform: ArindoPlatform, request_for: Any, signed: Any, currency: str
-) -> None:
+async def test_bad_currency_is_named(platform: ArindoPlatform, request_for: Any, signed: Any, currency: str) -> None:
     """currency, when present, must be a three-letter ISO 4217 code."""
     with pytest.raises(PlatformInputError, match="currency"):
         await platform.parse(request_for(signed(currency=currency)))

@@ -80,9 +80,7 @@ async def test_guide_example_metadata_is_masked_and_unsigned(
     assert event.metadata["transaction_id"] == "5f1c9a4e-2b7d-4c1e-9f3a-8d6e2b1a7c90"
 
 
-async def test_unknown_extra_fields_are_kept_masked(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_unknown_extra_fields_are_kept_masked(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """Unknown fields are accepted and kept in metadata, masked like the rest."""
     body = signed(
         acquirer="BNI",
@@ -137,9 +135,7 @@ async def test_jakarta_time_crossing_midnight_becomes_previous_utc_day(
     assert event.occurred_at == datetime(2023, 12, 31, 17, 30, tzinfo=UTC)
 
 
-async def test_key_is_transaction_id_and_status(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_key_is_transaction_id_and_status(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """The idempotency key is the guide's pair: same pair same key, new status new key."""
     [first] = await platform.parse(request_for(signed()))
     [again] = await platform.parse(request_for(signed()))
@@ -148,9 +144,7 @@ async def test_key_is_transaction_id_and_status(
     assert settled.key == "5f1c9a4e-2b7d-4c1e-9f3a-8d6e2b1a7c90:settlement"
 
 
-async def test_platform_code_without_channel_code(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_platform_code_without_channel_code(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """platform_code is status/code, with /channel code only when there is one."""
     body = signed(
         transaction_status="settlement",
@@ -172,9 +166,7 @@ async def test_message_falls_back_to_channel_message_then_status(
     assert status.message == "deny"
 
 
-async def test_order_id_of_64_characters_is_accepted(
-    platform: ArindoPlatform, request_for: Any, signed: Any
-) -> None:
+async def test_order_id_of_64_characters_is_accepted(platform: ArindoPlatform, request_for: Any, signed: Any) -> None:
     """order_id may be up to 64 characters long."""
     [event] = await platform.parse(request_for(signed(order_id="O" * 64)))
     assert event.reference == "O" * 64

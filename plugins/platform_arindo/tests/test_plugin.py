@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import msgspec
 import pytest
-from notigate import CallbackRequest, CallbackResult, ConfigError, Platform
-from notigate.config import convert
-from notigate.plugins import load_plugins
 
+from notigate import CallbackRequest, CallbackResult, ConfigError, Platform, convert
+from notigate.testing import PlatformContract
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
-
-
-def test_entry_point_is_declared_by_the_distribution() -> None:
-    """Group notigate has platform_arindo, from distribution notigate-platform-arindo."""
-    [ep] = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "platform_arindo"]
-    assert ep.value == "notigate_platform_arindo"
-    assert ep.dist is not None and ep.dist.name == "notigate-platform-arindo"
-
-
-def test_load_plugins_discovers_arindo() -> None:
-    """The engine's plugin manager registers ArindoPlatform under its name."""
-    plugins = load_plugins()
-    assert plugins.platforms["arindo"] is ArindoPlatform
-    [info] = [i for i in plugins.infos if i.name == "platform_arindo"]
-    assert (info.kind, info.enabled, info.provides) == ("platform", True, ["arindo"])
-
-
-def test_disabled_plugin_registers_no_platform() -> None:
-    """[plugins] disabled = ["platform_arindo"] keeps arindo out of the platforms."""
-    plugins = load_plugins(disabled=["platform_arindo"])
-    assert "arindo" not in plugins.platforms
-    assert not plugins.problems()
 
 
 def test_platform_satisfies_the_protocol(platform: ArindoPlatform) -> None:
@@ -78,3 +53,11 @@ def test_answer_keeps_the_proposed_status(platform: ArindoPlatform, status: int)
     body = msgspec.json.decode(answer.body)
     assert body["status_code"] == status
     assert ("notification_ids" in body) == (200 <= status < 300)
+
+
+class TestContract(PlatformContract):
+    """The engine's contract (``notigate.testing``): discovered, switched off by config, the base class, the sample."""
+
+    plugin_class = ArindoPlatform
+    entry_point = "platform_arindo"
+    distribution = "notigate-platform-arindo"

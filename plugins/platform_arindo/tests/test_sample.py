@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import TAXONOMY, SignatureError
 
+from notigate import TAXONOMY, SignatureError
 from notigate_platform_arindo._config import ArindoConfig
 from notigate_platform_arindo._platform import ArindoPlatform
 

@@ -20,7 +20,6 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from notigate import CallbackAnswer, CallbackRequest, CallbackResult
-
 from notigate_platform_assasta._xml import ECHOED, ROOT, echo, xml_safe
 
 JAKARTA = ZoneInfo("Asia/Jakarta")

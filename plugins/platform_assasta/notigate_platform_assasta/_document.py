@@ -17,7 +17,6 @@ from xml.etree.ElementTree import Element
 from zoneinfo import ZoneInfo
 
 from notigate import Event, PlatformInputError, SignatureError, mask_metadata
-
 from notigate_platform_assasta._codes import meaning, normalize
 from notigate_platform_assasta._config import MerchantCredentials
 from notigate_platform_assasta._signature import verify

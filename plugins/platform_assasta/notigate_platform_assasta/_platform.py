@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import msgspec
-from notigate import CallbackAnswer, CallbackRequest, CallbackResult, Event, UnsupportedMediaType
 
+from notigate import (
+    CallbackAnswer,
+    CallbackRequest,
+    CallbackResult,
+    Event,
+    PlatformBase,
+    UnsupportedMediaType,
+)
 from notigate_platform_assasta import _codes, _sample
 from notigate_platform_assasta._answer import xml_answer
 from notigate_platform_assasta._config import AssastaConfig
@@ -16,7 +23,7 @@ from notigate_platform_assasta._xml import read
 CONTENT_TYPES = ("application/xml", "text/xml")
 
 
-class AssastaPlatform:
+class AssastaPlatform(PlatformBase):
     """ASSASTA XML notifications: one signed document per payment status change, answered in XML."""
 
     name: ClassVar[str] = "assasta"

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from notigate import CallbackRequest
-
 from notigate_platform_assasta._codes import ERRORS, STATUSES, examples
 from notigate_platform_assasta._config import MerchantCredentials
 from notigate_platform_assasta._document import JAKARTA

@@ -14,6 +14,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
+
 from notigate import PlatformInputError
 
 ROOT = "assasta"

@@ -9,9 +9,8 @@ from typing import Any
 
 import defusedxml.ElementTree as safe_et
 import pytest
-from notigate import CallbackAnswer, CallbackRequest
-from notigate.config import convert
 
+from notigate import CallbackAnswer, CallbackRequest, convert
 from notigate_platform_assasta._config import AssastaConfig
 from notigate_platform_assasta._platform import AssastaPlatform
 

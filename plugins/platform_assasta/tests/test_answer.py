@@ -8,10 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from notigate import CallbackAnswer, CallbackRequest, CallbackResult, PlatformInputError
-from notigate.pipeline import handle_callback
 
-from notigate_platform_assasta import _document
+from notigate import CallbackAnswer, CallbackRequest, CallbackResult, PlatformInputError
 from notigate_platform_assasta._platform import AssastaPlatform
 
 GUIDE_ECHO = {"trx_id": "3183540500001172", "merchant_id": "31835", "bill_no": "BILL0000001"}
@@ -184,41 +182,6 @@ def test_every_proposal_maps_to_a_row_of_the_guide(
     """Each HTTP status the engine may propose becomes one of the guide's four rows."""
     answer = platform.answer(CallbackResult(status_code=status, detail="d"), CallbackRequest(body=b""))
     assert (answer.status_code, read_answer(answer)["response_code"]) == expected
-
-
-async def test_engine_pipeline_answers_crash_and_storage_failure_as_503_96(
-    platform: AssastaPlatform,
-    request_for: Any,
-    read_answer: Any,
-    guide_example: bytes,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Through the engine's own handle_callback: a crash in parse and a failing store both answer 503/96."""
-
-    class FailingStore:
-        """Just enough of a Gateway for handle_callback: routing works, storing fails."""
-
-        def route_event(self, **kwargs: Any) -> None:
-            return None
-
-        @property
-        def repo(self) -> FailingStore:
-            return self
-
-        async def store_event(self, *args: Any) -> Any:
-            raise ConnectionError("database is down")
-
-    answer, ids = await handle_callback(FailingStore(), platform, request_for(guide_example))  # type: ignore[arg-type]
-    assert (answer.status_code, read_answer(answer)["response_code"], ids) == (503, "96", [])
-
-    def crash(*args: Any) -> Any:
-        raise RuntimeError("bug")
-
-    monkeypatch.setattr(_document, "normalize", crash)
-    answer, _ = await handle_callback(None, platform, request_for(guide_example))  # type: ignore[arg-type]
-    fields = read_answer(answer)
-    assert (answer.status_code, fields["response_code"]) == (503, "96")
-    assert echoed(fields) == GUIDE_ECHO
 
 
 @pytest.mark.parametrize(

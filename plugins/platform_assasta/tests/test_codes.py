@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import TAXONOMY
 
+from notigate import TAXONOMY
 from notigate_platform_assasta._codes import ERRORS, STATUSES, examples, normalize
 from notigate_platform_assasta._platform import AssastaPlatform
 

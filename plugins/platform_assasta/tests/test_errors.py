@@ -7,8 +7,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import CallbackResult, PlatformInputError, SignatureError, UnsupportedMediaType
 
+from notigate import (
+    CallbackResult,
+    PlatformInputError,
+    SignatureError,
+    UnsupportedMediaType,
+)
 from notigate_platform_assasta._platform import AssastaPlatform
 
 REQUIRED = ("trx_id", "merchant_id", "bill_no", "payment_date", "payment_status_code", "bill_total", "signature")

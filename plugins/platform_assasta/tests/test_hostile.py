@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from notigate import CallbackRequest, CallbackResult, PlatformInputError
 
+from notigate import CallbackRequest, CallbackResult, PlatformInputError
 from notigate_platform_assasta._platform import AssastaPlatform
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any
 
 import pytest
-from notigate import ConfigError, Platform
-from notigate.config import convert
-from notigate.plugins import load_plugins
 
+from notigate import ConfigError, Platform, convert
+from notigate.testing import PlatformContract
 from notigate_platform_assasta._config import AssastaConfig, MerchantCredentials
 from notigate_platform_assasta._platform import AssastaPlatform
-
-
-def test_entry_point_is_declared_by_the_distribution() -> None:
-    """Group notigate has platform_assasta, from distribution notigate-platform-assasta."""
-    [ep] = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "platform_assasta"]
-    assert ep.value == "notigate_platform_assasta"
-    assert ep.dist is not None and ep.dist.name == "notigate-platform-assasta"
-
-
-def test_load_plugins_discovers_assasta() -> None:
-    """The engine's plugin manager registers AssastaPlatform under its name."""
-    plugins = load_plugins()
-    assert plugins.platforms["assasta"] is AssastaPlatform
-    [info] = [i for i in plugins.infos if i.name == "platform_assasta"]
-    assert (info.kind, info.enabled, info.provides, info.error) == ("platform", True, ["assasta"], None)
-
-
-def test_disabled_plugin_registers_no_platform() -> None:
-    """[plugins] disabled = ["platform_assasta"] keeps assasta out of the platforms."""
-    plugins = load_plugins(disabled=["platform_assasta"])
-    assert "assasta" not in plugins.platforms
-    assert not plugins.problems()
 
 
 def test_platform_satisfies_the_protocol(platform: AssastaPlatform) -> None:
@@ -89,3 +65,11 @@ def test_config_repr_hides_passwords() -> None:
     config = AssastaConfig(merchants={"31835": MerchantCredentials(user_id="bot31835", password="SECRET-PW")})
     assert "SECRET-PW" not in repr(config) and "SECRET-PW" not in repr(config.merchants["31835"])
     assert "bot31835" in repr(config)
+
+
+class TestContract(PlatformContract):
+    """The engine's contract (``notigate.testing``): discovered, switched off by config, the base class, the sample."""
+
+    plugin_class = AssastaPlatform
+    entry_point = "platform_assasta"
+    distribution = "notigate-platform-assasta"

@@ -13,9 +13,15 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as outcome
 from hypothesis import strategies as st
-from notigate import TAXONOMY, CallbackRequest, CallbackResult, PlatformInputError, mask_metadata
-from notigate.config import convert
 
+from notigate import (
+    TAXONOMY,
+    CallbackRequest,
+    CallbackResult,
+    PlatformInputError,
+    convert,
+    mask_metadata,
+)
 from notigate_platform_assasta._config import AssastaConfig
 from notigate_platform_assasta._platform import AssastaPlatform
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import defusedxml.ElementTree as safe_et
 import pytest
-from notigate import TAXONOMY, SignatureError
-from notigate.config import convert
 
+from notigate import TAXONOMY, SignatureError, convert
 from notigate_platform_assasta._config import AssastaConfig
 from notigate_platform_assasta._platform import AssastaPlatform
 

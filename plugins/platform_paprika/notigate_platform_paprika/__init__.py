@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from notigate import Platform, hookimpl
-
 from notigate_platform_paprika._platform import PaprikaPlatform
 
 

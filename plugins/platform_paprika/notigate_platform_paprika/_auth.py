@@ -12,9 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from notigate import SignatureError
-from notigate.config import seconds
-
+from notigate import SignatureError, seconds
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._signature import PREFIX, verify
 
@@ -48,8 +46,7 @@ def _check_window(timestamp: str, now: datetime, max_clock_skew: str) -> None:
     sent = parse_utc(timestamp)
     if sent is None:
         raise SignatureError(
-            "Request-Timestamp must be ISO 8601 UTC with Z, such as 2024-08-01T03:15:30Z,"
-            f" got {timestamp[:40]!r}"
+            f"Request-Timestamp must be ISO 8601 UTC with Z, such as 2024-08-01T03:15:30Z, got {timestamp[:40]!r}"
         )
     if sent < now - skew:
         raise SignatureError(

@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from notigate import Event, PlatformInputError, mask_metadata
 
+from notigate import Event, PlatformInputError, mask_metadata
 from notigate_platform_paprika._codes import BY_STATUS, STATUSES, normalize
 
 # Deeper bodies are refused: nothing PAPRIKA documents nests more than two levels, and
@@ -27,9 +27,7 @@ MAX_INVOICE = 128
 MAX_PLATFORM_CODE = 128
 OPTIONAL_OBJECTS = ("service", "acquirer", "channel", "card_payment", "customer")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-_DATE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 def decode(body: bytes) -> dict[str, Any]:

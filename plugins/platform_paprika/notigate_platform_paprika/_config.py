@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from notigate.config import Duration, seconds
+
+from notigate import Duration, seconds
 
 DEFAULT_PUBLIC_PATH = "/api/v1/platforms/paprika/callbacks"
 

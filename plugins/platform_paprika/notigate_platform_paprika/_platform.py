@@ -7,15 +7,16 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import msgspec
+
 from notigate import (
     CallbackAnswer,
     CallbackRequest,
     CallbackResult,
     Event,
+    PlatformBase,
     UnsupportedMediaType,
     json_answer,
 )
-
 from notigate_platform_paprika import _codes, _sample
 from notigate_platform_paprika._auth import authenticate
 from notigate_platform_paprika._body import decode, to_event
@@ -27,7 +28,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PaprikaPlatform:
+class PaprikaPlatform(PlatformBase):
     """PAPRIKA notifications: a JSON body, authenticated by an HMAC in the headers.
 
     ``clock`` is the time source for the replay window and for samples; tests freeze it.

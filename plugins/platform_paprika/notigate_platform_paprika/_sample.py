@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from notigate import CallbackRequest
 
+from notigate import CallbackRequest
 from notigate_platform_paprika._codes import ERROR_CODES, examples
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._signature import sign

@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 import pytest
-from notigate import CallbackRequest
 
+from notigate import CallbackRequest
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._platform import PaprikaPlatform
 
@@ -49,8 +49,13 @@ Builder = Callable[..., dict[str, Any]]
 
 
 def guide_signature(
-    body: bytes, *, secret: str = SECRET, client_id: str = CLIENT_ID, request_id: str = GUIDE_REQUEST_ID,
-    timestamp: str = GUIDE_TIMESTAMP, target: str = PUBLIC_PATH,
+    body: bytes,
+    *,
+    secret: str = SECRET,
+    client_id: str = CLIENT_ID,
+    request_id: str = GUIDE_REQUEST_ID,
+    timestamp: str = GUIDE_TIMESTAMP,
+    target: str = PUBLIC_PATH,
 ) -> str:
     """Written from the guide's three steps, independently of the plugin's ``sign``."""
     digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
@@ -87,8 +92,18 @@ def _make_platform(clock: datetime = NOW, **config: Any) -> PaprikaPlatform:
 
 @pytest.fixture
 def guide() -> Guide:
-    return Guide(GUIDE_BODY, dict(GUIDE_HEADERS), CLIENT_ID, SECRET, GUIDE_REQUEST_ID, GUIDE_TIMESTAMP,
-                 PUBLIC_PATH, GUIDE_DIGEST, GUIDE_SIGNATURE, NOW)
+    return Guide(
+        GUIDE_BODY,
+        dict(GUIDE_HEADERS),
+        CLIENT_ID,
+        SECRET,
+        GUIDE_REQUEST_ID,
+        GUIDE_TIMESTAMP,
+        PUBLIC_PATH,
+        GUIDE_DIGEST,
+        GUIDE_SIGNATURE,
+        NOW,
+    )
 
 
 @pytest.fixture
@@ -140,9 +155,15 @@ def signed() -> Signer:
     """
 
     def make(
-        data: dict[str, Any] | bytes = GUIDE_BODY, *, secret: str = SECRET, client_id: str = CLIENT_ID,
-        request_id: str = GUIDE_REQUEST_ID, timestamp: str | datetime = GUIDE_TIMESTAMP,
-        target: str = PUBLIC_PATH, path: str = PUBLIC_PATH, content_type: str = "application/json",
+        data: dict[str, Any] | bytes = GUIDE_BODY,
+        *,
+        secret: str = SECRET,
+        client_id: str = CLIENT_ID,
+        request_id: str = GUIDE_REQUEST_ID,
+        timestamp: str | datetime = GUIDE_TIMESTAMP,
+        target: str = PUBLIC_PATH,
+        path: str = PUBLIC_PATH,
+        content_type: str = "application/json",
         drop: tuple[str, ...] = (),
     ) -> CallbackRequest:
         raw = data if isinstance(data, bytes) else msgspec.json.encode(data)
@@ -163,4 +184,3 @@ def signed() -> Signer:
         return CallbackRequest(body=raw, headers=headers, path=path)
 
     return make
-

@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from notigate import CallbackRequest, SignatureError, UnsupportedMediaType
 
+from notigate import CallbackRequest, SignatureError, UnsupportedMediaType
 from notigate_platform_paprika._platform import PaprikaPlatform
 from notigate_platform_paprika._signature import component_string, digest
 from notigate_platform_paprika._signature import sign as plugin_sign
@@ -83,18 +83,28 @@ async def test_unknown_client_id_is_401(platform: PaprikaPlatform, signed: Any) 
 
 
 @pytest.mark.parametrize(("minutes", "word"), [(-6, "stale"), (6, "future")])
-async def test_timestamp_outside_the_window_is_401(platform: PaprikaPlatform, signed: Any, guide: Any,
-                                                   minutes: int, word: str) -> None:
+async def test_timestamp_outside_the_window_is_401(
+    platform: PaprikaPlatform, signed: Any, guide: Any, minutes: int, word: str
+) -> None:
     """A correctly signed request 6 minutes before or after the gateway's clock is refused as a replay."""
     with pytest.raises(SignatureError, match=word) as info:
         await platform.parse(signed(timestamp=guide.now + timedelta(minutes=minutes)))
     assert "5m" in info.value.detail
 
 
-@pytest.mark.parametrize("delta", [timedelta(minutes=-5), timedelta(minutes=-4, seconds=-59), timedelta(0),
-                                   timedelta(minutes=4, seconds=59), timedelta(minutes=5)])
-async def test_timestamp_inside_the_window_is_accepted(platform: PaprikaPlatform, signed: Any, guide: Any,
-                                                       delta: timedelta) -> None:
+@pytest.mark.parametrize(
+    "delta",
+    [
+        timedelta(minutes=-5),
+        timedelta(minutes=-4, seconds=-59),
+        timedelta(0),
+        timedelta(minutes=4, seconds=59),
+        timedelta(minutes=5),
+    ],
+)
+async def test_timestamp_inside_the_window_is_accepted(
+    platform: PaprikaPlatform, signed: Any, guide: Any, delta: timedelta
+) -> None:
     """Up to five minutes either side of the gateway's clock (inclusive) is accepted."""
     assert len(await platform.parse(signed(timestamp=guide.now + delta))) == 1
 
@@ -115,8 +125,17 @@ async def test_window_follows_the_clock(make_platform: Any, guide_request: Any, 
 
 @pytest.mark.parametrize(
     "timestamp",
-    ["2024-08-01 03:15:30", "2024-08-01T03:15:30", "2024-08-01T03:15:30+00:00", "2024-08-01T03:15:30z",
-     "1722482130", "2024-02-30T03:15:30Z", "2024-08-01T24:00:00Z", "２０２４-08-01T03:15:30Z", "yesterday"],
+    [
+        "2024-08-01 03:15:30",
+        "2024-08-01T03:15:30",
+        "2024-08-01T03:15:30+00:00",
+        "2024-08-01T03:15:30z",
+        "1722482130",
+        "2024-02-30T03:15:30Z",
+        "2024-08-01T24:00:00Z",
+        "２０２４-08-01T03:15:30Z",
+        "yesterday",
+    ],
 )
 async def test_malformed_timestamp_is_401(platform: PaprikaPlatform, signed: Any, timestamp: str) -> None:
     """A signed Request-Timestamp that is not ISO 8601 UTC with Z cannot prove freshness: 401 saying so."""
@@ -153,8 +172,11 @@ async def test_all_missing_headers_are_named(platform: PaprikaPlatform, signed: 
 
 @pytest.mark.parametrize(
     "signature",
-    ["9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=", "hmacsha256=9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
-     "HMACSHA256 9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8="],
+    [
+        "9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
+        "hmacsha256=9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
+        "HMACSHA256 9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
+    ],
 )
 async def test_signature_without_its_prefix_is_401(platform: PaprikaPlatform, guide: Any, signature: str) -> None:
     """The Signature header must start with HMACSHA256= exactly."""
@@ -165,8 +187,13 @@ async def test_signature_without_its_prefix_is_401(platform: PaprikaPlatform, gu
 
 @pytest.mark.parametrize(
     "signature",
-    ["HMACSHA256=", "HMACSHA256=9r9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
-     "HMACSHA256=9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8", "HMACSHA256=é\udc80", "HMACSHA256=" + "A" * 10_000],
+    [
+        "HMACSHA256=",
+        "HMACSHA256=9r9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8=",
+        "HMACSHA256=9R9bXXNcHbCDEQpff9GtBOq1beX3NMXu0R0DTsQ93J8",
+        "HMACSHA256=é\udc80",
+        "HMACSHA256=" + "A" * 10_000,
+    ],
 )
 async def test_wrong_signature_value_is_401(platform: PaprikaPlatform, guide: Any, signature: str) -> None:
     """Any other value after the prefix (case, padding, non-ASCII, length) is a mismatch, not a crash."""
@@ -220,8 +247,9 @@ async def test_content_type_is_checked_before_authentication(platform: PaprikaPl
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
-async def test_json_content_type_with_parameters_is_accepted(platform: PaprikaPlatform, signed: Any,
-                                                             content_type: str) -> None:
+async def test_json_content_type_with_parameters_is_accepted(
+    platform: PaprikaPlatform, signed: Any, content_type: str
+) -> None:
     """application/json is accepted in any case and with parameters."""
     assert len(await platform.parse(signed(content_type=content_type))) == 1
 

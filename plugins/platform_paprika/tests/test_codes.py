@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import TAXONOMY
 
+from notigate import TAXONOMY
 from notigate_platform_paprika._codes import ERROR_CODES, FALLBACK_CODE
 from notigate_platform_paprika._platform import PaprikaPlatform
 
@@ -39,8 +39,9 @@ def _with(body: Any, status: str, error: dict[str, Any] | None) -> dict[str, Any
 
 @pytest.mark.parametrize("status", ERROR_STATUSES)
 @pytest.mark.parametrize(("error_code", "expected"), GUIDE_TABLE.items())
-async def test_each_error_code_normalizes_as_the_guide_says(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                            status: str, error_code: str, expected: str) -> None:
+async def test_each_error_code_normalizes_as_the_guide_says(
+    platform: PaprikaPlatform, signed: Any, body: Any, status: str, error_code: str, expected: str
+) -> None:
     """A signed notification with this error.code gets this row's normalized code, whatever the error status."""
     data = _with(body, status, {"code": error_code, "message": "m"})
     [event] = await platform.parse(signed(data))
@@ -49,8 +50,9 @@ async def test_each_error_code_normalizes_as_the_guide_says(platform: PaprikaPla
 
 
 @pytest.mark.parametrize("error_code", ["CC_UNKNOWN", "", "DECLINED", "CC_DECLINED_X", "ERROR"])
-async def test_any_other_error_code_is_unknown_error(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                     error_code: str) -> None:
+async def test_any_other_error_code_is_unknown_error(
+    platform: PaprikaPlatform, signed: Any, body: Any, error_code: str
+) -> None:
     """An error.code off the table is unknown_error, kept in platform_code for support staff."""
     [event] = await platform.parse(signed(_with(body, "FAILED", {"code": error_code, "message": "m"})))
     assert event.code == "unknown_error"
@@ -64,19 +66,23 @@ async def test_error_code_matches_in_any_case(platform: PaprikaPlatform, signed:
 
 
 @pytest.mark.parametrize(("status", "expected"), GUIDE_STATUSES.items())
-async def test_each_status_without_error_normalizes_as_the_guide_says(platform: PaprikaPlatform, signed: Any,
-                                                                      body: Any, status: str, expected: str) -> None:
+async def test_each_status_without_error_normalizes_as_the_guide_says(
+    platform: PaprikaPlatform, signed: Any, body: Any, status: str, expected: str
+) -> None:
     """SUCCESS, PENDING and REFUNDED map on their own, with a message describing the status."""
     [event] = await platform.parse(signed(_with(body, status, None)))
     assert event.code == expected
     assert event.platform_code == status
-    assert event.message == {"SUCCESS": "Payment succeeded", "PENDING": "Payment pending",
-                             "REFUNDED": "Payment refunded"}[status]
+    assert (
+        event.message
+        == {"SUCCESS": "Payment succeeded", "PENDING": "Payment pending", "REFUNDED": "Payment refunded"}[status]
+    )
 
 
 @pytest.mark.parametrize("status", GUIDE_STATUSES)
-async def test_status_wins_over_a_stray_error_block(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                    status: str) -> None:
+async def test_status_wins_over_a_stray_error_block(
+    platform: PaprikaPlatform, signed: Any, body: Any, status: str
+) -> None:
     """An error block on SUCCESS/PENDING/REFUNDED is not read (whatever it holds) and is kept in metadata."""
     error = {"code": 42, "message": ["odd"]}
     [event] = await platform.parse(signed(_with(body, status, error)))
@@ -89,8 +95,9 @@ async def test_status_wins_over_a_stray_error_block(platform: PaprikaPlatform, s
     [("EXPIRED", "payment_expired"), ("REFUND_FAILED", "refund_failed"), ("FAILED", "unknown_error")],
 )
 @pytest.mark.parametrize("error", [None, {}, {"code": None, "message": None}])
-async def test_error_status_without_error_code_uses_the_status(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                               status: str, expected: str, error: Any) -> None:
+async def test_error_status_without_error_code_uses_the_status(
+    platform: PaprikaPlatform, signed: Any, body: Any, status: str, expected: str, error: Any
+) -> None:
     """Off-guide: an error status without error.code is accepted, normalized from the status alone."""
     data = _with(body, status, error)
     if error is not None:
@@ -98,8 +105,10 @@ async def test_error_status_without_error_code_uses_the_status(platform: Paprika
     [event] = await platform.parse(signed(data))
     assert event.code == expected
     assert event.platform_code == status
-    assert event.message == {"EXPIRED": "Payment expired", "REFUND_FAILED": "Refund failed",
-                             "FAILED": "Payment failed"}[status]
+    assert (
+        event.message
+        == {"EXPIRED": "Payment expired", "REFUND_FAILED": "Refund failed", "FAILED": "Payment failed"}[status]
+    )
 
 
 def test_table_is_the_guide_table() -> None:
@@ -109,17 +118,27 @@ def test_table_is_the_guide_table() -> None:
     assert FALLBACK_CODE == "unknown_error"
 
 
-@pytest.mark.parametrize(("native", "expected"), [
-    *GUIDE_TABLE.items(), ("cc_declined", "card_declined"), (" Fraud_Review ", "fraud_review"),
-    ("CC_UNKNOWN", None), ("", None), ("SUCCESS", None), ("FAILED/CC_DECLINED", None), ("card_declined", None),
-])
+@pytest.mark.parametrize(
+    ("native", "expected"),
+    [
+        *GUIDE_TABLE.items(),
+        ("cc_declined", "card_declined"),
+        (" Fraud_Review ", "fraud_review"),
+        ("CC_UNKNOWN", None),
+        ("", None),
+        ("SUCCESS", None),
+        ("FAILED/CC_DECLINED", None),
+        ("card_declined", None),
+    ],
+)
 def test_map_code_applies_the_error_table(platform: PaprikaPlatform, native: str, expected: str | None) -> None:
     """map_code maps the guide's error.code values in any case; anything else is None."""
     assert platform.map_code(native) == expected
 
 
-async def test_long_error_code_is_kept_short_in_platform_code(platform: PaprikaPlatform, signed: Any,
-                                                              body: Any) -> None:
+async def test_long_error_code_is_kept_short_in_platform_code(
+    platform: PaprikaPlatform, signed: Any, body: Any
+) -> None:
     """An absurdly long error.code is unknown_error, its platform_code cut to the 128 characters stored."""
     [event] = await platform.parse(signed(_with(body, "FAILED", {"code": "X" * 500, "message": "m"})))
     assert event.code == "unknown_error"

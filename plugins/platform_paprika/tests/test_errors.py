@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from notigate import PlatformInputError
 
+from notigate import PlatformInputError
 from notigate_platform_paprika._platform import PaprikaPlatform
 
 
@@ -20,9 +20,22 @@ async def _problem(platform: PaprikaPlatform, request: Any) -> str:
 @pytest.mark.parametrize(
     "raw",
     [
-        b"", b"not json", b'{"order": ', b"[]", b'[{"order": {}}]', b'"text"', b"42", b"null",
-        b"\xff\xfe{}", b'{"a": "\xed\xa0\x80"}', b"\xef\xbb\xbf{}", b"[" * 100_000 + b"]" * 100_000,
-        b'{"a": 1' + b"0" * 5000 + b"}", b'{"a": 1e999}', b'{"a": NaN}', b'{"a": 1}{"b": 2}',
+        b"",
+        b"not json",
+        b'{"order": ',
+        b"[]",
+        b'[{"order": {}}]',
+        b'"text"',
+        b"42",
+        b"null",
+        b"\xff\xfe{}",
+        b'{"a": "\xed\xa0\x80"}',
+        b"\xef\xbb\xbf{}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": 1' + b"0" * 5000 + b"}",
+        b'{"a": 1e999}',
+        b'{"a": NaN}',
+        b'{"a": 1}{"b": 2}',
     ],
 )
 async def test_body_that_is_not_a_json_object_is_400(platform: PaprikaPlatform, signed: Any, raw: bytes) -> None:
@@ -47,10 +60,12 @@ async def test_nesting_up_to_the_limit_is_accepted(platform: PaprikaPlatform, si
     assert "extra" in event.metadata
 
 
-@pytest.mark.parametrize("amount", [150000.0, 1.5, "150000", "150000.00", True, False, -1, 10**18, 10**40, None,
-                                    [150000], {"value": 150000}])
-async def test_amount_must_be_a_non_negative_integer(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                     amount: Any) -> None:
+@pytest.mark.parametrize(
+    "amount", [150000.0, 1.5, "150000", "150000.00", True, False, -1, 10**18, 10**40, None, [150000], {"value": 150000}]
+)
+async def test_amount_must_be_a_non_negative_integer(
+    platform: PaprikaPlatform, signed: Any, body: Any, amount: Any
+) -> None:
     """order.amount that is not an integer in whole units (float, string, bool, negative, huge) is named."""
     data = body(order={"invoice_number": "INV-1", "amount": amount, "currency": "IDR"})
     assert "order.amount must be a non-negative integer" in await _problem(platform, signed(data))
@@ -63,21 +78,32 @@ async def test_missing_amount_is_named(platform: PaprikaPlatform, signed: Any, b
 
 
 @pytest.mark.parametrize("digits", ["\uff11\uff15\uff10\uff10\uff10\uff10", "\u0661\u0665\u0660\u0660\u0660\u0660"])
-async def test_only_ascii_digits_count_as_numbers(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                  digits: str) -> None:
+async def test_only_ascii_digits_count_as_numbers(
+    platform: PaprikaPlatform, signed: Any, body: Any, digits: str
+) -> None:
     """Full-width or Arabic-Indic digits (which Python's int() and \\d accept) are no amount and no date: 400."""
-    data = body(order={"invoice_number": "INV-1", "amount": digits, "currency": "IDR"},
-                transaction={"status": "FAILED", "date": f"{digits[:4]}-08-01T03:15:29Z"})
+    data = body(
+        order={"invoice_number": "INV-1", "amount": digits, "currency": "IDR"},
+        transaction={"status": "FAILED", "date": f"{digits[:4]}-08-01T03:15:29Z"},
+    )
     problem = await _problem(platform, signed(data))
     assert "order.amount must be a non-negative integer" in problem
     assert "transaction.date must be an ISO 8601 UTC date and time" in problem
 
 
-@pytest.mark.parametrize(("currency", "words"), [("idr", "must be a three-letter"), ("RUPIAH", "must be a three"),
-                                                 ("", "must be a three"), (360, "must be a string"),
-                                                 (None, "is missing")])
-async def test_bad_currency_is_named(platform: PaprikaPlatform, signed: Any, body: Any, currency: Any,
-                                     words: str) -> None:
+@pytest.mark.parametrize(
+    ("currency", "words"),
+    [
+        ("idr", "must be a three-letter"),
+        ("RUPIAH", "must be a three"),
+        ("", "must be a three"),
+        (360, "must be a string"),
+        (None, "is missing"),
+    ],
+)
+async def test_bad_currency_is_named(
+    platform: PaprikaPlatform, signed: Any, body: Any, currency: Any, words: str
+) -> None:
     """order.currency must be an upper-case ISO 4217 code."""
     data = body(order={"invoice_number": "INV-1", "amount": 1, "currency": currency})
     assert f"order.currency {words}" in await _problem(platform, signed(data))
@@ -98,9 +124,21 @@ async def test_unknown_status_is_named(platform: PaprikaPlatform, signed: Any, b
     assert "transaction.status must be one of SUCCESS, PENDING, FAILED, EXPIRED, REFUNDED, REFUND_FAILED" in detail
 
 
-@pytest.mark.parametrize("date", ["2024-08-01 03:15:29", "2024-08-01T03:15:29", "2024-08-01", 1722482129, None,
-                                  "2024-02-30T00:00:00Z", "2024-08-01T24:00:00Z", "0001-01-01T00:00:00+01:00",
-                                  "9999-12-31T23:59:59-01:00", "2024-08-01T03:15:29+0700"])
+@pytest.mark.parametrize(
+    "date",
+    [
+        "2024-08-01 03:15:29",
+        "2024-08-01T03:15:29",
+        "2024-08-01",
+        1722482129,
+        None,
+        "2024-02-30T00:00:00Z",
+        "2024-08-01T24:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2024-08-01T03:15:29+0700",
+    ],
+)
 async def test_bad_transaction_date_is_named(platform: PaprikaPlatform, signed: Any, body: Any, date: Any) -> None:
     """transaction.date must be an ISO 8601 date and time with Z (or an offset) that exists in UTC."""
     data = body(transaction={"status": "FAILED", "date": date})
@@ -109,8 +147,9 @@ async def test_bad_transaction_date_is_named(platform: PaprikaPlatform, signed: 
 
 @pytest.mark.parametrize("block", ["order", "transaction"])
 @pytest.mark.parametrize("value", [None, "x", [], 1])
-async def test_required_block_must_be_an_object(platform: PaprikaPlatform, signed: Any, body: Any, block: str,
-                                                value: Any) -> None:
+async def test_required_block_must_be_an_object(
+    platform: PaprikaPlatform, signed: Any, body: Any, block: str, value: Any
+) -> None:
     """order and transaction are required objects."""
     data = body()
     data[block] = value
@@ -119,28 +158,42 @@ async def test_required_block_must_be_an_object(platform: PaprikaPlatform, signe
 
 
 @pytest.mark.parametrize("block", ["service", "acquirer", "channel", "card_payment", "customer", "error"])
-async def test_documented_block_of_another_type_is_named(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                         block: str) -> None:
+async def test_documented_block_of_another_type_is_named(
+    platform: PaprikaPlatform, signed: Any, body: Any, block: str
+) -> None:
     """The guide's blocks, when present, must be objects."""
     assert f"{block} must be an object" in await _problem(platform, signed(body(**{block: "x"})))
 
 
-@pytest.mark.parametrize(("block", "value", "field"), [
-    ("error", {"code": 5, "message": "m"}, "error.code"),
-    ("error", {"code": "CC_DECLINED", "message": ["m"]}, "error.message"),
-    ("card_payment", {"response_code": 5}, "card_payment.response_code"),
-])
-async def test_string_fields_of_another_type_are_named(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                       block: str, value: Any, field: str) -> None:
+@pytest.mark.parametrize(
+    ("block", "value", "field"),
+    [
+        ("error", {"code": 5, "message": "m"}, "error.code"),
+        ("error", {"code": "CC_DECLINED", "message": ["m"]}, "error.message"),
+        ("card_payment", {"response_code": 5}, "card_payment.response_code"),
+    ],
+)
+async def test_string_fields_of_another_type_are_named(
+    platform: PaprikaPlatform, signed: Any, body: Any, block: str, value: Any, field: str
+) -> None:
     """error.code, error.message and card_payment.response_code must be strings when present."""
     assert f"{field} must be a string" in await _problem(platform, signed(body(**{block: value})))
 
 
 async def test_every_problem_is_named_at_once(platform: PaprikaPlatform, signed: Any, body: Any) -> None:
     """One 400 names all the problems, so one fix is visible in one retry."""
-    data = body(order={"invoice_number": "", "amount": "1", "currency": "idr"},
-                transaction={"status": "DONE", "date": "now"}, customer="x")
+    data = body(
+        order={"invoice_number": "", "amount": "1", "currency": "idr"},
+        transaction={"status": "DONE", "date": "now"},
+        customer="x",
+    )
     detail = await _problem(platform, signed(data))
-    for field in ("order.invoice_number", "order.amount", "order.currency", "transaction.status",
-                  "transaction.date", "customer"):
+    for field in (
+        "order.invoice_number",
+        "order.amount",
+        "order.currency",
+        "transaction.status",
+        "transaction.date",
+        "customer",
+    ):
         assert field in detail

@@ -37,8 +37,11 @@ async def test_guide_example_metadata_is_masked_and_complete(platform: PaprikaPl
         "acquirer": {"id": "BNI"},
         "channel": {"id": "CREDIT_CARD"},
         "transaction": {"original_request_id": "0b0f6d1c-3c52-4a8e-9d2f-6a1e5f7b9c11"},
-        "card_payment": {"masked_card_number": "411111******1111", "response_code": "05",
-                         "response_message": "DO NOT HONOR"},
+        "card_payment": {
+            "masked_card_number": "411111******1111",
+            "response_code": "05",
+            "response_message": "DO NOT HONOR",
+        },
         "customer": {"email": "s***@example.co.id", "phone": "+62*******5432"},
         "request_id": "7d3f2a10-95c4-4e0b-a1de-3c2b9f8e6d21",
     }
@@ -49,8 +52,10 @@ async def test_guide_example_metadata_is_masked_and_complete(platform: PaprikaPl
 
 async def test_full_card_numbers_are_masked(platform: PaprikaPlatform, signed: Any, body: Any) -> None:
     """A full card number anywhere in the body is stored as first six and last four digits at most."""
-    data = body(card_payment={"card_number": "4111111111111111", "note": "paid with 4111 1111 1111 1111"},
-                customer={"email": "siti@example.co.id", "name": "Siti Rahayu", "phone": "+6281298765432"})
+    data = body(
+        card_payment={"card_number": "4111111111111111", "note": "paid with 4111 1111 1111 1111"},
+        customer={"email": "siti@example.co.id", "name": "Siti Rahayu", "phone": "+6281298765432"},
+    )
     [event] = await platform.parse(signed(data))
     assert event.metadata["card_payment"] == {"card_number": "411111******1111", "note": "paid with 411111******1111"}
     assert event.metadata["customer"] == {"email": "s***@example.co.id", "name": "S***", "phone": "+62*******5432"}
@@ -58,8 +63,9 @@ async def test_full_card_numbers_are_masked(platform: PaprikaPlatform, signed: A
 
 
 @pytest.mark.parametrize("amount", [0, 1, 150000, 10**18 - 1])
-async def test_integer_amount_becomes_an_exact_decimal(platform: PaprikaPlatform, signed: Any, body: Any,
-                                                       amount: int) -> None:
+async def test_integer_amount_becomes_an_exact_decimal(
+    platform: PaprikaPlatform, signed: Any, body: Any, amount: int
+) -> None:
     """order.amount in whole units becomes the same Decimal, never a float."""
     data = body(order={"invoice_number": "INV-1", "amount": amount, "currency": "IDR"})
     [event] = await platform.parse(signed(data))
@@ -70,7 +76,10 @@ async def test_integer_amount_becomes_an_exact_decimal(platform: PaprikaPlatform
 async def test_unknown_service_blocks_are_accepted_and_kept(platform: PaprikaPlatform, signed: Any, body: Any) -> None:
     """virtual_account_info, emoney_payment or any other block is accepted and kept in metadata, masked."""
     data = body(
-        service={"id": "VIRTUAL_ACCOUNT"}, channel={"id": "VIRTUAL_ACCOUNT_BNI"}, card_payment=None, acquirer=None,
+        service={"id": "VIRTUAL_ACCOUNT"},
+        channel={"id": "VIRTUAL_ACCOUNT_BNI"},
+        card_payment=None,
+        acquirer=None,
         virtual_account_info={"virtual_account_number": "8808123456789012", "how_to_pay_page": "https://x.test"},
         emoney_payment={"account_email": "siti@example.co.id", "approval_code": ["A1", 2, None]},
         transaction={"status": "EXPIRED", "date": "2024-08-01T03:15:29Z"},
@@ -134,8 +143,9 @@ async def test_key_is_the_request_id(platform: PaprikaPlatform, signed: Any) -> 
         ("2024-01-01T00:30:00+07:00", datetime(2023, 12, 31, 17, 30, tzinfo=UTC)),
     ],
 )
-async def test_transaction_date_becomes_aware_utc(platform: PaprikaPlatform, signed: Any, body: Any, date: str,
-                                                  expected: datetime) -> None:
+async def test_transaction_date_becomes_aware_utc(
+    platform: PaprikaPlatform, signed: Any, body: Any, date: str, expected: datetime
+) -> None:
     """transaction.date is occurred_at in UTC; an explicit offset is converted."""
     data = body(transaction={"status": "FAILED", "date": date})
     [event] = await platform.parse(signed(data))
@@ -144,8 +154,11 @@ async def test_transaction_date_becomes_aware_utc(platform: PaprikaPlatform, sig
 
 async def test_message_falls_back_to_the_status(platform: PaprikaPlatform, signed: Any, body: Any) -> None:
     """Without error.message (absent, null or empty) the message describes the status."""
-    for error in ({"code": "CC_DECLINED"}, {"code": "CC_DECLINED", "message": None},
-                  {"code": "CC_DECLINED", "message": ""}):
+    for error in (
+        {"code": "CC_DECLINED"},
+        {"code": "CC_DECLINED", "message": None},
+        {"code": "CC_DECLINED", "message": ""},
+    ):
         [event] = await platform.parse(signed(body(error=error)))
         assert event.message == "Payment failed"
 

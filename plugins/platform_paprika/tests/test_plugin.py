@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any
 
 import msgspec
 import pytest
-from notigate import CallbackRequest, CallbackResult, ConfigError, Platform
-from notigate.config import convert
-from notigate.plugins import load_plugins
 
+from notigate import CallbackRequest, CallbackResult, ConfigError, Platform, convert
+from notigate.testing import PlatformContract
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._platform import PaprikaPlatform
 
 SAMPLE = {"client_id": "MCH-PAP-0001", "secret_key": "SK-PAP-EXAMPLE-SECRET"}
-
-
-def test_entry_point_is_declared_by_the_distribution() -> None:
-    """Group notigate has platform_paprika, from distribution notigate-platform-paprika."""
-    [ep] = [ep for ep in importlib.metadata.entry_points(group="notigate") if ep.name == "platform_paprika"]
-    assert ep.value == "notigate_platform_paprika"
-    assert ep.dist is not None and ep.dist.name == "notigate-platform-paprika"
-
-
-def test_load_plugins_discovers_paprika() -> None:
-    """The engine's plugin manager registers PaprikaPlatform under its name."""
-    plugins = load_plugins()
-    assert plugins.platforms["paprika"] is PaprikaPlatform
-    [info] = [i for i in plugins.infos if i.name == "platform_paprika"]
-    assert (info.kind, info.enabled, info.provides) == ("platform", True, ["paprika"])
-
-
-def test_disabled_plugin_registers_no_platform() -> None:
-    """[plugins] disabled = ["platform_paprika"] keeps paprika out of the platforms."""
-    plugins = load_plugins(disabled=["platform_paprika"])
-    assert "paprika" not in plugins.platforms
-    assert not plugins.problems()
 
 
 def test_platform_satisfies_the_protocol(platform: PaprikaPlatform) -> None:
@@ -125,3 +101,11 @@ async def test_answer_to_a_parsed_rejection_keeps_401(platform: PaprikaPlatform,
         await platform.parse(request)
     result = CallbackResult(status_code=info.value.status_code, detail=info.value.detail)
     assert platform.answer(result, request).status_code == 401
+
+
+class TestContract(PlatformContract):
+    """The engine's contract (``notigate.testing``): discovered, switched off by config, the base class, the sample."""
+
+    plugin_class = PaprikaPlatform
+    entry_point = "platform_paprika"
+    distribution = "notigate-platform-paprika"

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from notigate import TAXONOMY, SignatureError
 
+from notigate import TAXONOMY, SignatureError
 from notigate_platform_paprika._config import PaprikaConfig
 from notigate_platform_paprika._platform import PaprikaPlatform
 

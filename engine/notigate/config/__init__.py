@@ -1,0 +1,1 @@
+"""Configuration: the settings structs, reading ``notigate.toml`` into them, durations and URL checks."""

@@ -1,0 +1,1 @@
+"""What a delivery says: templates, gettext catalogs, CLDR formatting, labels and sample contexts."""

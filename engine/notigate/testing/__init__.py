@@ -1,0 +1,30 @@
+"""The plugin kit's test tools, for a plugin's own tests (and the engine's).
+
+Installed with ``notigate`` and registered as a pytest plugin (entry point ``pytest11``), so a
+plugin's tests get the ``receiver`` and ``closed_port`` fixtures without a conftest, and import the
+rest from here:
+
+- ``PlatformContract`` and ``ChannelContract``: subclass one in a ``Test…`` class and the engine's
+  contract runs against the plugin (discovery through its entry point, switched off by config, the
+  base class and protocol, its sample config, a sample round trip);
+- ``Receiver``, ``Reply``, ``Received``: a scripted HTTP peer on 127.0.0.1;
+- ``sample_message``: a ``Message`` for a channel, built from the sample notification;
+- ``app_client``: the whole gateway from settings, as an HTTP client.
+"""
+
+from __future__ import annotations
+
+from notigate.testing.client import app_client
+from notigate.testing.contract import ChannelContract, PlatformContract
+from notigate.testing.messages import sample_message
+from notigate.testing.receiver import Received, Receiver, Reply
+
+__all__ = [
+    "ChannelContract",
+    "PlatformContract",
+    "Received",
+    "Receiver",
+    "Reply",
+    "app_client",
+    "sample_message",
+]
