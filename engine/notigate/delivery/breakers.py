@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from notigate.storage.breakers import BreakerRows
 from notigate.storage.database import Database
 
 Gate = Literal["closed", "probe", "open"]
@@ -68,7 +69,7 @@ def _dt(value: Any) -> datetime | None:
 
 class Breakers:
     def __init__(self, db: Database, *, threshold: int, cooldown: float) -> None:
-        self.db = db
+        self.rows = BreakerRows(db)
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown)
         self._clean: dict[str, float] = {}  # destination -> monotonic time until which it is known clean
@@ -101,14 +102,8 @@ class Breakers:
         until = _dt(rows[0]["opened_until"])
         if until is not None and until > now:
             return "open", until, None
-        won = await self.db.write_one(  # the cool-down is over: one caller becomes the probe
-            'UPDATE "breakers" SET "state" = \'half_open\', "opened_until" = {}, "updated_at" = {} '
-            'WHERE "destination" = {} AND "state" <> \'closed\' AND "opened_until" <= {} RETURNING "destination"',
-            now + self.cooldown,
-            now,
-            destination,
-            now,
-        )
+        # the cool-down is over: one caller becomes the probe
+        won = await self.rows.take_probe(destination, now=now, until=now + self.cooldown)
         return ("probe", None, None) if won else ("open", now + self.cooldown, None)
 
     async def _read(self, destination: str) -> tuple[list[dict[str, Any]], int]:
@@ -121,11 +116,7 @@ class Breakers:
         seen = self._changes.get(destination, 0)
         pending = self._reading.get(destination)
         if pending is None or pending[1] != seen:
-            future = asyncio.ensure_future(
-                self.db.fetch(
-                    'SELECT "state", "failures", "opened_until" FROM "breakers" WHERE "destination" = {}', destination
-                )
-            )
+            future = asyncio.ensure_future(self.rows.read(destination))
             pending = self._reading[destination] = (future, seen)
             future.add_done_callback(
                 lambda done: (
@@ -158,71 +149,28 @@ class Breakers:
         if reachable:
             seen = self._changes.get(destination, 0)
             if clean is None or clean != seen or self._writing[destination]:
-                reset = await self.db.write_one(
-                    'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                    '"failing_since" = NULL, "updated_at" = {} WHERE "destination" = {} AND "state" <> \'disabled\' '
-                    'AND ("failures" > 0 OR "state" <> \'closed\') RETURNING "destination"',
-                    now,
-                    destination,
-                )
+                reset = await self.rows.reset(destination, now)
                 if reset:
                     self._remember_clean(destination, seen)
             return "ok"
         with self._changing(destination):
-            async with self.db.write():
-                rows = await self.db.fetch(
-                    'INSERT INTO "breakers" ("destination", "state", "failures", "failing_since", "updated_at") '
-                    "VALUES ({}, 'closed', 1, {}, {}) "
-                    'ON CONFLICT ("destination") DO UPDATE SET "failures" = "breakers"."failures" + 1, '
-                    '"failing_since" = COALESCE("breakers"."failing_since", excluded."failing_since"), '
-                    '"updated_at" = excluded."updated_at" RETURNING "state"',
-                    destination,
-                    now,
-                    now,
-                )
-                if rows and rows[0]["state"] == "disabled":
-                    return "disabled"
-                await self.db.execute(
-                    'UPDATE "breakers" SET "state" = \'open\', "opened_until" = {} WHERE "destination" = {} '
-                    'AND "state" <> \'disabled\' AND ("failures" >= {} OR "state" = \'half_open\')',
-                    now + self.cooldown,
-                    destination,
-                    self.threshold,
-                )
-                if disable_after is None:
-                    return "ok"
-                disabled = await self.db.fetch(
-                    'UPDATE "breakers" SET "state" = \'disabled\', "opened_until" = NULL, "reason" = {} '
-                    'WHERE "destination" = {} AND "state" <> \'disabled\' AND "failures" >= {} AND "failing_since" <= {} '
-                    'RETURNING "destination"',
-                    reason,
-                    destination,
-                    self.threshold,
-                    now - disable_after,
-                )
-            return "disabled_now" if disabled else "ok"
+            return await self.rows.count_failure(
+                destination,
+                now=now,
+                threshold=self.threshold,
+                open_until=now + self.cooldown,
+                failing_before=now - disable_after if disable_after is not None else None,
+                reason=reason,
+            )
 
     async def disable(self, destination: str, now: datetime, reason: str | None = None) -> None:
         """Hold every delivery to ``destination`` until :meth:`enable` (e.g. after 410 Gone)."""
         with self._changing(destination):
-            await self.db.write_one(
-                'INSERT INTO "breakers" ("destination", "state", "failures", "updated_at", "reason") '
-                "VALUES ({}, 'disabled', 0, {}, {}) "
-                'ON CONFLICT ("destination") DO UPDATE SET "state" = \'disabled\', "opened_until" = NULL, '
-                '"updated_at" = excluded."updated_at", "reason" = excluded."reason"',
-                destination,
-                now,
-                reason,
-            )
+            await self.rows.disable(destination, now, reason)
 
     async def enable(self, destination: str, now: datetime) -> None:
         with self._changing(destination):
-            await self.db.write_one(
-                'UPDATE "breakers" SET "state" = \'closed\', "failures" = 0, "opened_until" = NULL, '
-                '"failing_since" = NULL, "reason" = NULL, "updated_at" = {} WHERE "destination" = {}',
-                now,
-                destination,
-            )
+            await self.rows.enable(destination, now)
 
     @contextlib.contextmanager
     def _changing(self, destination: str) -> Iterator[None]:
@@ -252,7 +200,7 @@ class Breakers:
         self._clean[destination] = now + CLEAN_CACHE_SECONDS
 
     async def all(self) -> list[BreakerView]:
-        rows = await self.db.fetch('SELECT * FROM "breakers" ORDER BY "destination"')
+        rows = await self.rows.all()
         return [
             BreakerView(
                 destination=r["destination"],
