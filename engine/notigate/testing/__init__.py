@@ -9,13 +9,15 @@ rest from here:
   base class and protocol, its sample config, a sample round trip);
 - ``Receiver``, ``Reply``, ``Received``: a scripted HTTP peer on 127.0.0.1;
 - ``sample_message``: a ``Message`` for a channel, built from the sample notification;
-- ``app_client``: the whole gateway from settings, as an HTTP client.
+- ``app_client``: the whole gateway from settings, as an HTTP client; ``assemble``: the gateway as
+  ``serve`` builds it from settings, never opened (how a plugin's configuration meets the engine's).
 """
 
 from __future__ import annotations
 
 from notigate.testing.client import app_client
 from notigate.testing.contract import ChannelContract, PlatformContract
+from notigate.testing.gateway import assemble
 from notigate.testing.messages import sample_message
 from notigate.testing.receiver import Received, Receiver, Reply
 
@@ -26,5 +28,6 @@ __all__ = [
     "Receiver",
     "Reply",
     "app_client",
+    "assemble",
     "sample_message",
 ]

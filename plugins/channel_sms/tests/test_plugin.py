@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from notigate import ConfigError, convert
-from notigate.app.gateway import Gateway
-from notigate.config.settings import DatabaseConfig, Settings, embedded_settings
-from notigate.testing import ChannelContract
+from notigate.testing import ChannelContract, assemble
 from notigate_channel_sms import SmsChannel, SmsConfig
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN, SENDER
@@ -96,9 +94,9 @@ def test_recipient_rejected(number: str) -> None:
     assert error is not None and "E.164" in error and "+6281200000001" in error
 
 
-def gateway(tmp_path: Path, **data: Any) -> Gateway:
+def gateway(tmp_path: Path, **data: Any) -> Any:
     """A gateway from plain settings, on a SQLite file that is never opened."""
-    return Gateway.from_settings(convert({"database": {"url": f"sqlite:///{tmp_path / 'x.db'}"}} | data, Settings, ""))
+    return assemble(data, database_url=f"sqlite:///{tmp_path / 'x.db'}")
 
 
 def test_gateway_rejects_bad_rule_recipient(tmp_path: Path) -> None:
@@ -126,14 +124,7 @@ def test_gateway_leaves_unconfigured_channel_inactive(tmp_path: Path) -> None:
 
 def test_embedded_default_runs_on_the_sample(tmp_path: Path) -> None:
     """On the embedded default (sandbox on) the sms channel is active with its sample section."""
-    settings = embedded_settings()
-    settings = Settings(
-        **{
-            **{f: getattr(settings, f) for f in settings.__struct_fields__},
-            "database": DatabaseConfig(url=f"sqlite:///{tmp_path / 'x.db'}"),
-        }
-    )
-    gw = Gateway.from_settings(settings)
+    gw = assemble(database_url=f"sqlite:///{tmp_path / 'x.db'}")
     channel = gw.channels["sms"]
     assert gw.settings.sandbox.enabled and isinstance(channel, SmsChannel)
     assert channel.config == SmsConfig(**SmsChannel.sample_config)
