@@ -102,6 +102,11 @@ def _kind(key: str) -> str | None:
     return None
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a field named ``key`` holds a credential (``password``, ``auth_token``, ``server_key``…)."""
+    return _kind(key) == "secret"
+
+
 def _mask_value(kind: str | None, value: str) -> str:
     if kind is None:
         return _mask_free_text(value)

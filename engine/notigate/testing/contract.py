@@ -26,6 +26,7 @@ from notigate.config.loading import convert
 from notigate.config.secret import Secret
 from notigate.errors import ConfigError, PlatformInputError
 from notigate.events import TAXONOMY
+from notigate.masking import is_secret_key
 from notigate.plugin.channel import Channel, ChannelBase, Rendered
 from notigate.plugin.manager import load_plugins
 from notigate.plugin.platform import CallbackRequest, CallbackResult, Platform, PlatformBase
@@ -40,23 +41,25 @@ unsupported, the gateway's own failure, and "could not store, retry later"."""
 
 
 def _secrets(struct: msgspec.Struct) -> list[str]:
-    """The values of ``struct``'s ``Secret`` fields, nested structs and mappings included."""
+    """The credentials in ``struct``: its ``Secret`` values and the strings of fields named like one
+    (``password``, ``auth_token``, ``server_key``…), nested structs and mappings included."""
     found: list[str] = []
 
-    def walk(value: Any) -> None:
-        if isinstance(value, Secret):
-            found.append(str(value))
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, str):
+            if value and (isinstance(value, Secret) or is_secret_key(name)):
+                found.append(str(value))
         elif isinstance(value, msgspec.Struct):
-            for name in value.__struct_fields__:
-                walk(getattr(value, name))
+            for field in value.__struct_fields__:
+                walk(getattr(value, field), field)
         elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
+            for key, item in value.items():
+                walk(item, str(key))
         elif isinstance(value, (list, tuple)):
             for item in value:
-                walk(item)
+                walk(item, name)
 
-    walk(struct)
+    walk(struct, "")
     return found
 
 
@@ -109,10 +112,10 @@ class _Contract:
         assert str(caught.value).startswith(self._section()) and "no_such_key_here" in str(caught.value)
 
     def test_config_repr_hides_secrets(self) -> None:
-        """No ``Secret`` of the config shows in its repr (logs, tracebacks)."""
+        """No credential of the sample config shows in its repr (logs, tracebacks)."""
         config = self.config()
         for secret in _secrets(config):
-            assert secret not in repr(config)
+            assert secret not in repr(config), "the config's repr shows a credential"
 
 
 class PlatformContract(_Contract):
