@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from notigate.app.gateway import Gateway
 from notigate.config.loading import convert
 from notigate.config.settings import Settings
-from notigate.storage.migrations import migrate
+from notigate.testing import app_client
+from notigate.testing.client import migrate_database
 
 POSTGRES_URL = os.environ.get("NOTIGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -99,27 +99,14 @@ def make_settings(database_url: str, receiver_url: str = "http://127.0.0.1:9/hoo
     return convert(data, Settings, "")
 
 
+api_client = app_client
+"""``api_client(gateway, **app_options)``: the kit's client on a gateway these tests built."""
+
+
 async def migrated_gateway(settings: Settings) -> Gateway:
-    gateway = Gateway.from_settings(settings)
-    from notigate.storage.database import Database
-
-    db = Database(settings.database.url)
-    await db.start()
-    await migrate(db)
-    await db.close()
-    return gateway
-
-
-@contextlib.asynccontextmanager
-async def api_client(gateway: Gateway, **app_options: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on an ASGI transport, its lifespan run in this event loop (see pitfalls)."""
-    from notigate.api import create_app
-
-    app = create_app(gateway, **app_options)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notigate.test") as client:
-            yield client
+    """A gateway on ``settings``, its database migrated (not started)."""
+    await migrate_database(settings.database.url)
+    return Gateway.from_settings(settings)
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

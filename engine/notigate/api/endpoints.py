@@ -28,6 +28,7 @@ from notigate.clock import utcnow
 from notigate.delivery.breakers import destination_key
 from notigate.delivery.queue import enqueue_due
 from notigate.events import TAXONOMY
+from notigate.webhooks.endpoints import CHANNEL as WEBHOOK
 from notigate.webhooks.endpoints import EndpointExists
 
 EVENT_TYPES = [f"payment.{code}" for code in TAXONOMY]
@@ -123,7 +124,7 @@ class EndpointsController(Controller):
         breakers = {b.destination: b for b in await gateway.breakers.all()}
         out = []
         for e in gateway.endpoints.all():
-            b = breakers.get(destination_key("webhook", e.url))
+            b = breakers.get(destination_key(WEBHOOK, e.url))
             state = b.state if b else "closed"
             out.append(
                 Endpoint(
@@ -195,7 +196,7 @@ class EndpointsController(Controller):
         if not await gateway.endpoints.delete(name):  # another request deleted it meanwhile
             raise NotFoundException(f"no webhook endpoint named {name!r}")
         await gateway.repo.cancel_waiting(
-            channel="webhook", recipient=name, reason=f"webhook endpoint {name!r} was deleted"
+            channel=WEBHOOK, recipient=name, reason=f"webhook endpoint {name!r} was deleted"
         )
 
     @post(
@@ -208,7 +209,7 @@ class EndpointsController(Controller):
         endpoint = await gateway.endpoints.find(name)
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint named {name!r}")
-        await gateway.breakers.enable(destination_key("webhook", endpoint.url), utcnow())
-        woken = await gateway.repo.wake(channel="webhook", recipient=name)
+        await gateway.breakers.enable(destination_key(WEBHOOK, endpoint.url), utcnow())
+        woken = await gateway.repo.wake(channel=WEBHOOK, recipient=name)
         await enqueue_due(gateway.queue, woken, tag=f"e{int(time.time() * 1000)}")
         return Woken(name=name, redriven=len(woken))

@@ -47,6 +47,7 @@ from notigate.storage.inhibitions import Inhibitions
 from notigate.storage.migrations import migrate, require_current
 from notigate.storage.repository import Repository
 from notigate.storage.silences import SilenceRows
+from notigate.webhooks.endpoints import CHANNEL as WEBHOOK
 from notigate.webhooks.endpoints import REFRESH_SECONDS, Endpoints
 from notigate.webhooks.subscriptions import Subscriptions
 
@@ -121,7 +122,7 @@ def _rule_problems(
                     for k, to in enumerate(target.to)
                     if (error := channels[target.channel].validate_recipient(to)) is not None
                 ]
-            if target.channel == "webhook" and plugin is None:
+            if target.channel == WEBHOOK and plugin is None:
                 problems += [
                     f"{key}.to: no [[webhooks]] endpoint named {to!r}"
                     for to in target.to
@@ -134,7 +135,7 @@ def _rule_problems(
         for k, window in enumerate(rule.quiet_hours):
             if error := timezone_problem(window.timezone):
                 problems.append(f"rules[{i}].quiet_hours[{k}].timezone: {error}")
-    named = {to for rule in settings.rules for t in rule.send if t.channel == "webhook" for to in t.to}
+    named = {to for rule in settings.rules for t in rule.send if t.channel == WEBHOOK for to in t.to}
     warnings += [
         f"webhooks[{i}].events: {w.name!r} receives every event matching {w.events} (whatever its merchant "
         "or platform), beside what rules route to it by name; `events` does not filter a rule's routes"

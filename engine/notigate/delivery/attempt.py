@@ -41,6 +41,7 @@ from notigate.storage import digests
 from notigate.storage.database import Database
 from notigate.storage.repository import Claimed, DeliveryView, Repository
 from notigate.webhooks.disabling import GONE, answered_gone, disable_after, failing_too_long
+from notigate.webhooks.endpoints import CHANNEL as WEBHOOK
 from notigate.webhooks.endpoints import Endpoint, Endpoints
 from notigate.webhooks.subscriptions import RULE as SUBSCRIPTION
 
@@ -188,7 +189,7 @@ class Deliveries:
         if notification is None:
             return PermanentFailure(error=f"notification {notification_id} does not exist"), None
         endpoint = None
-        if d.channel == "webhook" and (endpoint := await self.endpoints.find(d.recipient)) is None:
+        if d.channel == WEBHOOK and (endpoint := await self.endpoints.find(d.recipient)) is None:
             if d.rule == SUBSCRIPTION:  # a subscription ends with its endpoint (deleted, or removed from the file)
                 return Cancelled(error=f"webhook endpoint {d.recipient!r} no longer exists"), None
             # a rule names the endpoint: it may come back with a reload
@@ -372,9 +373,8 @@ class Deliveries:
                 captured=rendered,
             )
             return
-        if answered_gone(d.channel, outcome) or isinstance(
-            outcome, EndpointDisabled
-        ):  # waits for the endpoint, whatever its budget
+        # a switched-off endpoint's delivery waits for it, whatever its budget
+        if answered_gone(d.channel, outcome) or isinstance(outcome, EndpointDisabled):
             await self.repo.finish(
                 claimed,
                 outcome="transient",

@@ -15,11 +15,34 @@ rest from here:
 
 from __future__ import annotations
 
-from notigate.testing.client import app_client
-from notigate.testing.contract import ChannelContract, PlatformContract
-from notigate.testing.gateway import assemble
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from notigate.testing.messages import sample_message
 from notigate.testing.receiver import Received, Receiver, Reply
+
+if TYPE_CHECKING:
+    from notigate.testing.client import app_client
+    from notigate.testing.contract import ChannelContract, PlatformContract
+    from notigate.testing.gateway import assemble
+
+_BUILDING = {
+    "app_client": "notigate.testing.client",
+    "assemble": "notigate.testing.gateway",
+    "ChannelContract": "notigate.testing.contract",
+    "PlatformContract": "notigate.testing.contract",
+}
+"""What builds gateways, and so imports the whole engine (about 2.5 s): loaded on first use, because
+every pytest session with ``notigate`` installed imports this package for its fixtures."""
+
+
+def __getattr__(name: str) -> Any:
+    if (module := _BUILDING.get(name)) is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ChannelContract",

@@ -26,6 +26,7 @@ from notigate.config.loading import convert
 from notigate.config.secret import Secret
 from notigate.errors import ConfigError, PlatformInputError
 from notigate.events import TAXONOMY
+from notigate.ingest.pipeline import normalize
 from notigate.masking import is_secret_key
 from notigate.plugin.channel import Channel, ChannelBase, Rendered
 from notigate.plugin.manager import load_plugins
@@ -145,6 +146,7 @@ class PlatformContract(_Contract):
             assert event.platform == self.plugin_class.name
             assert event.code in TAXONOMY
             assert event.occurred_at.tzinfo is not None
+            assert normalize(event).id.startswith("ntf_")  # the engine can store it
 
     def test_garbage_is_refused_with_an_input_error(self) -> None:
         """Unusable bodies raise one of the input errors (400, 401, 415), never anything else."""
@@ -174,7 +176,7 @@ class ChannelContract(_Contract):
         return dict(plugins.channels)
 
     def test_subclasses_the_base_and_meets_the_protocol(self) -> None:
-        assert issubclass(self.plugin_class, ChannelBase)
+        assert issubclass(self.plugin_class, ChannelBase) and isinstance(self.plugin_class.config_type, type)
         channel = self.plugin_class(self.config())
         try:
             assert isinstance(channel, Channel)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -105,14 +106,15 @@ class Receiver:
     """Answers with the scripted replies in turn (the last one repeats) and records every request.
 
     Subclass it and override ``answer`` for a peer with rules of its own (an SMS provider that
-    checks credentials); call ``super().answer(request)`` for the scripted part.
+    checks credentials): ``take(recorded)`` records what the subclass keeps of a request and takes
+    the next scripted reply, in one step, so the n-th recorded request got the n-th reply.
     """
 
     path = "/hooks"
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
-        """What ``record`` kept: each ``Received``, or what a subclass records instead."""
+        """Each ``Received`` (with the status it was answered), or what a subclass records instead."""
         self.stopping = threading.Event()
         self._replies: list[Reply] = [Reply()]
         self.delay = 0.0
@@ -133,18 +135,16 @@ class Receiver:
             self._replies = [_reply(r) for r in replies] or [Reply()]
 
     def answer(self, request: Received) -> Reply:
-        """Take the next scripted reply and record ``request`` with the status it gets."""
-        reply = self.next_reply()
-        self.record(dataclasses.replace(request, status=reply.status))
+        """Record ``request`` with the status of the next scripted reply, and return that reply."""
+        return self.take(lambda reply: dataclasses.replace(request, status=reply.status))
+
+    def take(self, recorded: Callable[[Reply], Any]) -> Reply:
+        """The next scripted reply (the last one repeats), with ``recorded(reply)`` appended to
+        ``requests`` under the same lock."""
+        with self._lock:
+            reply = self._replies.pop(0) if len(self._replies) > 1 else self._replies[0]
+            self.requests.append(recorded(reply))
         return reply
-
-    def record(self, request: Any) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def next_reply(self) -> Reply:
-        with self._lock:
-            return self._replies.pop(0) if len(self._replies) > 1 else self._replies[0]
 
     def close(self) -> None:
         self.stopping.set()

@@ -13,8 +13,8 @@ from datetime import timedelta
 from notigate.config.durations import seconds
 from notigate.config.settings import DeliveryConfig
 from notigate.plugin.channel import Delivered, Outcome
+from notigate.webhooks.endpoints import CHANNEL
 
-CHANNEL = "webhook"
 GONE = "answered 410 Gone"
 
 

@@ -27,6 +27,10 @@ REFRESH_SECONDS = 5.0
 """How often every process reloads the API-created endpoints (an upper bound on how long a deleted one lingers)."""
 
 
+CHANNEL = "webhook"
+"""The channel whose recipients are these endpoints (by name)."""
+
+
 class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     """One subscriber endpoint. ``secret`` signs its webhooks and never leaves the engine,
     except once, in the answer to the API call that created it."""
@@ -97,7 +101,7 @@ class Endpoints:
     def accepts(self, channel: str, recipient: str) -> bool:
         """A rule routes to a webhook endpoint by name, whatever its ``events`` (they are its
         subscriptions), while it exists and is enabled; other channels take every recipient."""
-        if channel != "webhook":
+        if channel != CHANNEL:
             return True
         endpoint = self.get(recipient)
         return endpoint is not None and endpoint.enabled

@@ -14,7 +14,7 @@ from __future__ import annotations
 from notigate import hookimpl
 from notigate.events import Notification
 from notigate.plugin.route import Route
-from notigate.webhooks.endpoints import Endpoints
+from notigate.webhooks.endpoints import CHANNEL, Endpoints
 
 RULE = "subscription"
 """The ``rule`` of the routes (and deliveries) this plugin adds."""
@@ -31,4 +31,4 @@ class Subscriptions:
         event_type = f"payment.{notification.code}"
         for endpoint in self.endpoints.all():
             if endpoint.enabled and endpoint.accepts(event_type):
-                routes.append(Route(channel="webhook", recipient=endpoint.name, rule=RULE))
+                routes.append(Route(channel=CHANNEL, recipient=endpoint.name, rule=RULE))

@@ -1,6 +1,6 @@
 """Every hook of ``notigate.plugin.hookspecs`` has a test here named ``test_hook_<hook>``, and each
-one goes through the plugin manager as an installed plugin would (datasette's rule: a hook
-without a test is a hook nobody knows still works)."""
+one goes through the plugin manager; discovery through entry points is ``test_manager``'s. Datasette's
+rule: a hook without a test is a hook nobody knows still works."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from notigate import (
     hookimpl,
 )
 from notigate.plugin import hookspecs
-from notigate.plugin.manager import load_plugins
+from notigate.plugin.manager import Plugins, load_plugins
 
 
 class _Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -60,17 +60,6 @@ class NotSubclassed:
     config_type = _Config
 
 
-class FakeEntryPoint:
-    dist = None
-
-    def __init__(self, name: str, obj: object) -> None:
-        self.name = name
-        self._obj = obj
-
-    def load(self) -> object:
-        return self._obj
-
-
 def _registering(hook: str, *classes: type[Any]) -> object:
     class Plugin:
         pass
@@ -84,25 +73,31 @@ def _registering(hook: str, *classes: type[Any]) -> object:
     return Plugin()
 
 
+def _registered(hook: str, good: type[Any]) -> tuple[Plugins, str]:
+    """Plugins ``good`` (registering ``good``) and ``bad`` (registering ``NotSubclassed``) loaded; the
+    error that marks ``bad`` broken."""
+    plugins = load_plugins(
+        entry_points=list,
+        builtins=[("good", _registering(hook, good)), ("bad", _registering(hook, NotSubclassed))],
+    )
+    [broken] = [i for i in plugins.infos if i.name == "bad"]
+    assert broken.kind == "broken"
+    return plugins, broken.error or ""
+
+
 def test_hook_notigate_register_platforms() -> None:
     """A registered PlatformBase subclass is offered under its name; a class that only has the
     shape marks its plugin broken, naming the base class it lacks."""
-    good = _registering("notigate_register_platforms", FakePlatform)
-    bad = _registering("notigate_register_platforms", NotSubclassed)
-    plugins = load_plugins(entry_points=lambda: [FakeEntryPoint("good", good), FakeEntryPoint("bad", bad)])
+    plugins, error = _registered("notigate_register_platforms", FakePlatform)
     assert plugins.platforms == {"fake": FakePlatform}
-    [broken] = [i for i in plugins.infos if i.name == "bad"]
-    assert broken.kind == "broken" and "notigate.PlatformBase" in (broken.error or "")
+    assert "notigate.PlatformBase" in error
 
 
 def test_hook_notigate_register_channels() -> None:
     """A registered ChannelBase subclass is offered under its name, with the base's defaults."""
-    good = _registering("notigate_register_channels", FakeChannel)
-    bad = _registering("notigate_register_channels", NotSubclassed)
-    plugins = load_plugins(entry_points=lambda: [FakeEntryPoint("good", good), FakeEntryPoint("bad", bad)])
+    plugins, error = _registered("notigate_register_channels", FakeChannel)
     assert plugins.channels == {"fake": FakeChannel}
-    [broken] = [i for i in plugins.infos if i.name == "bad"]
-    assert broken.kind == "broken" and "notigate.ChannelBase" in (broken.error or "")
+    assert "notigate.ChannelBase" in error
     channel = FakeChannel(_Config())
     assert channel.validate_recipient("anyone") is None and channel.uses_templates
 
@@ -120,7 +115,7 @@ def test_hook_notigate_route_event(make_notification: Callable[..., Notification
         def notigate_route_event(self, notification: Notification, routes: list[Route]) -> None:
             routes[:] = [r for r in routes if r.recipient != "drop-me"]
 
-    plugins = load_plugins(entry_points=lambda: [FakeEntryPoint("adds", Adds()), FakeEntryPoint("removes", Removes())])
+    plugins = load_plugins(entry_points=list, builtins=[("adds", Adds()), ("removes", Removes())])
     n = make_notification()
     routes = [Route(channel="fake", recipient="drop-me", rule="earlier")]
     plugins.hook("notigate_route_event")(notification=n, routes=routes)

@@ -19,7 +19,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notigate import Message, sample_notification
+from notigate import Message
+from notigate.testing import sample_message
 from notigate_channel_email import EmailChannel, EmailConfig
 
 USERNAME, PASSWORD = "notigate", "s3cr3t-smtp-pa55"
@@ -180,16 +181,7 @@ def make_message() -> Callable[..., Message]:
         text: str = "Card declined by the issuer\nAmount: IDR 150000.00\n",
         html: str | None = None,
     ) -> Message:
-        return Message(
-            id=id,
-            channel="email",
-            recipient="ops",
-            address=address,
-            notification=sample_notification(),
-            subject=subject,
-            text=text,
-            html=html,
-        )
+        return sample_message("email", address, id=id, recipient="ops", subject=subject, text=text, html=html)
 
     return make
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from notigate import Message, sample_notification
-from notigate.testing import Receiver, Reply
+from notigate import Message
+from notigate.testing import Receiver, Reply, sample_message
 from notigate_channel_webhook import WebhookChannel, WebhookConfig
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -60,14 +60,7 @@ def make_message() -> Callable[..., Message]:
     """Build a webhook ``Message``: ``make_message(url, secret=..., **notification_changes)``."""
 
     def make(address: str, *, secret: str | None = SECRET, id: str = "dlv_01JNB6X4T2", **changes: Any) -> Message:
-        return Message(
-            id=id,
-            channel="webhook",
-            recipient="merchant-backend",
-            address=address,
-            notification=sample_notification(**changes),
-            secret=secret,
-        )
+        return sample_message("webhook", address, secret=secret, id=id, recipient="merchant-backend", **changes)
 
     return make
 
